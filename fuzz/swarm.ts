@@ -1,0 +1,55 @@
+/**
+ * Swarm configurations (Groce et al., "Swarm testing", ISSTA 2012; TigerBeetle's VOPR): every
+ * run draws its own machine shape and its own mix of operation kinds, some switched off
+ * entirely, so that rare interleavings get room. Everything is drawn by fast-check from the
+ * run's seed and printed with every failure.
+ */
+import fc from 'fast-check';
+import type { GuestConfig } from '../model/config';
+import { operations } from '../model/registry';
+import type { SwarmConfig } from './contract';
+
+/** Kinds every run keeps on: without them nothing else has anything to act on. */
+export const ALWAYS_ON = ['guest.spawn', 'guest.mmap', 'guest.read', 'guest.write'];
+
+const guestArb: fc.Arbitrary<GuestConfig> = fc.record({
+  frames: fc.constantFrom(2 ** 12, 2 ** 13),
+  guestLevels: fc.constantFrom(4 as const, 5 as const),
+  eptLevels: fc.constantFrom(4 as const, 5 as const),
+  hugePages: fc.boolean(),
+});
+
+/** The swarm over the operation kinds of `mechanisms` (empty: all). */
+export function swarmArb(mechanisms: readonly string[]): fc.Arbitrary<SwarmConfig> {
+  const kinds = operations.filter((o) => mechanisms.length === 0 || mechanisms.includes(o.mechanism) || ALWAYS_ON.includes(o.name));
+  const weightArbs: Record<string, fc.Arbitrary<number>> = {};
+  for (const k of kinds)
+    weightArbs[k.name] = ALWAYS_ON.includes(k.name) ? fc.integer({ min: 2, max: 10 }) : fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1, max: 10 }) });
+  return fc.record({
+    hostFrames: fc.constantFrom(2 ** 14, 2 ** 15),
+    guests: fc.array(guestArb, { minLength: 1, maxLength: 3 }),
+    weights: fc.record(weightArbs),
+    options: fc.constant({}),
+  });
+}
+
+/** The default configuration of a small, fully enabled machine (tests, benchmarks). */
+export function defaultSwarm(): SwarmConfig {
+  const weights: Record<string, number> = {};
+  for (const o of operations) weights[o.name] = ALWAYS_ON.includes(o.name) ? 6 : 2;
+  return {
+    hostFrames: 2 ** 14,
+    guests: [
+      { frames: 2 ** 13, guestLevels: 4, eptLevels: 4, hugePages: true },
+      { frames: 2 ** 12, guestLevels: 5, eptLevels: 4, hugePages: false },
+    ],
+    weights,
+    options: {},
+  };
+}
+
+export function describeSwarm(c: SwarmConfig): string {
+  const on = Object.entries(c.weights).filter(([, w]) => w > 0).map(([k, w]) => `${k}:${w}`);
+  const guests = c.guests.map((g, i) => `g${i}: ${g.frames} frames, ${g.guestLevels}/${g.eptLevels} levels${g.hugePages ? ', huge' : ''}`);
+  return `host ${c.hostFrames} frames; ${guests.join('; ')}; ops ${on.join(' ')}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * The guest kernel's page-fault handler for anonymous memory (Linux mm/memory.c
+ * do_anonymous_page; mm/huge_memory.c do_huge_pmd_anonymous_page): check the VMA and its
+ * protection, allocate a guest frame (an order-9 block for a huge VMA when one is free),
+ * clear it (clear_user_highpage: the guest-side zeroing), and install the leaf.
+ */
+import { FRAMES_PER_2M, PTE_PS } from '../constants';
+import { ZERO } from '../content';
+import { guestEntry, guestPresent } from '../paging/entries';
+import type { AccessKind } from '../mmu/walk';
+import type { World } from '../world';
+import { refuse, type Refusal } from '../result';
+import type { Guest } from './guest';
+import type { Process } from './process';
+import { slotFor, writeEntry } from './page-tables';
+import { physWrite } from './phys';
+import { hex } from '../../properties/violation';
+
+export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal | null {
+  const vma = p.vmaAt(vpn);
+  if (!vma) return refuse('segv', `pid ${p.pid} va ${hex(vpn * 4096)}: no VMA`);
+  if (access === 'write' && !vma.prot.write) return refuse('segv', `pid ${p.pid} va ${hex(vpn * 4096)}: write to a read-only VMA`);
+  if (access === 'exec' && !vma.prot.exec) return refuse('segv', `pid ${p.pid} va ${hex(vpn * 4096)}: exec in a NX VMA`);
+  return null;
+}
+
+export function handlePageFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal {
+  const denied = vmaAllows(p, vpn, access);
+  if (denied) return denied;
+  const vma = p.vmaAt(vpn)!;
+  const huge = vma.huge && g.config.hugePages;
+  if (huge) {
+    const r = faultIn(world, g, p, vpn, 2, vma.prot);
+    if (r !== 'fallback') return r;
+  }
+  const r = faultIn(world, g, p, vpn, 1, vma.prot);
+  return r === 'fallback' ? refuse('guest-oom', `g${g.id}: no frame for va ${hex(vpn * 4096)}`) : r;
+}
+
+function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, prot: { write: boolean; exec: boolean }): true | Refusal | 'fallback' {
+  const slot = slotFor(world, g, p, vpn, level, true);
+  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
+  if ('ok' in slot) return slot;
+  if (guestPresent(slot.entry)) {
+    // Present already: a spurious fault (the TLB held an older translation). Nothing to do.
+    return true;
+  }
+  if (slot.level !== level) return 'fallback';
+  const frames = level === 2 ? FRAMES_PER_2M : 1;
+  const vpnBase = vpn - (vpn % frames);
+  const gfn = g.buddy.alloc(level === 2 ? 9 : 0, 'MOVABLE');
+  if (typeof gfn !== 'number') return level === 2 ? 'fallback' : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
+  for (let i = 0; i < frames; i++) {
+    g.setOwner(gfn + i, { kind: 'anon', pid: p.pid, vpn: vpnBase + i });
+    const w = physWrite(world, g, gfn + i, ZERO);
+    if (w !== true) {
+      for (let j = 0; j <= i; j++) g.clearOwner(gfn + j);
+      g.buddy.free(gfn, level === 2 ? 9 : 0);
+      return w;
+    }
+    g.zeroings++;
+  }
+  const e = guestEntry(gfn, { writable: prot.write, user: true, nx: !prot.exec }, level === 2 ? PTE_PS : 0);
+  writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, e);
+  world.transition('nested-mmu', 'unmapped', level === 2 ? 'mapped-2m' : 'mapped-4k');
+  return true;
+}

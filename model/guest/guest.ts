@@ -1,0 +1,134 @@
+/**
+ * A guest: its guest-physical space (gfn 0..frames-1), backed lazily by host frames through
+ * the host's primary mapping (`backing`, QEMU's anonymous memory for the memslot) and cached
+ * in the EPT; its kernel's buddy allocator over guest frames with a page_owner-style ledger;
+ * its processes; and its side of the invalidation protocol (mmu/notifier.ts).
+ */
+import { BuddyAllocator } from '../buddy/buddy';
+import type { Content } from '../content';
+import type { GuestConfig } from '../config';
+import type { Ept } from '../mmu/ept';
+import { LeafRmap } from '../mmu/rmap';
+import type { Journal } from '../journal';
+import type { Process } from './process';
+import { hex } from '../../properties/violation';
+
+/** Who inside the guest owns an allocated guest frame. Mechanisms add kinds here. */
+export type GuestFrameOwner =
+  | { readonly kind: 'page-table'; readonly pid: number; readonly level: number }
+  | { readonly kind: 'anon'; readonly pid: number; readonly vpn: number }
+  | { readonly kind: 'kernel'; readonly alloc: number };
+
+export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
+  if (!o) return 'free';
+  switch (o.kind) {
+    case 'page-table':
+      return `pid ${o.pid} page table L${o.level}`;
+    case 'anon':
+      return `pid ${o.pid} va ${hex(o.vpn * 4096)}`;
+    case 'kernel':
+      return `kernel alloc #${o.alloc}`;
+  }
+}
+
+/** A guest page-table page: whose, which level, and where it hangs. */
+export interface GuestTableInfo {
+  readonly pid: number;
+  readonly level: number;
+  /** Parent table gfn and index, or -1 for a root (CR3). */
+  readonly parent: number;
+  readonly index: number;
+  readonly vpnBase: number;
+}
+
+/** The KVM side of the invalidation protocol for this guest (struct kvm mmu_invalidate_*). */
+export interface InvalidationState {
+  /** mmu_invalidate_seq: bumped at every invalidate_end. */
+  seq: number;
+  /** mmu_invalidate_in_progress: begun and not yet ended. */
+  inProgress: number;
+  /** mmu_invalidate_range_start/end: union of the ranges in progress (gfns). */
+  rangeStart: number;
+  rangeEnd: number;
+}
+
+/** A host fault on a gfn between resolving its frame and installing the EPT entry. */
+export interface PendingFault {
+  readonly gfn: number;
+  readonly hfn: number;
+  /** The unit resolved: 1 or 512 frames (a 2 MiB host page). */
+  readonly frames: number;
+  readonly seq: number;
+}
+
+/** A host reclaim between invalidate_begin and invalidate_end. */
+export interface PendingReclaim {
+  readonly gfn: number;
+  readonly frames: number;
+  /** Contents copied at begin (only by the reclaim-copies-before-zap fault). */
+  readonly early: Map<number, Content> | null;
+}
+
+export class Guest {
+  readonly vpid: number;
+  readonly buddy: BuddyAllocator;
+  readonly owners = new Map<number, GuestFrameOwner>();
+  /** Host's primary mapping of guest memory: gfn -> hfn. */
+  readonly backing = new Map<number, number>();
+  /** 2 MiB units (gfn >> 9) backed by one order-9 host block. */
+  readonly hugeBacked = new Set<number>();
+  /** Host swap of guest memory: gfn -> the content paged out. */
+  readonly hostSwap = new Map<number, Content>();
+  readonly processes = new Map<number, Process>();
+  readonly tables = new Map<number, GuestTableInfo>();
+  /** gfn -> guest leaf entries mapping it, as (pid, vpn). */
+  readonly rmap = new LeafRmap();
+  /** gfn -> the table entry that points at it as a child table (written by the entry primitive). */
+  readonly tableRefs = new Map<number, { readonly table: number; readonly index: number }>();
+  readonly kernelAllocs = new Map<number, { readonly gfn: number; readonly order: number }>();
+  readonly invalidation: InvalidationState = { seq: 0, inProgress: 0, rangeStart: 0, rangeEnd: 0 };
+  pendingFault: PendingFault | null = null;
+  pendingReclaim: PendingReclaim | null = null;
+  nextPid = 1;
+  nextAlloc = 1;
+  /** Guest-side clears of pages (clear_user_highpage), for the zeroings-per-page figures. */
+  zeroings = 0;
+
+  constructor(
+    readonly id: number,
+    readonly config: GuestConfig,
+    readonly ept: Ept,
+    faults: ReadonlySet<string>,
+    private readonly journal: Journal,
+  ) {
+    this.vpid = id + 1;
+    this.buddy = new BuddyAllocator({ name: `g${id}`, base: 0, frames: config.frames, faults });
+  }
+
+  setOwner(gfn: number, owner: GuestFrameOwner): void {
+    const before = this.owners.get(gfn);
+    this.owners.set(gfn, owner);
+    this.journal.gfn(this.id, gfn);
+    this.journal.note(() => `g${this.id} gfn ${hex(gfn)}: ${describeGuestOwner(before)} -> ${describeGuestOwner(owner)}`);
+  }
+
+  clearOwner(gfn: number): void {
+    const before = this.owners.get(gfn);
+    this.owners.delete(gfn);
+    this.journal.gfn(this.id, gfn);
+    this.journal.note(() => `g${this.id} gfn ${hex(gfn)}: ${describeGuestOwner(before)} -> free`);
+  }
+
+  setBacking(gfn: number, hfn: number | undefined): void {
+    if (hfn === undefined) this.backing.delete(gfn);
+    else this.backing.set(gfn, hfn);
+    this.journal.gfn(this.id, gfn);
+  }
+
+  /** True when a fault that snapshotted `seq` for gfn must retry (is_page_fault_stale). */
+  faultIsStale(gfn: number, seq: number): boolean {
+    const s = this.invalidation;
+    if (s.inProgress > 0 && gfn >= s.rangeStart && gfn < s.rangeEnd) return true;
+    return s.seq !== seq;
+  }
+}

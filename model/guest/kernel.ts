@@ -1,0 +1,209 @@
+/**
+ * The guest kernel's memory-management calls that operations drive: process creation and
+ * exit, mmap/munmap/mprotect of anonymous memory, and kernel allocations. TLB maintenance
+ * follows Linux x86 (arch/x86/mm/tlb.c flush_tlb_mm_range): up to
+ * tlb_single_page_flush_ceiling (33) pages are flushed one INVLPG each, more flush the whole
+ * address space (its PCID).
+ */
+import { FRAMES_PER_2M, PTE_RW } from '../constants';
+import { ZERO } from '../content';
+import type { MigrateType } from '../buddy/migratetype';
+import { guestIsLeaf, guestPresent, framesAtLevel } from '../paging/entries';
+import type { World } from '../world';
+import { ok, refuse, type OpResult, type Refusal } from '../result';
+import type { Guest } from './guest';
+import { Process, type Prot } from './process';
+import { allocTable, slotFor, tableAt, writeEntry } from './page-tables';
+import { physWrite } from './phys';
+import { hex } from '../../properties/violation';
+
+/** arch/x86/mm/tlb.c: tlb_single_page_flush_ceiling. */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+export function spawn(world: World, g: Guest): OpResult {
+  const pid = g.nextPid;
+  const cr3 = allocTable(world, g, pid, g.config.guestLevels, -1, 0, 0);
+  if (typeof cr3 !== 'number') return cr3;
+  g.nextPid++;
+  g.processes.set(pid, new Process(pid, cr3));
+  world.journal.guests.add(g.id);
+  world.journal.note(() => `g${g.id}: spawn pid ${pid} (cr3 gfn ${hex(cr3)})`);
+  world.transition('nested-mmu', 'no-process', 'process');
+  return ok(pid);
+}
+
+export function mmap(world: World, g: Guest, p: Process, start: number, pages: number, prot: Prot, huge: boolean): OpResult {
+  if (huge && (start % FRAMES_PER_2M !== 0 || pages % FRAMES_PER_2M !== 0))
+    return refuse('misaligned', `huge VMA must be 2 MiB aligned: va ${hex(start * 4096)} +${pages}`);
+  if (p.overlaps(start, start + pages)) return refuse('overlap', `va ${hex(start * 4096)} +${pages} overlaps a VMA`);
+  p.addVma({ start, end: start + pages, prot, huge });
+  world.journal.range(g.id, p.pid, start, start + pages);
+  world.journal.note(() => `g${g.id} pid ${p.pid}: mmap va ${hex(start * 4096)} +${pages} pages${huge ? ' (huge)' : ''}`);
+  return ok();
+}
+
+/** Flush [start, end) of pid from the TLB, by pages or whole, as Linux x86 decides. */
+export function flushRange(world: World, g: Guest, pid: number, start: number, end: number): void {
+  if (end - start > TLB_SINGLE_PAGE_FLUSH_CEILING) world.tlb.flushPcid(g.vpid, pid);
+  else for (let v = start; v < end; v++) world.tlb.invlpg(g.vpid, pid, v);
+}
+
+export function munmap(world: World, g: Guest, p: Process, start: number, pages: number): OpResult {
+  const end = start + pages;
+  for (const v of p.vmas)
+    if (v.huge && v.start < end && start < v.end && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
+      return refuse('misaligned', `munmap of part of a 2 MiB page at va ${hex(start * 4096)}`);
+  const freed: { gfn: number; order: number }[] = [];
+  const emptied = new Set<number>();
+  // 1. zap the leaves (zap_pte_range)
+  for (let vpn = start; vpn < end; ) {
+    const slot = slotFor(world, g, p, vpn, 1, false);
+    if (slot === null) {
+      vpn++;
+      continue;
+    }
+    if ('ok' in slot) return slot;
+    const span = framesAtLevel(slot.level);
+    if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
+      freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
+      if (slot.level === 1 && slot.table.size === 0) emptied.add(slot.tableGfn);
+    }
+    vpn = vpn - (vpn % span) + span;
+  }
+  p.removeRange(start, end);
+  world.journal.range(g.id, p.pid, start, end);
+  // 2. unlink the emptied page-table pages (free_pgtables). Hazard: the parent entry must be
+  // cleared before the page goes back to the allocator; otherwise the walk follows it into
+  // whatever the page becomes next (the class of 5e0fb5df2ee8).
+  const unlinked = emptied.size > 0 && !world.fault('pt-page-freed-while-linked') ? [...emptied].filter((t) => unlinkTable(world, g, p.pid, t)) : [...emptied];
+  // 3. one flush for the whole gather (tlb_finish_mmu): pages and freed tables alike; freed
+  // tables flush the whole address space, as their paging-structure caches must go too.
+  // Hazard: skipping it leaves translations to frames that the next step may hand to
+  // someone else (CVE-2018-18281).
+  if (!world.fault('tlb-no-flush-on-unmap')) {
+    if (unlinked.length > 0) world.tlb.flushPcid(g.vpid, p.pid);
+    else flushRange(world, g, p.pid, start, end);
+  }
+  // 4. only now free the frames and the table pages
+  for (const f of freed) freeUserFrames(world, g, f.gfn, f.order);
+  for (const t of unlinked) freeTablePage(world, g, t);
+  world.journal.note(() => `g${g.id} pid ${p.pid}: munmap va ${hex(start * 4096)} +${pages} pages, freed ${freed.length} leaves`);
+  if (freed.length > 0) world.transition('nested-mmu', 'mapped', 'unmapped');
+  return ok();
+}
+
+function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
+  for (let i = 0; i < 2 ** order; i++) g.clearOwner(gfn + i);
+  guestFree(world, g, gfn, order);
+}
+
+/** Give a block back to the guest buddy; a refused free is the model's own bug, recorded. */
+export function guestFree(world: World, g: Guest, gfn: number, order: number): void {
+  const r = g.buddy.free(gfn, order);
+  if (r !== undefined) world.anomaly('guest-ownership', 'bad-free', `g${g.id} gfn ${hex(gfn)} order ${order}`, 'an allocated block', r.error);
+}
+
+/** Clear the parent entry of an empty level-1 table; false if the table cannot be unlinked. */
+function unlinkTable(world: World, g: Guest, pid: number, tableGfn: number): boolean {
+  const info = g.tables.get(tableGfn);
+  if (!info || info.parent < 0) return false;
+  const parent = tableAt(world, g, info.parent);
+  if ('ok' in parent) return false;
+  writeEntry(world, g, pid, info.parent, parent, info.index, undefined);
+  return true;
+}
+
+function freeTablePage(world: World, g: Guest, tableGfn: number): void {
+  if (!g.tables.has(tableGfn)) return;
+  g.tables.delete(tableGfn);
+  g.clearOwner(tableGfn);
+  guestFree(world, g, tableGfn, 0);
+}
+
+export function mprotect(world: World, g: Guest, p: Process, start: number, pages: number, prot: Prot): OpResult {
+  const end = start + pages;
+  for (let v = start; v < end; ) {
+    const vma = p.vmaAt(v);
+    if (!vma) return refuse('no-such-mapping', `mprotect: va ${hex(v * 4096)} is not mapped`);
+    if (vma.huge && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
+      return refuse('misaligned', `mprotect of part of a 2 MiB page at va ${hex(start * 4096)}`);
+    v = vma.end;
+  }
+  p.protectRange(start, end, prot);
+  for (let vpn = start; vpn < end; ) {
+    const slot = slotFor(world, g, p, vpn, 1, false);
+    if (slot === null) {
+      vpn++;
+      continue;
+    }
+    if ('ok' in slot) return slot;
+    const span = framesAtLevel(slot.level);
+    if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
+      const flags = (slot.entry.flags & ~PTE_RW) | (prot.write ? PTE_RW : 0);
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { pfn: slot.entry.pfn, flags, nx: !prot.exec });
+    }
+    vpn = vpn - (vpn % span) + span;
+  }
+  world.journal.range(g.id, p.pid, start, end);
+  flushRange(world, g, p.pid, start, end);
+  return ok();
+}
+
+export function exit(world: World, g: Guest, p: Process): OpResult {
+  for (const v of [...p.vmas]) {
+    const r = munmap(world, g, p, v.start, v.end - v.start);
+    if (!r.ok) return r;
+  }
+  // Free what is left of the tree, leaves first (free_pgtables over the whole range).
+  const mine = [...g.tables.entries()].filter(([, t]) => t.pid === p.pid).sort((a, b) => a[1].level - b[1].level);
+  for (const [gfn] of mine) {
+    g.tables.delete(gfn);
+    g.clearOwner(gfn);
+    guestFree(world, g, gfn, 0);
+  }
+  for (const [child, ref] of [...g.tableRefs]) if (mine.some(([gfn]) => gfn === ref.table)) g.tableRefs.delete(child);
+  world.tlb.flushPcid(g.vpid, p.pid);
+  g.processes.delete(p.pid);
+  world.journal.guests.add(g.id);
+  world.journal.range(g.id, p.pid, 0, Number.MAX_SAFE_INTEGER);
+  world.journal.note(() => `g${g.id}: exit pid ${p.pid}`);
+  world.transition('nested-mmu', 'process', 'no-process');
+  return ok();
+}
+
+export function kalloc(world: World, g: Guest, order: number, mt: MigrateType): OpResult {
+  const gfn = g.buddy.alloc(order, mt);
+  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
+  const id = g.nextAlloc++;
+  for (let i = 0; i < 2 ** order; i++) {
+    g.setOwner(gfn + i, { kind: 'kernel', alloc: id });
+    // kzalloc: the kernel clears what it allocates.
+    const w = physWrite(world, g, gfn + i, ZERO);
+    if (w !== true) {
+      for (let j = 0; j <= i; j++) g.clearOwner(gfn + j);
+      g.buddy.free(gfn, order);
+      g.nextAlloc--;
+      return w;
+    }
+  }
+  g.kernelAllocs.set(id, { gfn, order });
+  return ok(id);
+}
+
+export function kfree(world: World, g: Guest, id: number): OpResult {
+  const a = g.kernelAllocs.get(id);
+  if (!a) return refuse('no-such-allocation', `g${g.id} has no kernel allocation #${id}`);
+  g.kernelAllocs.delete(id);
+  for (let i = 0; i < 2 ** a.order; i++) g.clearOwner(a.gfn + i);
+  guestFree(world, g, a.gfn, a.order);
+  return ok();
+}
+
+export function kwrite(world: World, g: Guest, id: number): OpResult {
+  const a = g.kernelAllocs.get(id);
+  if (!a) return refuse('no-such-allocation', `g${g.id} has no kernel allocation #${id}`);
+  const v = world.nextVersion();
+  const w = physWrite(world, g, a.gfn, { kind: 'data', writer: g.id, version: v });
+  return w === true ? ok(v) : (w as Refusal);
+}

@@ -1,0 +1,105 @@
+/**
+ * The guest kernel's software view of its page tables (Linux mm/memory.c __pte_alloc,
+ * pmd_alloc, ..., zap_pte_range): tables are guest frames of owner 'page-table', read and
+ * written through the guest's physical accesses (phys.ts), so every one of those is itself
+ * translated by the EPT.
+ *
+ * All entry writes go through `writeEntry`, which journals the table and keeps the reverse
+ * maps (leaf rmap, child-table refs) exactly in step with what the tables hold.
+ */
+import { ZERO } from '../content';
+import { framesAtLevel, guestIsLeaf, guestPresent, guestTableEntry, indexAt } from '../paging/entries';
+import { PageTable, type Entry } from '../paging/table';
+import type { World } from '../world';
+import { refuse, type Refusal } from '../result';
+import type { Guest } from './guest';
+import type { Process } from './process';
+import { physRead, physWrite } from './phys';
+import { hex } from '../../properties/violation';
+
+/** The table held at gfn, or a refusal if the frame is not one (a corrupted tree). */
+export function tableAt(world: World, g: Guest, gfn: number): PageTable | Refusal {
+  const c = physRead(world, g, gfn);
+  if ('ok' in c) return c;
+  if (c.kind === 'table' && c.table.kind === 'guest') return c.table;
+  return refuse('invalid', `g${g.id} gfn ${hex(gfn)} should hold a page table but holds ${c.kind}`);
+}
+
+/** Allocate, clear and format a page-table page for pid at `level`. */
+export function allocTable(world: World, g: Guest, pid: number, level: number, parent: number, index: number, vpnBase: number): number | Refusal {
+  const gfn = g.buddy.alloc(0, 'UNMOVABLE');
+  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for a L${level} table (${gfn.error})`);
+  g.setOwner(gfn, { kind: 'page-table', pid, level });
+  const w = physWrite(world, g, gfn, ZERO);
+  if (w !== true) {
+    g.clearOwner(gfn);
+    g.buddy.free(gfn, 0);
+    return w;
+  }
+  g.zeroings++;
+  physWrite(world, g, gfn, { kind: 'table', writer: g.id, table: new PageTable('guest', level) });
+  g.tables.set(gfn, { pid, level, parent, index, vpnBase });
+  return gfn;
+}
+
+/** Write one entry of the table at tableGfn, keeping rmap and child refs in step. */
+export function writeEntry(world: World, g: Guest, pid: number, tableGfn: number, table: PageTable, index: number, e: Entry | undefined): void {
+  const info = g.tables.get(tableGfn);
+  const level = table.level;
+  const span = framesAtLevel(level);
+  const vpn = (info?.vpnBase ?? 0) + index * span;
+  const old = table.get(index);
+  if (guestPresent(old)) {
+    if (guestIsLeaf(old, level)) g.rmap.remove(old.pfn, level, pid, vpn);
+    else if (g.tableRefs.get(old.pfn)?.table === tableGfn) g.tableRefs.delete(old.pfn);
+  }
+  table.set(index, e);
+  if (guestPresent(e)) {
+    if (guestIsLeaf(e, level)) g.rmap.add(e.pfn, level, pid, vpn);
+    else g.tableRefs.set(e.pfn, { table: tableGfn, index });
+  }
+  world.journal.guestTable(g.id, tableGfn);
+  world.journal.range(g.id, pid, vpn, vpn + span);
+  const hfn = g.backing.get(tableGfn);
+  if (hfn !== undefined) world.journal.frame(hfn);
+}
+
+export interface LeafSlot {
+  readonly tableGfn: number;
+  readonly table: PageTable;
+  readonly index: number;
+  readonly level: number;
+  readonly entry: Entry | undefined;
+}
+
+/**
+ * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
+ * when `create` is set. Returns null when a table is missing and not created, or when a huge
+ * leaf above `leafLevel` covers vpn (the caller splits or refuses).
+ */
+export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
+  let tableGfn = p.cr3;
+  for (let level = g.config.guestLevels; level >= leafLevel; level--) {
+    const table = tableAt(world, g, tableGfn);
+    if ('ok' in table) return table;
+    const index = indexAt(vpn, level);
+    const e = table.get(index);
+    if (level === leafLevel) return { tableGfn, table, index, level, entry: e };
+    if (guestPresent(e)) {
+      if (guestIsLeaf(e, level)) return { tableGfn, table, index, level, entry: e };
+      tableGfn = e.pfn;
+      continue;
+    }
+    if (!create) return null;
+    const span = framesAtLevel(level);
+    const child = allocTable(world, g, p.pid, level - 1, tableGfn, index, vpn - (vpn % span));
+    if (typeof child !== 'number') return child;
+    // The table object may have moved if allocating the child faulted frames in: reread.
+    const again = tableAt(world, g, tableGfn);
+    if ('ok' in again) return again;
+    writeEntry(world, g, p.pid, tableGfn, again, index, guestTableEntry(child));
+    tableGfn = child;
+  }
+  /* c8 ignore next */
+  return null;
+}

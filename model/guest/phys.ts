@@ -1,0 +1,39 @@
+/**
+ * The guest kernel's own accesses to guest-physical memory (its direct map): each goes
+ * through the EPT like any other access, so touching an unbacked gfn takes an EPT violation
+ * that the host serves (host/ept-fault.ts) before the kernel's access completes.
+ */
+import { ACCESS_RETRIES_MAX } from '../constants';
+import { type Content } from '../content';
+import { eptFault } from '../host/ept-fault';
+import type { World } from '../world';
+import { refuse, type Refusal } from '../result';
+import type { Guest } from './guest';
+import { hex } from '../../properties/violation';
+
+/** Host frame behind gfn, faulting it in if needed. */
+export function touch(world: World, g: Guest, gfn: number): number | Refusal {
+  for (let attempt = 0; attempt < ACCESS_RETRIES_MAX; attempt++) {
+    const h = g.ept.lookup(world, gfn);
+    if (h.kind === 'leaf') return h.hfn;
+    if (h.kind === 'misconfig') return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: EPT table at hfn ${hex(h.tableHfn)} is not a table`);
+    const f = eptFault(world, g, gfn);
+    if (f !== true) return f;
+  }
+  return refuse('retry', `g${g.id} gfn ${hex(gfn)}: EPT fault did not settle`);
+}
+
+/** The kernel writes `c` to gfn (clear_page, a table, kernel data). */
+export function physWrite(world: World, g: Guest, gfn: number, c: Content): true | Refusal {
+  const hfn = touch(world, g, gfn);
+  if (typeof hfn !== 'number') return hfn;
+  world.frames.write(hfn, c);
+  world.journal.gfn(g.id, gfn);
+  return true;
+}
+
+export function physRead(world: World, g: Guest, gfn: number): Content | Refusal {
+  const hfn = touch(world, g, gfn);
+  if (typeof hfn !== 'number') return hfn;
+  return world.frames.read(hfn);
+}

@@ -1,0 +1,70 @@
+/**
+ * A guest process: an address space rooted at a page-table gfn (its CR3, tagged by its PCID =
+ * pid) and its VMAs. Pages are faulted in lazily (guest/fault.ts).
+ */
+
+export interface Prot {
+  readonly write: boolean;
+  readonly exec: boolean;
+}
+
+export interface Vma {
+  /** First virtual page number and one past the last. */
+  readonly start: number;
+  readonly end: number;
+  readonly prot: Prot;
+  /** Backed by 2 MiB pages (start and end 512-page aligned). */
+  readonly huge: boolean;
+}
+
+export class Process {
+  readonly vmas: Vma[] = [];
+
+  constructor(
+    readonly pid: number,
+    readonly cr3: number,
+  ) {}
+
+  vmaAt(vpn: number): Vma | undefined {
+    for (const v of this.vmas) if (vpn >= v.start && vpn < v.end) return v;
+    return undefined;
+  }
+
+  overlaps(start: number, end: number): boolean {
+    return this.vmas.some((v) => v.start < end && start < v.end);
+  }
+
+  addVma(v: Vma): void {
+    this.vmas.push(v);
+    this.vmas.sort((a, b) => a.start - b.start);
+  }
+
+  /** Remove [start, end) from the VMAs, splitting where needed (the munmap split). */
+  removeRange(start: number, end: number): void {
+    const keep: Vma[] = [];
+    for (const v of this.vmas) {
+      if (v.end <= start || v.start >= end) keep.push(v);
+      else {
+        if (v.start < start) keep.push({ ...v, end: start });
+        if (v.end > end) keep.push({ ...v, start: end });
+      }
+    }
+    this.vmas.length = 0;
+    this.vmas.push(...keep);
+  }
+
+  /** Change protection of [start, end), splitting VMAs (the mprotect split). */
+  protectRange(start: number, end: number, prot: Prot): void {
+    const out: Vma[] = [];
+    for (const v of this.vmas) {
+      if (v.end <= start || v.start >= end) out.push(v);
+      else {
+        if (v.start < start) out.push({ ...v, end: start });
+        out.push({ ...v, start: Math.max(v.start, start), end: Math.min(v.end, end), prot });
+        if (v.end > end) out.push({ ...v, start: end });
+      }
+    }
+    this.vmas.length = 0;
+    this.vmas.push(...out.sort((a, b) => a.start - b.start));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The host's handling of an EPT violation (arch/x86/kvm/mmu/mmu.c kvm_tdp_page_fault): read
+ * mmu_invalidate_seq, resolve the gfn to a host frame through the primary mapping (hva_to_pfn:
+ * an existing frame, a swap-in, or a fresh frame cleared with clear_page), then, under the MMU
+ * lock, install the EPT leaf unless an invalidation raced (is_page_fault_stale), in which case
+ * the guest retries the access.
+ *
+ * With huge pages on, a fault in a 2 MiB unit none of whose frames is backed or swapped is
+ * served by one order-9 host block mapped with a 2 MiB EPT leaf (THP backing of guest memory).
+ */
+import { FRAMES_PER_2M } from '../constants';
+import { copyContent, ZERO } from '../content';
+import type { Guest } from '../guest/guest';
+import type { World } from '../world';
+import { refuse, type Refusal } from '../result';
+import { hostAlloc } from './alloc';
+import { hex } from '../../properties/violation';
+
+export interface Resolved {
+  /** Host frame backing the faulting gfn. */
+  readonly hfn: number;
+  /** Unit to map: 1 frame, or 512 for a 2 MiB-backed unit. */
+  readonly frames: number;
+}
+
+function unitUntouched(g: Guest, base: number): boolean {
+  if (base + FRAMES_PER_2M > g.config.frames) return false;
+  for (let i = 0; i < FRAMES_PER_2M; i++) if (g.backing.has(base + i) || g.hostSwap.has(base + i)) return false;
+  return true;
+}
+
+/** hva_to_pfn for guest memory: find or make the host frame behind gfn. */
+export function resolveBacking(world: World, g: Guest, gfn: number): Resolved | Refusal {
+  const unit = Math.floor(gfn / FRAMES_PER_2M);
+  const existing = g.backing.get(gfn);
+  if (existing !== undefined) return { hfn: existing, frames: g.hugeBacked.has(unit) ? FRAMES_PER_2M : 1 };
+  const base = unit * FRAMES_PER_2M;
+  if (g.config.hugePages && unitUntouched(g, base)) {
+    const block = hostAlloc(world, 9, 'MOVABLE', (i) => ({ kind: 'guest-memory', guest: g.id, gfn: base + i }), 'ept-fault', 'zero-fill 2M');
+    if (typeof block === 'number') {
+      for (let i = 0; i < FRAMES_PER_2M; i++) {
+        fillFresh(world, block + i);
+        g.setBacking(base + i, block + i);
+      }
+      g.hugeBacked.add(unit);
+      world.transition('nested-mmu', 'unbacked', 'backed-2m');
+      return { hfn: block + (gfn - base), frames: FRAMES_PER_2M };
+    }
+    // No order-9 block: fall back to a 4 KiB frame, as THP does.
+  }
+  const swapped = g.hostSwap.get(gfn);
+  const hfn = hostAlloc(world, 0, 'MOVABLE', () => ({ kind: 'guest-memory', guest: g.id, gfn }), 'ept-fault', swapped ? 'swap-in' : 'zero-fill');
+  if (typeof hfn !== 'number') return hfn;
+  if (swapped) {
+    world.frames.write(hfn, copyContent(swapped));
+    g.hostSwap.delete(gfn);
+    world.transition('nested-mmu', 'swapped', 'backed');
+  } else {
+    fillFresh(world, hfn);
+    world.transition('nested-mmu', 'unbacked', 'backed');
+  }
+  g.setBacking(gfn, hfn);
+  return { hfn, frames: 1 };
+}
+
+function fillFresh(world: World, hfn: number): void {
+  // Hazard: a frame fresh from the host buddy still holds its previous owner's data. Skipping
+  // the clear hands that data to this guest (Xen XSA-100 / CVE-2014-4021: pages handed to a
+  // guest without scrubbing).
+  if (world.fault('no-zero-on-reassign')) return;
+  world.frames.clear(hfn, ZERO);
+}
+
+/** The second half: install the EPT leaf unless the fault went stale. */
+export function installResolved(world: World, g: Guest, gfn: number, r: Resolved, seq: number): true | Refusal {
+  // Hazard: a fault that resolved its frame before an invalidation ran must not install it
+  // afterwards (is_page_fault_stale); without this check the EPT keeps a frame the host freed.
+  if (!world.fault('fault-ignores-invalidation-seq') && g.faultIsStale(gfn, seq)) {
+    world.transition('nested-mmu', 'fault', 'retry');
+    return refuse('retry', `g${g.id} gfn ${hex(gfn)}: fault raced an invalidation (seq ${seq} -> ${g.invalidation.seq})`);
+  }
+  const base = gfn - (gfn % r.frames);
+  const hfnBase = r.hfn - (gfn - base);
+  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2);
+  if (done !== true) return done;
+  world.journal.note(() => `g${g.id} EPT: gfn ${hex(base)} -> hfn ${hex(hfnBase)} (${r.frames === 1 ? '4K' : '2M'})`);
+  world.transition('nested-mmu', 'fault', 'installed');
+  return true;
+}
+
+/** A whole EPT violation handled in one step (the common, unraced case). */
+export function eptFault(world: World, g: Guest, gfn: number): true | Refusal {
+  const seq = g.invalidation.seq;
+  const r = resolveBacking(world, g, gfn);
+  if ('ok' in r) return r;
+  return installResolved(world, g, gfn, r, seq);
+}

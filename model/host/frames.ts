@@ -1,0 +1,127 @@
+/**
+ * Host physical memory: 4 KiB frames with symbolic contents, and the ownership ledger. Every
+ * allocated frame has exactly one owner and a page_owner-style record of where and why it was
+ * allocated (Linux mm/page_owner.c records the allocation stack and gfp flags; here the site
+ * and reason are named strings). Free frames have no owner record: they belong to the host
+ * buddy allocator. Sparse: untouched frames cost nothing.
+ */
+import { type Content, HOST_BOOT_DATA, describeContent } from '../content';
+import type { Journal } from '../journal';
+import { hex } from '../../properties/violation';
+
+/**
+ * Who owns an allocated host frame. Each mechanism adds its kinds here; the ownership
+ * partition property (properties/ownership.ts) knows how to check each.
+ */
+export type HostOwner =
+  | { readonly kind: 'host-kernel'; readonly tag: string }
+  | { readonly kind: 'guest-memory'; readonly guest: number; readonly gfn: number }
+  | { readonly kind: 'ept-table'; readonly guest: number; readonly level: number };
+
+export interface PageOwnerRecord {
+  /** The model function that allocated, e.g. "ept-fault", "ept-table". */
+  readonly site: string;
+  /** Why: "zero-fill", "swap-in", "migrate-target", ... */
+  readonly reason: string;
+  readonly step: number;
+  readonly order: number;
+}
+
+export interface FrameRecord {
+  readonly owner: HostOwner;
+  readonly alloc: PageOwnerRecord;
+}
+
+export function describeOwner(o: HostOwner | undefined): string {
+  if (!o) return 'free';
+  switch (o.kind) {
+    case 'host-kernel':
+      return `host-kernel(${o.tag})`;
+    case 'guest-memory':
+      return `g${o.guest} gfn ${hex(o.gfn)}`;
+    case 'ept-table':
+      return `g${o.guest} EPT table L${o.level}`;
+  }
+}
+
+export class HostFrames {
+  private readonly contents = new Map<number, Content>();
+  private readonly records = new Map<number, FrameRecord>();
+  /** The ledger's own index of guest memory: (guest, gfn) -> hfn, kept by setOwner/clearOwner. */
+  private readonly guestIndex = new Map<number, number>();
+  /** Host-side clears of frames (clear_page), for the zeroings-per-page figures. */
+  zeroings = 0;
+
+  constructor(
+    readonly count: number,
+    private readonly journal: Journal,
+  ) {}
+
+  inRange(hfn: number): boolean {
+    return Number.isInteger(hfn) && hfn >= 0 && hfn < this.count;
+  }
+
+  read(hfn: number): Content {
+    return this.contents.get(hfn) ?? HOST_BOOT_DATA;
+  }
+
+  write(hfn: number, c: Content): void {
+    this.contents.set(hfn, c);
+    this.journal.frame(hfn);
+  }
+
+  /** clear_page on the host side. */
+  clear(hfn: number, zero: Content): void {
+    this.zeroings++;
+    this.write(hfn, zero);
+  }
+
+  record(hfn: number): FrameRecord | undefined {
+    return this.records.get(hfn);
+  }
+
+  owner(hfn: number): HostOwner | undefined {
+    return this.records.get(hfn)?.owner;
+  }
+
+  setOwner(hfn: number, owner: HostOwner, alloc: PageOwnerRecord): void {
+    const before = this.records.get(hfn);
+    if (before?.owner.kind === 'guest-memory') this.unindex(before.owner.guest, before.owner.gfn, hfn);
+    if (owner.kind === 'guest-memory') this.guestIndex.set(guestKey(owner.guest, owner.gfn), hfn);
+    this.records.set(hfn, { owner, alloc });
+    this.journal.frame(hfn);
+    this.journal.note(() => `hfn ${hex(hfn)}: ${describeOwner(before?.owner)} -> ${describeOwner(owner)} (${alloc.site}: ${alloc.reason})`);
+  }
+
+  clearOwner(hfn: number): void {
+    const before = this.records.get(hfn);
+    if (before?.owner.kind === 'guest-memory') this.unindex(before.owner.guest, before.owner.gfn, hfn);
+    this.records.delete(hfn);
+    this.journal.frame(hfn);
+    this.journal.note(() => `hfn ${hex(hfn)}: ${describeOwner(before?.owner)} -> free (holds ${describeContent(this.read(hfn))})`);
+  }
+
+  /** During a migration two frames carry (guest, gfn) for a moment; the index follows the newer. */
+  private unindex(guest: number, gfn: number, hfn: number): void {
+    const k = guestKey(guest, gfn);
+    if (this.guestIndex.get(k) === hfn) this.guestIndex.delete(k);
+  }
+
+  /** The frame the ledger says holds (guest, gfn), if any. */
+  ledgerFrameOf(guest: number, gfn: number): number | undefined {
+    return this.guestIndex.get(guestKey(guest, gfn));
+  }
+
+  /** Number of frames with an owner record (allocated). */
+  get owned(): number {
+    return this.records.size;
+  }
+
+  ownedFrames(): IterableIterator<[number, FrameRecord]> {
+    return this.records.entries();
+  }
+}
+
+function guestKey(guest: number, gfn: number): number {
+  return guest * 2 ** 24 + gfn;
+}

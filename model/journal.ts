@@ -1,0 +1,99 @@
+/**
+ * What one step touched, for incremental checking (properties/checker.ts) and for the
+ * step-by-step replay ("what it changed"). Every mutation of the model goes through a
+ * primitive that writes here, so a check of the touched keys sees everything a full re-scan
+ * would see change.
+ */
+import type { Content } from './content';
+
+/** A read a guest performed this step, with what it got. */
+export interface ReadRecord {
+  readonly guest: number;
+  readonly pid: number;
+  readonly vpn: number;
+  readonly got: Content;
+}
+
+/** A completed nested walk: its references and the frames it read, for walk-cost checks. */
+export interface WalkRecord {
+  readonly guest: number;
+  readonly pid: number;
+  readonly vpn: number;
+  readonly refs: number;
+  /** The guest table gfns the walk read, root first. */
+  readonly gfns: readonly number[];
+  /** The final guest-physical frame. */
+  readonly finalGfn: number;
+  readonly guestLevelsWalked: number;
+}
+
+/** A virtual range of one process whose guest mappings changed. */
+export interface RangeTouch {
+  readonly guest: number;
+  readonly pid: number;
+  readonly vpnStart: number;
+  readonly vpnEnd: number;
+}
+
+export class Journal {
+  /** Host frames whose owner or content changed. */
+  readonly frames = new Set<number>();
+  /** Per guest: gfns whose backing, EPT leaf, guest ownership or content changed. */
+  readonly gfns = new Map<number, Set<number>>();
+  /** Per guest: guest page-table gfns written (entries added, changed, removed). */
+  readonly guestTables = new Map<number, Set<number>>();
+  /** Per guest: EPT table frames written. */
+  readonly eptTables = new Map<number, Set<number>>();
+  readonly ranges: RangeTouch[] = [];
+  readonly reads: ReadRecord[] = [];
+  readonly walks: WalkRecord[] = [];
+  /** TLB entries that served an access this step (checked against a fresh walk). */
+  readonly tlbHits: { readonly guest: number; readonly pid: number; readonly vpn: number }[] = [];
+  /** Guests whose process set, invalidation state or TLB tags changed. */
+  readonly guests = new Set<number>();
+  /** Human-readable changes; collected only when someone will read them (replay). */
+  changes: string[] | null = null;
+
+  frame(hfn: number): void {
+    this.frames.add(hfn);
+  }
+
+  gfn(guest: number, gfn: number): void {
+    let s = this.gfns.get(guest);
+    if (!s) this.gfns.set(guest, (s = new Set()));
+    s.add(gfn);
+  }
+
+  guestTable(guest: number, gfn: number): void {
+    let s = this.guestTables.get(guest);
+    if (!s) this.guestTables.set(guest, (s = new Set()));
+    s.add(gfn);
+  }
+
+  eptTable(guest: number, hfn: number): void {
+    let s = this.eptTables.get(guest);
+    if (!s) this.eptTables.set(guest, (s = new Set()));
+    s.add(hfn);
+  }
+
+  range(guest: number, pid: number, vpnStart: number, vpnEnd: number): void {
+    this.ranges.push({ guest, pid, vpnStart, vpnEnd });
+  }
+
+  note(change: () => string): void {
+    if (this.changes) this.changes.push(change());
+  }
+
+  clear(): void {
+    this.frames.clear();
+    this.gfns.clear();
+    this.guestTables.clear();
+    this.eptTables.clear();
+    this.ranges.length = 0;
+    this.reads.length = 0;
+    this.walks.length = 0;
+    this.tlbHits.length = 0;
+    this.guests.clear();
+    if (this.changes) this.changes = [];
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * VM teardown (virt/kvm/kvm_main.c kvm_destroy_vm; the guest's memory returned with the
+ * process that held it): every process exits, kernel allocations are freed, pending
+ * protocols end, the EPT is zapped and its tables freed, and every backing frame goes back to
+ * the host. Used by the settle phase to check that nothing leaked.
+ */
+import { FRAMES_PER_2M } from './constants';
+import { exit, kfree } from './guest/kernel';
+import type { Guest } from './guest/guest';
+import { hostFree } from './host/alloc';
+import { invalidateBegin, invalidateEnd } from './mmu/notifier';
+import type { World } from './world';
+
+export function destroyGuest(world: World, g: Guest): void {
+  for (const p of [...g.processes.values()]) exit(world, g, p);
+  for (const id of [...g.kernelAllocs.keys()]) kfree(world, g, id);
+  invalidateBegin(world, g, 0, g.config.frames);
+  const freed = new Set<number>();
+  for (const [gfn, hfn] of [...g.backing]) {
+    const unit = Math.floor(gfn / FRAMES_PER_2M);
+    g.setBacking(gfn, undefined);
+    if (g.hugeBacked.has(unit)) {
+      if (gfn % FRAMES_PER_2M === 0 && !freed.has(hfn)) {
+        freed.add(hfn);
+        hostFree(world, hfn, 9);
+      }
+    } else hostFree(world, hfn, 0);
+  }
+  g.hugeBacked.clear();
+  g.hostSwap.clear();
+  invalidateEnd(world, g);
+  g.ept.destroy(world);
+}
+
+export function destroyAll(world: World): void {
+  for (const g of world.guests) destroyGuest(world, g);
+  for (const [id, a] of [...world.hostAllocs]) {
+    world.hostAllocs.delete(id);
+    hostFree(world, a.hfn, a.order);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The whole modelled machine: host frames and their ledger, the host buddy allocator, the
+ * guests, the physical CPU's TLB, and the step counter that stands in for time. Deterministic:
+ * nothing here reads a clock or a random source; every choice arrives as an operation argument.
+ */
+import { BuddyAllocator } from './buddy/buddy';
+import type { ModelConfig } from './config';
+import { HostFrames } from './host/frames';
+import { Journal } from './journal';
+import { Ept } from './mmu/ept';
+import { LeafRmap } from './mmu/rmap';
+import { Tlb } from './mmu/tlb';
+import { Guest } from './guest/guest';
+import { isRefusal, type Refusal } from './result';
+
+/** Something the model noticed itself doing wrong (e.g. a double free under an injected bug). */
+export interface Anomaly {
+  readonly property: string;
+  readonly kind: string;
+  readonly subject: string;
+  readonly expected: string;
+  readonly actual: string;
+}
+
+export class World {
+  readonly faults: ReadonlySet<string>;
+  readonly journal = new Journal();
+  readonly frames: HostFrames;
+  readonly hostBuddy: BuddyAllocator;
+  readonly tlb: Tlb;
+  readonly eptRmap = new LeafRmap();
+  readonly guests: Guest[] = [];
+  /** Host kernel allocations made by operations: id -> block. */
+  readonly hostAllocs = new Map<number, { readonly hfn: number; readonly order: number }>();
+  nextHostAlloc = 1;
+  /** Index of the operation being applied (-1 while building the initial state). */
+  step = -1;
+  /** Write stamps: every successful data write gets the next version. */
+  version = 0;
+  /** State-machine transitions taken, per mechanism ("from->to" -> count), for coverage. */
+  readonly transitions = new Map<string, Map<string, number>>();
+  readonly anomalies: Anomaly[] = [];
+
+  private constructor(readonly config: ModelConfig) {
+    this.faults = new Set(config.faults);
+    this.frames = new HostFrames(config.hostFrames, this.journal);
+    this.hostBuddy = new BuddyAllocator({ name: 'host', base: 0, frames: config.hostFrames, faults: this.faults });
+    this.tlb = new Tlb(this.journal);
+  }
+
+  /** Build the machine: every guest gets its EPT root; nothing else is allocated yet. */
+  static create(config: ModelConfig): World | Refusal {
+    const w = new World(config);
+    for (const [id, gc] of config.guests.entries()) {
+      const ept = Ept.create(w, id, gc.eptLevels);
+      if (isRefusal(ept)) return ept;
+      w.guests.push(new Guest(id, gc, ept, w.faults, w.journal));
+    }
+    w.journal.clear();
+    return w;
+  }
+
+  fault(name: string): boolean {
+    return this.faults.has(name);
+  }
+
+  transition(mechanism: string, from: string, to: string): void {
+    let m = this.transitions.get(mechanism);
+    if (!m) this.transitions.set(mechanism, (m = new Map()));
+    const k = `${from}->${to}`;
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+
+  anomaly(property: string, kind: string, subject: string, expected: string, actual: string): void {
+    this.anomalies.push({ property, kind, subject, expected, actual });
+  }
+
+  nextVersion(): number {
+    return ++this.version;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * ownership-partition (domain.md section 10.1): every host frame is either free (inside a
+ * free block of the host buddy) or has exactly one owner record, and the record agrees with
+ * the structure that claims the frame: guest memory with the guest's primary mapping, an EPT
+ * table with that guest's EPT. Frames are conserved: owned + free = total. The same holds
+ * inside each guest for guest frames and the guest kernel's ledger.
+ */
+import { describeOwner } from '../../model/host/frames';
+import { describeGuestOwner, type Guest } from '../../model/guest/guest';
+import type { World } from '../../model/world';
+import type { Property } from '../property';
+import { hex, type Reporter } from '../violation';
+
+const NAME = 'ownership-partition';
+
+function checkHostFrame(w: World, hfn: number, r: Reporter): void {
+  const owner = w.frames.owner(hfn);
+  const free = w.hostBuddy.isFree(hfn);
+  const subject = `hfn ${hex(hfn)}`;
+  if (owner && free) {
+    r.report({ property: NAME, kind: 'owned-and-free', subject, message: 'a frame with an owner sits in a free block', expected: 'one of owner or free', actual: `${describeOwner(owner)} and free` });
+    return;
+  }
+  if (!owner && !free) {
+    r.report({ property: NAME, kind: 'unaccounted', subject, message: 'a frame is neither free nor owned', expected: 'owner or free', actual: 'neither' });
+    return;
+  }
+  if (!owner) return;
+  switch (owner.kind) {
+    case 'guest-memory': {
+      const g = w.guests[owner.guest];
+      const backed = g?.backing.get(owner.gfn);
+      if (backed !== hfn)
+        r.report({ property: NAME, kind: 'leaked-frame', subject, message: `owner record says ${describeOwner(owner)} but the primary mapping disagrees`, expected: `backing(g${owner.guest}, ${hex(owner.gfn)}) = ${hex(hfn)}`, actual: backed === undefined ? 'not backed' : hex(backed) });
+      return;
+    }
+    case 'ept-table': {
+      const g = w.guests[owner.guest];
+      if (!g?.ept.tables.has(hfn))
+        r.report({ property: NAME, kind: 'leaked-frame', subject, message: 'an EPT table frame not in its guest\'s EPT', expected: `table of g${owner.guest}`, actual: 'unreferenced' });
+      return;
+    }
+    case 'host-kernel':
+      return;
+  }
+}
+
+function checkBacking(w: World, g: Guest, gfn: number, r: Reporter): void {
+  const hfn = g.backing.get(gfn);
+  const ledger = w.frames.ledgerFrameOf(g.id, gfn);
+  if (hfn !== ledger)
+    r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'the primary mapping and the owner ledger disagree', expected: `ledger ${ledger === undefined ? 'none' : hex(ledger)}`, actual: `backing ${hfn === undefined ? 'none' : hex(hfn)}` });
+}
+
+function checkGuestFrame(g: Guest, gfn: number, r: Reporter): void {
+  const owner = g.owners.get(gfn);
+  const free = g.buddy.isFree(gfn);
+  if ((owner !== undefined) === free)
+    r.report({ property: NAME, kind: owner ? 'guest-owned-and-free' : 'guest-unaccounted', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'a guest frame must be free or owned, not both or neither', expected: 'exactly one', actual: `${describeGuestOwner(owner)}${free ? ' + free' : ''}` });
+}
+
+function conservation(w: World, r: Reporter): void {
+  const allocated = w.hostBuddy.allocatedPages();
+  if (w.frames.owned !== allocated)
+    r.report({ property: NAME, kind: 'not-conserved', subject: 'host', message: 'frames with an owner must be exactly the frames the allocator handed out', expected: `${allocated} owned (allocated)`, actual: `${w.frames.owned} owned` });
+  for (const a of w.anomalies) if (a.property === NAME) r.report({ property: NAME, kind: a.kind, subject: a.subject, message: 'the model freed something it did not own', expected: a.expected, actual: a.actual });
+}
+
+export const ownershipPartition: Property = {
+  name: NAME,
+  mechanism: 'nested-mmu',
+  kind: 'safety',
+  description: 'each host and guest frame is free or has exactly one owner that agrees with its mapping; frames are conserved',
+  checkStep({ world: w, journal: j }, r) {
+    for (const hfn of j.frames) checkHostFrame(w, hfn, r);
+    for (const [gid, gfns] of j.gfns) {
+      const g = w.guests[gid]!;
+      for (const gfn of gfns) {
+        checkBacking(w, g, gfn, r);
+        checkGuestFrame(g, gfn, r);
+      }
+    }
+    conservation(w, r);
+  },
+  checkAll({ world: w }, r) {
+    const seen = new Set<number>();
+    for (const [hfn] of w.frames.ownedFrames()) seen.add(hfn);
+    for (const g of w.guests) {
+      for (const [, hfn] of g.backing) seen.add(hfn);
+      for (const gfn of g.backing.keys()) checkBacking(w, g, gfn, r);
+      for (const gfn of g.owners.keys()) checkGuestFrame(g, gfn, r);
+    }
+    for (const hfn of [...seen].sort((a, b) => a - b)) checkHostFrame(w, hfn, r);
+    conservation(w, r);
+  },
+};

@@ -1,0 +1,33 @@
+/**
+ * The registry of properties: every named predicate the model must keep. Mechanisms add
+ * theirs here.
+ */
+import { buddyInvariants } from './core/buddy-invariants';
+import { noCrossTenantLeak } from './core/cross-tenant';
+import { eptCoherence } from './core/ept-coherence';
+import { invalidationCompletes, teardownFreesEverything } from './core/liveness';
+import { oracleAgreement } from './core/oracle-agreement';
+import { ownershipPartition } from './core/ownership';
+import { pageTableWellFormed } from './core/page-table-well-formed';
+import { readReturnsLastWrite } from './core/read-last-write';
+import { tlbCoherence } from './core/tlb-coherence';
+import { walkCost } from './core/walk-cost';
+import type { Property } from './property';
+
+export const properties: readonly Property[] = [
+  ownershipPartition,
+  noCrossTenantLeak,
+  readReturnsLastWrite,
+  tlbCoherence,
+  eptCoherence,
+  walkCost,
+  buddyInvariants,
+  pageTableWellFormed,
+  oracleAgreement,
+  invalidationCompletes,
+  teardownFreesEverything,
+];
+
+export function propertyNamed(name: string): Property | undefined {
+  return properties.find((p) => p.name === name);
+}
