@@ -8,9 +8,8 @@
  */
 import fc from 'fast-check';
 import type { ModelConfig } from '../model/config';
-import { faults as faultDefs, operationNamed, operations } from '../model/registry';
+import { declaredTransitions, faults as faultDefs, operationNamed, operations } from '../model/registry';
 import { checkArgs } from '../model/ops/operation';
-import { declaredTransitions } from '../model/transitions';
 import { describeOwner } from '../model/host/frames';
 import type { World } from '../model/world';
 import { properties } from '../properties';

@@ -6,14 +6,12 @@
  * byte: nothing here reads a clock or a random source.
  */
 import type { ModelConfig } from '../model/config';
-import { operationNamed } from '../model/registry';
+import { createWorld, operationNamed, settleAll } from '../model/registry';
 import { destroyAll } from '../model/teardown';
-import { World } from '../model/world';
+import type { World } from '../model/world';
 import { isRefusal, type OpResult } from '../model/result';
-import { reclaimEnd } from '../model/host/reclaim';
-import { installResolved } from '../model/host/ept-fault';
 import { Oracle } from '../properties/oracle';
-import { properties } from '../properties';
+import { oracleEffects, properties } from '../properties';
 import type { Property, StepContext } from '../properties/property';
 import { ViolationList, type Violation } from '../properties/violation';
 import type { Operation } from './contract';
@@ -49,14 +47,14 @@ function selected(opts: RunOptions): Property[] {
 /** A stepwise runner, so generators can look at the state between operations. */
 export class Runner {
   readonly world: World;
-  readonly oracle = new Oracle();
+  readonly oracle = new Oracle(oracleEffects);
   private readonly props: Property[];
   readonly outcomes: boolean[] = [];
   violation: Violation | null = null;
   step = 0;
 
   constructor(config: ModelConfig, private readonly opts: RunOptions) {
-    const w = World.create(config);
+    const w = createWorld(config);
     if (isRefusal(w)) throw new RangeError(`impossible configuration: ${w.detail}`);
     this.world = w;
     this.props = selected(opts);
@@ -91,7 +89,7 @@ export class Runner {
     const ctx: StepContext = { world: w, journal: w.journal, oracle: this.oracle, op: null, result: null };
     for (const p of this.props) p.checkAll(ctx, list);
     if (list.violations.length === 0 && this.opts.settle !== false) {
-      settle(w);
+      settleAll(w);
       for (const p of this.props) p.settled?.(ctx, list);
       if (list.violations.length === 0) {
         destroyAll(w);
@@ -101,21 +99,6 @@ export class Runner {
     w.journal.clear();
     this.violation = list.violations[0] ?? null;
     return this.violation;
-  }
-}
-
-/**
- * The fault-free settle phase: no new work arrives; every protocol in flight is driven to its
- * end (a reclaim ends, a raced fault finishes or retries).
- */
-export function settle(w: World): void {
-  for (const g of w.guests) {
-    if (g.pendingReclaim) reclaimEnd(w, g);
-    const f = g.pendingFault;
-    if (f) {
-      g.pendingFault = null;
-      if (g.ept.lookup(w, f.gfn).kind !== 'leaf') installResolved(w, g, f.gfn, { hfn: f.hfn, frames: f.frames }, f.seq);
-    }
   }
 }
 

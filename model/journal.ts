@@ -51,6 +51,10 @@ export class Journal {
   readonly tlbHits: { readonly guest: number; readonly pid: number; readonly vpn: number }[] = [];
   /** Guests whose process set, invalidation state or TLB tags changed. */
   readonly guests = new Set<number>();
+  /** Per guest: gfns the guest itself read or wrote this step (processes and its kernel). */
+  readonly accessed = new Map<number, Set<number>>();
+  /** Mechanism-specific dirty keys ("virtio-balloon:g0" -> ids), for their incremental checks. */
+  readonly marks = new Map<string, Set<number>>();
   /** Human-readable changes; collected only when someone will read them (replay). */
   changes: string[] | null = null;
 
@@ -76,6 +80,18 @@ export class Journal {
     s.add(hfn);
   }
 
+  access(guest: number, gfn: number): void {
+    let s = this.accessed.get(guest);
+    if (!s) this.accessed.set(guest, (s = new Set()));
+    s.add(gfn);
+  }
+
+  mark(key: string, id: number): void {
+    let s = this.marks.get(key);
+    if (!s) this.marks.set(key, (s = new Set()));
+    s.add(id);
+  }
+
   range(guest: number, pid: number, vpnStart: number, vpnEnd: number): void {
     this.ranges.push({ guest, pid, vpnStart, vpnEnd });
   }
@@ -94,6 +110,8 @@ export class Journal {
     this.walks.length = 0;
     this.tlbHits.length = 0;
     this.guests.clear();
+    this.accessed.clear();
+    this.marks.clear();
     if (this.changes) this.changes = [];
   }
 }

@@ -1,12 +1,22 @@
 /**
- * The registry of operations and faults: one list each, mechanisms append theirs.
+ * The registry: every mechanism of the model, listed once. Operations, faults, declared
+ * transitions and the settle phase all derive from this list; properties are listed in
+ * properties/index.ts and generators in fuzz/generators/index.ts.
  */
-import { coreFaults, type FaultDef } from './faults';
-import { coreOperations } from './ops/core';
+import type { ModelConfig } from './config';
+import type { FaultDef } from './faults';
+import type { MechanismModel } from './mechanism';
+import { coreMechanism } from './mechanisms/core';
 import type { OperationDef } from './ops/operation';
+import { isRefusal, type Refusal } from './result';
+import { World } from './world';
 
-export const operations: readonly OperationDef[] = [...coreOperations];
-export const faults: readonly FaultDef[] = [...coreFaults];
+export const mechanisms: readonly MechanismModel[] = [coreMechanism];
+
+export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
+export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);
+
+export const declaredTransitions: Readonly<Record<string, readonly string[]>> = Object.assign({}, ...mechanisms.map((m) => m.transitions));
 
 const byName = new Map(operations.map((o) => [o.name, o]));
 
@@ -18,7 +28,21 @@ export function faultNamed(name: string): FaultDef | undefined {
   return faults.find((f) => f.name === name);
 }
 
-/** Mechanism ids of the project (issue #2's list); every registry entry uses one of them. */
+/** Build a world and let every mechanism set itself up in it. */
+export function createWorld(config: ModelConfig): World | Refusal {
+  const w = World.create(config);
+  if (isRefusal(w)) return w;
+  for (const m of mechanisms) m.init?.(w);
+  w.journal.clear();
+  return w;
+}
+
+/** The fault-free settle phase: every mechanism drives its protocols to their end. */
+export function settleAll(w: World): void {
+  for (const m of mechanisms) m.settle?.(w);
+}
+
+/** Mechanism ids of the project; every registry entry uses one of them. */
 export const MECHANISMS = [
   'nested-mmu', 'tlb', 'buddy', 'page-cache', 'shared-page-cache', 'unmapped-page-control', 'virtio-balloon',
   'vmware-balloon', 'balloon-compaction', 'free-page-reporting', 'free-page-hinting', 'memctl', 'cleancache',

@@ -12,6 +12,7 @@ import { pageTableWellFormed } from './core/page-table-well-formed';
 import { readReturnsLastWrite } from './core/read-last-write';
 import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
+import type { OracleEffect } from './oracle';
 import type { Property } from './property';
 
 export const properties: readonly Property[] = [
@@ -27,6 +28,9 @@ export const properties: readonly Property[] = [
   invalidationCompletes,
   teardownFreesEverything,
 ];
+
+/** How other mechanisms' operations change the abstract oracle; the core's are built in. */
+export const oracleEffects: Readonly<Record<string, OracleEffect>> = {};
 
 export function propertyNamed(name: string): Property | undefined {
   return properties.find((p) => p.name === name);

@@ -5,7 +5,7 @@
  * TLBs: host reclaim, migration, faults and flushes must all be invisible to it. It is
  * updated from each operation and its result, never from the model's internals.
  */
-import { type Content, ZERO, data } from '../model/content';
+import { type Content, ZERO, data, describeContent, sameContent } from '../model/content';
 import type { OpResult } from '../model/result';
 import type { Args } from '../model/ops/operation';
 
@@ -16,16 +16,39 @@ export interface AbstractVma {
   readonly exec: boolean;
 }
 
+/**
+ * Where a specification lets contents become undefined (a discard the guest was told about),
+ * the oracle says so explicitly: any content of the guest's own, zero or poison is then
+ * acceptable, but never another domain's data (that is no-cross-tenant-leak's business).
+ */
+export const UNSPECIFIED = Object.freeze({ kind: 'unspecified' } as const);
+export type Expected = Content | typeof UNSPECIFIED;
+
 export interface AbstractProcess {
   vmas: AbstractVma[];
-  readonly memory: Map<number, Content>;
+  readonly memory: Map<number, Expected>;
+}
+
+/** How an operation of another mechanism changes the abstract state (if it does at all). */
+export type OracleEffect = (o: Oracle, args: Args, result: OpResult) => void;
+
+/** True when `actual` is an acceptable value for `expected`. */
+export function meets(expected: Expected, actual: Content): boolean {
+  if (expected.kind === 'unspecified') return true;
+  return sameContent(expected, actual);
+}
+
+export function describeExpected(e: Expected): string {
+  return e.kind === 'unspecified' ? 'unspecified (discarded)' : describeContent(e);
 }
 
 export class Oracle {
   /** guest -> pid -> process. */
   readonly processes = new Map<number, Map<number, AbstractProcess>>();
   /** guest -> kernel allocation id -> content. */
-  readonly kernel = new Map<number, Map<number, Content>>();
+  readonly kernel = new Map<number, Map<number, Expected>>();
+
+  constructor(private readonly effects: Readonly<Record<string, OracleEffect>> = {}) {}
 
   process(guest: number, pid: number): AbstractProcess | undefined {
     return this.processes.get(guest)?.get(pid);
@@ -36,11 +59,11 @@ export class Oracle {
   }
 
   /** What a read of vpn must return: the last write, else zero. */
-  expected(guest: number, pid: number, vpn: number): Content {
+  expected(guest: number, pid: number, vpn: number): Expected {
     return this.process(guest, pid)?.memory.get(vpn) ?? ZERO;
   }
 
-  expectedKernel(guest: number, alloc: number): Content | undefined {
+  expectedKernel(guest: number, alloc: number): Expected | undefined {
     return this.kernel.get(guest)?.get(alloc);
   }
 
@@ -97,6 +120,8 @@ export class Oracle {
       case 'guest.kwrite':
         this.kernel.get(g)!.set(a.alloc as number, data(g, result.value!));
         return;
+      default:
+        this.effects[kind]?.(this, a, result);
     }
   }
 }

@@ -14,6 +14,7 @@ import type { Guest } from './guest';
 import type { Process } from './process';
 import { slotFor, writeEntry } from './page-tables';
 import { physWrite } from './phys';
+import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
 
 export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal | null {
@@ -48,7 +49,7 @@ function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, 
   if (slot.level !== level) return 'fallback';
   const frames = level === 2 ? FRAMES_PER_2M : 1;
   const vpnBase = vpn - (vpn % frames);
-  const gfn = g.buddy.alloc(level === 2 ? 9 : 0, 'MOVABLE');
+  const gfn = guestAlloc(world, g, level === 2 ? 9 : 0, 'MOVABLE');
   if (typeof gfn !== 'number') return level === 2 ? 'fallback' : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
   for (let i = 0; i < frames; i++) {
     g.setOwner(gfn + i, { kind: 'anon', pid: p.pid, vpn: vpnBase + i });

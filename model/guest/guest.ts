@@ -11,6 +11,8 @@ import type { Ept } from '../mmu/ept';
 import { LeafRmap } from '../mmu/rmap';
 import type { Journal } from '../journal';
 import type { Process } from './process';
+import type { PressureHook } from './alloc';
+import type { World } from '../world';
 import { hex } from '../../properties/violation';
 
 /** Who inside the guest owns an allocated guest frame. Mechanisms add kinds here. */
@@ -93,6 +95,13 @@ export class Guest {
   nextAlloc = 1;
   /** Guest-side clears of pages (clear_user_highpage), for the zeroings-per-page figures. */
   zeroings = 0;
+  /** The allocator's slow path, in order (guest/alloc.ts): reclaim, compaction, OOM, ... */
+  readonly pressureHooks: PressureHook[] = [];
+  /**
+   * The OOM notifier chain (mm/oom_kill.c register_oom_notifier): called before any kill;
+   * each returns the pages it freed (virtio-balloon's deflate-on-OOM registers here).
+   */
+  readonly oomNotifiers: ((world: World, g: Guest) => number)[] = [];
 
   constructor(
     readonly id: number,

@@ -15,6 +15,7 @@ import type { Guest } from './guest';
 import { Process, type Prot } from './process';
 import { allocTable, slotFor, tableAt, writeEntry } from './page-tables';
 import { physWrite } from './phys';
+import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
 
 /** arch/x86/mm/tlb.c: tlb_single_page_flush_ceiling. */
@@ -173,7 +174,7 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
 }
 
 export function kalloc(world: World, g: Guest, order: number, mt: MigrateType): OpResult {
-  const gfn = g.buddy.alloc(order, mt);
+  const gfn = guestAlloc(world, g, order, mt);
   if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
   const id = g.nextAlloc++;
   for (let i = 0; i < 2 ** order; i++) {

@@ -15,6 +15,7 @@ import { refuse, type Refusal } from '../result';
 import type { Guest } from './guest';
 import type { Process } from './process';
 import { physRead, physWrite } from './phys';
+import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
 
 /** The table held at gfn, or a refusal if the frame is not one (a corrupted tree). */
@@ -27,7 +28,7 @@ export function tableAt(world: World, g: Guest, gfn: number): PageTable | Refusa
 
 /** Allocate, clear and format a page-table page for pid at `level`. */
 export function allocTable(world: World, g: Guest, pid: number, level: number, parent: number, index: number, vpnBase: number): number | Refusal {
-  const gfn = g.buddy.alloc(0, 'UNMOVABLE');
+  const gfn = guestAlloc(world, g, 0, 'UNMOVABLE');
   if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for a L${level} table (${gfn.error})`);
   g.setOwner(gfn, { kind: 'page-table', pid, level });
   const w = physWrite(world, g, gfn, ZERO);

@@ -29,11 +29,13 @@ export function physWrite(world: World, g: Guest, gfn: number, c: Content): true
   if (typeof hfn !== 'number') return hfn;
   world.frames.write(hfn, c);
   world.journal.gfn(g.id, gfn);
+  world.journal.access(g.id, gfn);
   return true;
 }
 
 export function physRead(world: World, g: Guest, gfn: number): Content | Refusal {
   const hfn = touch(world, g, gfn);
   if (typeof hfn !== 'number') return hfn;
+  world.journal.access(g.id, gfn);
   return world.frames.read(hfn);
 }

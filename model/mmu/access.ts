@@ -91,6 +91,7 @@ function tlbEntryFor(world: World, g: Guest, p: Process, vpn: number, w: WalkOk)
 
 function perform(world: World, g: Guest, p: Process, vpn: number, hfn: number, gfn: number, kind: AccessKind): AccessResult {
   world.journal.gfn(g.id, gfn);
+  world.journal.access(g.id, gfn);
   if (kind === 'write') {
     const v = world.nextVersion();
     const c = data(g.id, v);

@@ -1,0 +1,33 @@
+/**
+ * The guest kernel's page allocator entry point (mm/page_alloc.c __alloc_pages): the buddy
+ * fast path, then the slow path when it fails. The slow path runs the guest's pressure hooks
+ * in order (direct reclaim, compaction, the OOM killer, which itself calls the OOM notifiers
+ * such as virtio-balloon's deflate) and retries, a bounded number of times. Mechanisms
+ * register hooks on the guest; the core registers none.
+ */
+import type { MigrateType } from '../buddy/migratetype';
+import type { World } from '../world';
+import type { Guest } from './guest';
+
+/** Slow-path retries before the allocation fails (bounded, as every loop here). */
+export const ALLOC_SLOWPATH_RETRIES_MAX = 3;
+
+/**
+ * A slow-path hook: try to make `2^order` pages of type `mt` available; returns the pages it
+ * freed (0: nothing, so the next hook runs).
+ */
+export type PressureHook = (world: World, g: Guest, order: number, mt: MigrateType) => number;
+
+export function guestAlloc(world: World, g: Guest, order: number, mt: MigrateType): number | { readonly error: string } {
+  let r = g.buddy.alloc(order, mt);
+  for (let attempt = 0; typeof r !== 'number' && attempt < ALLOC_SLOWPATH_RETRIES_MAX; attempt++) {
+    let freed = 0;
+    for (const hook of g.pressureHooks) {
+      freed = hook(world, g, order, mt);
+      if (freed > 0) break;
+    }
+    if (freed === 0) break;
+    r = g.buddy.alloc(order, mt);
+  }
+  return r;
+}
