@@ -50,7 +50,7 @@ export function defaultCampaignConfig(): { faults: string[] } {
 }
 
 export function modelConfigOf(c: SwarmConfig, faults: readonly string[]): ModelConfig {
-  return { hostFrames: c.hostFrames, guests: c.guests, faults };
+  return { hostFrames: c.hostFrames, guests: c.guests, faults, options: c.options };
 }
 
 interface Sample {

@@ -1,14 +1,18 @@
 /**
- * Known-bug injection, fast form: every core fault is caught by one of the properties it
- * names within a fixed number of runs of a fixed seed, and the same runs without faults find
- * nothing. Seeds and run counts are fixed so the result is deterministic.
+ * Known-bug injection, fast form: every registered fault is caught by one of the properties it
+ * names within a fixed number of runs of a fixed seed (deterministic), and the same runs
+ * without faults find nothing. A fault the random budget cannot reach names the scenario test
+ * that drives it instead.
  */
-import { coreFaults } from '../model/faults';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { faults } from '../model/registry';
+import { properties } from '../properties';
 import { runBatch } from './engine';
 
 const RUNS = 60;
 
-describe('core faults', () => {
+describe('injected faults', () => {
   it('finds nothing without faults', () => {
     const r = runBatch({ seed: 1, runs: RUNS, faults: [], mechanisms: [], properties: [], knownKeys: [] });
     expect(r.runs).toBe(RUNS);
@@ -16,10 +20,18 @@ describe('core faults', () => {
     expect(r.failures.map((f) => f.key)).toEqual([]);
   });
 
-  // tlb-entry-uses-guest-size needs a 2 MiB guest page over 4 KiB host pages, which the
-  // generator reaches only through a reclaim and swap-in of a huge unit: it is exercised by
-  // the scenario test in model/mmu/tlb-size.test.ts rather than by this fixed budget.
-  for (const f of coreFaults.filter((x) => x.name !== 'tlb-entry-uses-guest-size')) {
+  it('every property is named as broken by some fault', () => {
+    const broken = new Set(faults.flatMap((f) => f.breaks));
+    expect(properties.map((p) => p.name).filter((n) => !broken.has(n))).toEqual([]);
+  });
+
+  for (const f of faults) {
+    if (f.scenario) {
+      it(`${f.name} is driven by its scenario test ${f.scenario}`, () => {
+        expect(existsSync(join(__dirname, '..', f.scenario!))).toBe(true);
+      });
+      continue;
+    }
     it(`${f.name} is caught by ${f.breaks.join(' or ')}`, () => {
       const r = runBatch({ seed: 1, runs: RUNS, faults: [f.name], mechanisms: [], properties: [], knownKeys: [] });
       const caught = r.failures.map((x) => x.key.split('|')[0]);

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import type { GuestConfig } from '../model/config';
 import { operations } from '../model/registry';
 import type { SwarmConfig } from './contract';
+import { optionArbs } from './generators';
 
 /** Kinds every run keeps on: without them nothing else has anything to act on. */
 export const ALWAYS_ON = ['guest.spawn', 'guest.mmap', 'guest.read', 'guest.write'];
@@ -29,7 +30,7 @@ export function swarmArb(mechanisms: readonly string[]): fc.Arbitrary<SwarmConfi
     hostFrames: fc.constantFrom(2 ** 14, 2 ** 15),
     guests: fc.array(guestArb, { minLength: 1, maxLength: 3 }),
     weights: fc.record(weightArbs),
-    options: fc.constant({}),
+    options: fc.record({ ...optionArbs }),
   });
 }
 

@@ -21,6 +21,12 @@ export interface ModelConfig {
   readonly guests: readonly GuestConfig[];
   /** Injected bugs by name (model/faults.ts). */
   readonly faults: readonly string[];
+  /**
+   * Mechanism switches chosen by the swarm (features negotiated, limits), JSON scalars keyed
+   * "<mechanism>.<option>", e.g. "virtio-balloon.features". Absent keys take each mechanism's
+   * default.
+   */
+  readonly options?: Readonly<Record<string, number | boolean | string>>;
 }
 
 export const HOST_FRAMES_MIN = 2 ** 12;

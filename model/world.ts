@@ -60,6 +60,12 @@ export class World {
     return w;
   }
 
+  /** A mechanism option from the configuration, or its default. */
+  option<T extends number | boolean | string>(key: string, fallback: T): T {
+    const v = this.config.options?.[key];
+    return (v === undefined ? fallback : v) as T;
+  }
+
   fault(name: string): boolean {
     return this.faults.has(name);
   }

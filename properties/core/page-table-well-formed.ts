@@ -94,7 +94,15 @@ export const pageTableWellFormed: Property = {
   description: 'guest page tables and EPT tables form well-formed trees of owned table pages',
   checkStep({ world: w, journal: j }, r) {
     for (const [gid, gfns] of j.guestTables) for (const gfn of gfns) checkGuestTable(w, w.guests[gid]!, gfn, r);
-    for (const [gid, gfns] of j.gfns) for (const gfn of gfns) checkReferrers(w.guests[gid]!, gfn, r);
+    for (const [gid, gfns] of j.gfns) {
+      const g = w.guests[gid]!;
+      const written = j.guestTables.get(gid);
+      for (const gfn of gfns) {
+        checkReferrers(g, gfn, r);
+        // A table page whose backing changed (swap-out, migration) must still hold its table.
+        if (g.tables.has(gfn) && !written?.has(gfn)) checkGuestTable(w, g, gfn, r);
+      }
+    }
     for (const [gid, hfns] of j.eptTables) for (const hfn of hfns) checkEptTable(w, w.guests[gid]!, hfn, r);
   },
   checkAll({ world: w }, r) {
