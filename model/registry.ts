@@ -7,11 +7,30 @@ import type { ModelConfig } from './config';
 import type { FaultDef } from './faults';
 import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
+import { balloonCompactionMechanism } from './mechanisms/balloon-compaction';
+import { freePageHintingMechanism } from './mechanisms/free-page-hinting';
+import { freePageReportingMechanism } from './mechanisms/free-page-reporting';
+import { memctlMechanism } from './mechanisms/memctl';
+import { virtioBalloonMechanism } from './mechanisms/virtio-balloon';
+import { vmwareBalloonMechanism } from './mechanisms/vmware-balloon';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, type Refusal } from './result';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism];
+/**
+ * Order matters once: init runs in this order (virtio-balloon negotiates features before
+ * free page hinting and reporting read them), and so does settle (balloon migrations end
+ * before the balloon converges; hinted blocks are freed before reporting settles).
+ */
+export const mechanisms: readonly MechanismModel[] = [
+  coreMechanism,
+  balloonCompactionMechanism,
+  virtioBalloonMechanism,
+  vmwareBalloonMechanism,
+  freePageHintingMechanism,
+  freePageReportingMechanism,
+  memctlMechanism,
+];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);

@@ -12,6 +12,17 @@ import { pageTableWellFormed } from './core/page-table-well-formed';
 import { readReturnsLastWrite } from './core/read-last-write';
 import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
+import { balloonDeflateRules } from './devices/balloon-deflate-rules';
+import { balloonActual, balloonConverges } from './devices/balloon-liveness';
+import { balloonCount } from './devices/balloon-count';
+import { balloonPageUse } from './devices/balloon-page-use';
+import { balloonStatsTruth } from './devices/balloon-stats';
+import { deviceDiscardsOnlyDonated } from './devices/device-discards';
+import { hintingDeviceRules } from './devices/hinting';
+import { memctlConfined, memctlMlockRespected, memctlZeroedOnce } from './devices/memctl';
+import { freePagePoisonIntact } from './devices/poison-intact';
+import { reportedMarks, reportingIsolation, reportingReturnsIdle } from './devices/reporting';
+import { vmwBalloonAccounting } from './devices/vmw-accounting';
 import type { OracleEffect } from './oracle';
 import type { Property } from './property';
 
@@ -27,6 +38,22 @@ export const properties: readonly Property[] = [
   oracleAgreement,
   invalidationCompletes,
   teardownFreesEverything,
+  balloonPageUse,
+  balloonDeflateRules,
+  balloonActual,
+  balloonConverges,
+  balloonStatsTruth,
+  deviceDiscardsOnlyDonated,
+  freePagePoisonIntact,
+  balloonCount,
+  vmwBalloonAccounting,
+  reportingIsolation,
+  reportedMarks,
+  reportingReturnsIdle,
+  hintingDeviceRules,
+  memctlZeroedOnce,
+  memctlConfined,
+  memctlMlockRespected,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */

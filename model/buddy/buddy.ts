@@ -189,6 +189,13 @@ export class BuddyAllocator {
   private allocatedPageCount = 0;
   private dirty = new Set<number>();
   private readonly marks: Watermarks;
+  /**
+   * PG_reported (include/linux/page-flags.h) on free block heads: set by free page reporting
+   * (mm/page_reporting.c page_reporting_drain), cleared whenever the block leaves the free
+   * lists, by allocation or merge (mm/page_alloc.c __del_page_from_free_list), and kept when
+   * it only moves between lists (move_to_free_list).
+   */
+  private readonly reportedHeads = new Set<number>();
 
   constructor(opts: BuddyOptions) {
     const { base, frames } = opts;
@@ -612,6 +619,29 @@ export class BuddyAllocator {
     return { head: pfn, order: orderOf(packed), mt: MIGRATE_TYPES[mtIdxOf(packed)]! };
   }
 
+  /** __SetPageReported on a free block head; false (nothing set) if pfn heads no free block. */
+  setReported(pfn: number): boolean {
+    if (!this.freeHead.has(pfn)) return false;
+    this.reportedHeads.add(pfn);
+    return true;
+  }
+
+  /** PageReported(pfn). */
+  isReported(pfn: number): boolean {
+    return this.reportedHeads.has(pfn);
+  }
+
+  /** Every head carrying PG_reported. */
+  reportedAll(): IterableIterator<number> {
+    return this.reportedHeads.values();
+  }
+
+  /** Free blocks on one free list, in list order (free_area[order].free_list[mt]). */
+  freeListBlocks(order: number, mt: MigrateType): number[] {
+    if (!isOrder(order) || !isMigrateType(mt)) return [];
+    return [...this.list(order, migrateTypeIndex(mt))];
+  }
+
   /** NR_FREE_PAGES: free pages outside isolated pageblocks (what watermarks see). */
   freePages(): number {
     return this.nrFreePages;
@@ -821,6 +851,7 @@ export class BuddyAllocator {
     this.lists[idx]!.remove(pfn);
     this.nrFreeCounts[idx]!--;
     this.freeHead.delete(pfn);
+    this.reportedHeads.delete(pfn);
     if (order < PAGEBLOCK_ORDER) this.bump(this.pbFreeSmall, alignDown(pfn, PAGEBLOCK_ORDER), -(1 << order));
     this.dirty.add(pfn);
   }
@@ -829,8 +860,10 @@ export class BuddyAllocator {
   private moveFree(pfn: number, toIdx: number, toTail: boolean): void {
     const packed = this.freeHead.get(pfn);
     if (packed === undefined) return;
+    const reported = this.reportedHeads.has(pfn);
     this.removeFree(pfn);
     this.addFree(pfn, orderOf(packed), toIdx, toTail);
+    if (reported) this.reportedHeads.add(pfn);
   }
 
   private setAllocated(pfn: number, order: number, mtIdx: number): void {

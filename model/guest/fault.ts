@@ -28,6 +28,7 @@ export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal 
 export function handlePageFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal {
   const denied = vmaAllows(p, vpn, access);
   if (denied) return denied;
+  g.pgfault++;
   const vma = p.vmaAt(vpn)!;
   const huge = vma.huge && g.config.hugePages;
   if (huge) {

@@ -101,8 +101,10 @@ function freeUserFrames(world: World, g: Guest, gfn: number, order: number): voi
 
 /** Give a block back to the guest buddy; a refused free is the model's own bug, recorded. */
 export function guestFree(world: World, g: Guest, gfn: number, order: number): void {
+  for (const h of g.freeHooks) h.prepare?.(world, g, gfn, order);
   const r = g.buddy.free(gfn, order);
   if (r !== undefined) world.anomaly('guest-ownership', 'bad-free', `g${g.id} gfn ${hex(gfn)} order ${order}`, 'an allocated block', r.error);
+  else for (const h of g.freeHooks) h.freed?.(world, g, gfn, order);
 }
 
 /** Clear the parent entry of an empty level-1 table; false if the table cannot be unlinked. */

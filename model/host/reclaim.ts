@@ -25,6 +25,7 @@ export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim of gfn ${hex(g.pendingReclaim.gfn)} is in flight`);
   if (!g.backing.has(gfn)) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
   const { base, frames } = unitOf(g, gfn);
+  for (let i = 0; i < frames; i++) if (g.reclaimVetoes.some((v) => v(g, base + i))) return refuse('busy', `g${g.id} gfn ${hex(base + i)} is unevictable (mlocked)`);
   let early: Map<number, Content> | null = null;
   if (world.fault('reclaim-copies-before-zap')) {
     // Hazard: the contents may be copied out only after the zap and the flush; a copy taken
