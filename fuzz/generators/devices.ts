@@ -14,10 +14,10 @@ import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
 import {
   balloonOf, deviceMayModify, driverBusy, FEATURES_OPTION, PRESENT_OPTION, towardsTarget, VIRTIO_BALLOON_ARRAY_PFNS_MAX,
-  VIRTIO_BALLOON_FEATURES_ALL, type VirtioBalloon,
+  VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_FEATURES_ALL, type VirtioBalloon,
 } from '../../model/balloon/virtio-balloon';
 import { migrationsOf } from '../../model/balloon/balloon-compaction';
-import { CAPS_OPTION, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from '../../model/balloon/vmware-balloon';
+import { CAPS_OPTION, VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from '../../model/balloon/vmware-balloon';
 import { ORDER_OPTION, reportingOf } from '../../model/reporting/free-page-reporting';
 import { hintingOf, VIRTIO_BALLOON_CMD_ID_DONE } from '../../model/reporting/free-page-hinting';
 import { ENABLED_OPTION, hostPageFrames, MEMCTL_FUNCS, memctlOf } from '../../model/memctl/memctl';
@@ -64,7 +64,7 @@ function vbProgress(g: Guest, vb: VirtioBalloon, c: Choice): Operation {
   if (rel && c[3] % 5 !== 0) return op('vballoon.release', { guest: g.id });
   const diff = towardsTarget(vb);
   if (!driverBusy(vb) && diff > 0 && c[2] % 5 !== 0) return op('vballoon.fill', { guest: g.id });
-  if (!driverBusy(vb) && diff < 0 && c[2] % 5 !== 0) return op('vballoon.leak', { guest: g.id });
+  if ((!driverBusy(vb) || c[3] % 3 === 0) && diff < 0 && c[2] % 5 !== 0) return op('vballoon.leak', { guest: g.id });
   if (unacked) return op('vballoon.ack', { guest: g.id, queue: unacked.queue, discard: c[2] % 3 !== 0 });
   return op('vballoon.host.target', { guest: g.id, pages: targetFor(g, vb.count, c) });
 }
@@ -83,7 +83,7 @@ function vbGen(own: (g: Guest, d: VirtioBalloon, c: Choice) => Operation | null)
 const virtioBalloon: Record<string, Gen> = {
   'vballoon.host.target': vbGen((g, d, c) => op('vballoon.host.target', { guest: g.id, pages: targetFor(g, d.count, c) })),
   'vballoon.fill': vbGen((g, d) => (!driverBusy(d) && towardsTarget(d) > 0 ? op('vballoon.fill', { guest: g.id }) : null)),
-  'vballoon.leak': vbGen((g, d) => (!driverBusy(d) && towardsTarget(d) < 0 ? op('vballoon.leak', { guest: g.id }) : null)),
+  'vballoon.leak': vbGen((g, d, c) => (towardsTarget(d) < 0 && (!driverBusy(d) || c[3] % 2 === 0) ? op('vballoon.leak', { guest: g.id }) : null)),
   'vballoon.ack': vbGen((g, d, c) => {
     const r = d.requests.find((x) => !x.acked && (c[3] % 2 === 0 || x.queue === 'deflate'));
     return r ? op('vballoon.ack', { guest: g.id, queue: r.queue, discard: c[2] % 3 !== 0 }) : null;
@@ -220,13 +220,14 @@ const memctl: Record<string, Gen> = {
     const { g, d: m } = x;
     const hp = hostPageFrames(g);
     const units = m.region.frames / hp;
-    const func = pick(MEMCTL_FUNCS, c[2])!;
+    // Half the requests use the functions with effects on frames, the rest any function.
+    const func = c[1] % 2 === 0 ? pick(['DONTNEED', 'REMOVE', 'MLOCK', 'PAGEOUT', 'FREE', 'MUNLOCK'] as const, c[2] >> 2)! : pick(MEMCTL_FUNCS, c[2])!;
     let gfn = m.region.gfn + hp * (c[3] % units);
     let pages = hp * (1 + ((c[3] >> 4) % Math.max(1, Math.min(4, units - (gfn - m.region.gfn) / hp))));
-    switch (c[2] % 11) {
+    switch (c[2] % 6) {
       case 0: pages = m.region.frames + hp * (1 + (c[3] % 4)); gfn = g.config.frames - hp; break; // past the end of guest memory
       case 1: gfn += 1; break; // misaligned
-      case 2: gfn = m.region.gfn; pages = m.region.frames; break; // the whole region
+      case 2: case 3: gfn = m.region.gfn; pages = m.region.frames; break; // the whole region
       default: break;
     }
     return op('memctl.request', { guest: g.id, func, gfn, pages });
@@ -243,7 +244,8 @@ function memctlAccess(w: World, c: Choice, kind: string): Operation | null {
   const x = guestWith(w, c[1], memctlOf);
   if (!x) return null;
   const m = x.d;
-  const handed = nthKey(m.handed, c[3]);
+  let handed = nthKey(m.handed, c[3]);
+  if (c[2] % 4 === 0) for (const k of m.handed.keys()) handed = k; // the most recently handed
   const gfn = handed !== undefined && c[2] % 2 === 0 ? handed : c[2] % 5 === 1 ? m.region.gfn + m.region.frames - 1 : m.region.gfn + (c[3] % m.region.frames);
   return op(kind, { guest: x.g.id, gfn });
 }
@@ -260,9 +262,20 @@ export const deviceGenerators: Record<string, Gen> = {
 /** Swarm options of the device mechanisms. */
 export const deviceOptionArbs: Record<string, fc.Arbitrary<number | boolean | string>> = {
   [PRESENT_OPTION]: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
-  [FEATURES_OPTION]: fc.oneof({ weight: 2, arbitrary: fc.constant(VIRTIO_BALLOON_FEATURES_ALL) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: VIRTIO_BALLOON_FEATURES_ALL }) }),
+  // All six; a host without PAGE_POISON support offering reporting (fb69c2c896fc's case); any.
+  [FEATURES_OPTION]: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(VIRTIO_BALLOON_FEATURES_ALL) },
+    { weight: 1, arbitrary: fc.constant(VIRTIO_BALLOON_FEATURES_ALL & ~(1 << VIRTIO_BALLOON_F_PAGE_POISON)) },
+    { weight: 3, arbitrary: fc.integer({ min: 0, max: VIRTIO_BALLOON_FEATURES_ALL }) },
+  ),
   [POISON_OPTION]: fc.constantFrom(...POISON_MODES),
   [ORDER_OPTION]: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(5, 6) }, { weight: 1, arbitrary: fc.constantFrom(7, 8, 9) }),
-  [CAPS_OPTION]: fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constant(VMW_BALLOON_CAPABILITIES) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 63 }) }),
+  // None (no VMware balloon); everything; 2 MiB without batching (the vmw_balloon fix's case); any.
+  [CAPS_OPTION]: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: fc.constant(VMW_BALLOON_CAPABILITIES) },
+    { weight: 1, arbitrary: fc.constant(VMW_BALLOON_BASIC_CMDS | VMW_BALLOON_BATCHED_2M_CMDS) },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 63 }) },
+  ),
   [ENABLED_OPTION]: fc.boolean(),
 };

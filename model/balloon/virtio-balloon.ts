@@ -215,6 +215,18 @@ export function driverBusy(vb: VirtioBalloon): boolean {
   return vb.requests.some((r) => !r.acked || (r.queue === 'deflate' && !r.released && !r.migration));
 }
 
+/**
+ * Whether leak_balloon must wait: it takes balloon_lock, which fill_balloon holds until its
+ * inflate is acknowledged. Hazard: a driver that deflates without waiting can name pages the
+ * device has not acknowledged yet (spec: "The driver MUST NOT request deflation of pages in the
+ * balloon before the device has acknowledged the inflate request").
+ */
+export function leakMustWait(world: World, vb: VirtioBalloon): boolean {
+  if (!driverBusy(vb)) return false;
+  if (!world.fault('vballoon-deflate-before-inflate-ack')) return true;
+  return vb.requests.some((r) => r.queue === 'deflate' && (!r.acked || (!r.released && !r.migration)));
+}
+
 /** towards_target: how many pages the balloon still has to take (negative: give back). */
 export function towardsTarget(vb: VirtioBalloon): number {
   return vb.numPages - vb.count;

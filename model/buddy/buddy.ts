@@ -418,6 +418,23 @@ export class BuddyAllocator {
   }
 
   /**
+   * mm/page_alloc.c `__putback_isolated_page`: give back a block a caller isolated from the
+   * free lists (page reporting), to the list's tail ("Return isolated page to tail of
+   * freelist", FPI_TO_TAIL) so that unreported memory is handed out first.
+   */
+  putbackIsolated(pfn: number, order: number): void | BuddyError {
+    const packed = this.allocated.get(pfn);
+    if (!isOrder(order) || packed === undefined || orderOf(packed) !== order) {
+      return { error: 'not-allocated', pfn, order, allocatedOrder: packed === undefined ? null : orderOf(packed) };
+    }
+    this.clearAllocated(pfn);
+    // As free(): a block larger than a pageblock goes back one pageblock at a time.
+    if (order > PAGEBLOCK_ORDER) {
+      for (let pb = pfn; pb < pfn + (1 << order); pb += PAGEBLOCK_FRAMES) this.freeOnePage(pb, PAGEBLOCK_ORDER, this.typeIdx(pb), true);
+    } else this.freeOnePage(pfn, order, this.typeIdx(pfn), true);
+  }
+
+  /**
    * mm/page_alloc.c `__free_one_page` (v6.1..v6.9): account the freed pages by the freed
    * page's pageblock type, then merge with the buddy `pfn ^ (1 << order)` while it is a free
    * block of the same order, and put the result on `mtIdx`'s list.

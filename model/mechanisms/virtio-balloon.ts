@@ -9,7 +9,7 @@ import { bool, int, oneOf, type OperationDef } from '../ops/operation';
 import { ok, refuse } from '../result';
 import { initPagePoison } from '../devices/page-poison';
 import {
-  balloonOf, deviceAck, deviceDiscard, deviceMayModify, driverBusy, fill, leak, PRESENT_OPTION, probe, registerOom, release, releasable,
+  balloonOf, deviceAck, deviceDiscard, deviceMayModify, driverBusy, fill, leak, leakMustWait, PRESENT_OPTION, probe, registerOom, release, releasable,
   settleGuest, statsRequest, statsUpdate, towardsTarget, updateActual,
 } from '../balloon/virtio-balloon';
 import { GFN, GUEST, guestArg, withDevice } from './device-args';
@@ -44,7 +44,7 @@ const operations: readonly OperationDef[] = [
     apply: (w, a) => {
       const x = withDevice(w, a, balloonOf, 'virtio-balloon');
       if ('ok' in x) return x;
-      if (driverBusy(x.d)) return refuse('busy', `g${x.g.id}: balloon request in flight`);
+      if (leakMustWait(w, x.d)) return refuse('busy', `g${x.g.id}: balloon request in flight`);
       const diff = towardsTarget(x.d);
       if (diff >= 0) return refuse('invalid', `g${x.g.id}: balloon not above target`);
       const r = leak(w, x.g, x.d, -diff, false);

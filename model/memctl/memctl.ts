@@ -250,6 +250,9 @@ export function memctlRequest(world: World, g: Guest, func: MemctlFunc, gfn: num
   // madvise_dontneed_free_valid_vma / madvise_remove: -EINVAL on VM_LOCKED memory.
   if ((func === 'DONTNEED' || func === 'REMOVE' || func === 'FREE') && [...m.mlocked].some((x) => x >= gfn && x < end))
     return refuse('invalid', `memctl ${func}: range at gfn ${hex(gfn)} is mlocked`);
+  // mlock(2) EAGAIN: a page of the range is under reclaim right now.
+  const r = g.pendingReclaim;
+  if (func === 'MLOCK' && r && r.gfn < end && gfn < r.gfn + r.frames) return refuse('busy', `memctl MLOCK: gfn ${hex(r.gfn)} is being reclaimed (EAGAIN)`);
   if (end > g.config.frames) {
     // Hazard: the device must check the whole range against the caller's memory (-EINVAL); a
     // check of the start address alone lets the length run into the memory the VMM maps next,

@@ -144,7 +144,7 @@ function drain(world: World, g: Guest, f: FreePageReporting): void {
     world.journal.mark(blockMark(g), b.pfn);
     if (b.isolated) {
       for (let i = 0; i < 2 ** b.order; i++) g.clearOwner(b.pfn + i);
-      g.buddy.free(b.pfn, b.order); // __putback_isolated_page: FPI_SKIP_REPORT_NOTIFY, no poisoning
+      g.buddy.putbackIsolated(b.pfn, b.order); // FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL, no poisoning
     }
     if (!r.acked) continue;
     let head = b.pfn;
