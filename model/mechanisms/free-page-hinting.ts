@@ -73,7 +73,7 @@ const operations: readonly OperationDef[] = [
 
 const faults: readonly FaultDef[] = [
   {
-    name: 'fph-device-modifies-after-done', mechanism: M, breaks: ['hinting-device-rules'],
+    name: 'fph-device-modifies-after-done', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['hinting-device-rules'],
     reproduces: 'VIRTIO free page hinting: "The device MUST NOT modify the content of a previously hinted page after free_page_hint_cmd_id is set to VIRTIO_BALLOON_CMD_ID_DONE" (the driver frees every hinted page on DONE)',
   },
 ];

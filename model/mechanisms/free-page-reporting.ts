@@ -40,7 +40,7 @@ const faults: readonly FaultDef[] = [
     reproduces: 'mm/page_reporting.c page_reporting_cycle: a block is reported only after __isolate_free_page took it off the free lists ("The driver MUST NOT use the reported pages until the device has acknowledged"); left on the lists it can be allocated and written while the host discards it',
   },
   {
-    name: 'fpr-ignores-guest-poison', mechanism: M, breaks: ['free-page-poison-intact'],
+    name: 'fpr-ignores-guest-poison', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['free-page-poison-intact'],
     reproduces: 'fb69c2c896fc (virtio-balloon: Disable free page reporting if page poison reporting is not enabled): the host discarded reported pages whose poison the guest still checked',
   },
   {

@@ -45,7 +45,7 @@ const operations: readonly OperationDef[] = [
 
 const faults: readonly FaultDef[] = [
   {
-    name: 'memctl-host-skips-zeroing', mechanism: M, breaks: ['memctl-zeroed-once'],
+    name: 'memctl-host-skips-zeroing', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-zeroed-once'],
     reproduces: 'memctl seed article: the guest does not zero memctl memory, the host zeroes it when it faults it back in; a VMM serving DONTNEED with MADV_FREE semantics keeps the old frame, so the guest touches it never zeroed',
   },
   {

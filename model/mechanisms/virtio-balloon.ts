@@ -126,7 +126,7 @@ const faults: readonly FaultDef[] = [
     reproduces: 'virtio_balloon.c leak_balloon ("we *have* to do it in this order"): with MUST_TELL_HOST the pages were released before the device acknowledged the deflate (VIRTIO balloon: "the driver MUST NOT use pages from the balloon until the device has acknowledged the deflate request")',
   },
   {
-    name: 'vballoon-deflate-before-inflate-ack', mechanism: M, breaks: ['balloon-deflate-rules'],
+    name: 'vballoon-deflate-before-inflate-ack', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-deflate-rules'],
     reproduces: 'VIRTIO balloon driver requirement "The driver MUST NOT request deflation of pages in the balloon before the device has acknowledged the inflate request" (Linux keeps it by holding balloon_lock across tell_host)',
   },
   {
