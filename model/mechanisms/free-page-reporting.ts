@@ -44,11 +44,11 @@ const faults: readonly FaultDef[] = [
     reproduces: 'fb69c2c896fc (virtio-balloon: Disable free page reporting if page poison reporting is not enabled): the host discarded reported pages whose poison the guest still checked',
   },
   {
-    name: 'fpr-mark-without-order-check', mechanism: M, breaks: ['reported-marks'],
+    name: 'fpr-mark-without-order-check', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['reported-marks'],
     reproduces: 'mm/page_reporting.c page_reporting_drain: "if (PageBuddy(page) && buddy_order(page) == order) __SetPageReported(page)"; a block that merged on putback must not be flagged, its other half was never reported',
   },
   {
-    name: 'fpr-no-reschedule', mechanism: M, breaks: ['reporting-returns-idle'],
+    name: 'fpr-no-reschedule', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['reporting-returns-idle'],
     reproduces: 'mm/page_reporting.c page_reporting_process: "If the state has reverted back to requested ... We will defer for 2s"; without the reschedule the state stays REQUESTED with no work queued and reporting never runs again',
   },
 ];

@@ -53,11 +53,11 @@ const faults: readonly FaultDef[] = [
     reproduces: 'memctl seed article: zeroing memctl memory in the guest as well is the double clearing the mechanism exists to remove (every frame zeroed twice)',
   },
   {
-    name: 'memctl-no-bounds-check', mechanism: M, breaks: ['memctl-confined'],
+    name: 'memctl-no-bounds-check', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-confined'],
     reproduces: 'pvmemcontrol: a request must act only inside the calling guest\'s memory (-EINVAL otherwise); checking the start address but not start + length lets a request run into another guest\'s memory',
   },
   {
-    name: 'memctl-pageout-ignores-mlock', mechanism: M, breaks: ['memctl-mlock-respected'],
+    name: 'memctl-pageout-ignores-mlock', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-mlock-respected'],
     reproduces: 'mm/vmscan.c / mm/madvise.c: VM_LOCKED memory sits on the unevictable LRU and MADV_PAGEOUT skips it; a PAGEOUT or host reclaim that ignores MLOCK pages out memory the guest pinned',
   },
 ];

@@ -122,7 +122,7 @@ const operations: readonly OperationDef[] = [
 
 const faults: readonly FaultDef[] = [
   {
-    name: 'vballoon-release-before-ack', mechanism: M, breaks: ['balloon-page-use'],
+    name: 'vballoon-release-before-ack', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-page-use'],
     reproduces: 'virtio_balloon.c leak_balloon ("we *have* to do it in this order"): with MUST_TELL_HOST the pages were released before the device acknowledged the deflate (VIRTIO balloon: "the driver MUST NOT use pages from the balloon until the device has acknowledged the deflate request")',
   },
   {
@@ -130,23 +130,23 @@ const faults: readonly FaultDef[] = [
     reproduces: 'VIRTIO balloon driver requirement "The driver MUST NOT request deflation of pages in the balloon before the device has acknowledged the inflate request" (Linux keeps it by holding balloon_lock across tell_host)',
   },
   {
-    name: 'vballoon-oom-ignores-feature', mechanism: M, breaks: ['balloon-deflate-rules'],
+    name: 'vballoon-oom-ignores-feature', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-deflate-rules'],
     reproduces: 'VIRTIO balloon: "If VIRTIO_BALLOON_F_DEFLATE_ON_OOM has not been negotiated, the driver MUST NOT use pages from the balloon" below num_pages; virtballoon_probe registers the OOM notifier only with the feature',
   },
   {
-    name: 'vballoon-leak-skips-actual-update', mechanism: M, breaks: ['balloon-actual'],
+    name: 'vballoon-leak-skips-actual-update', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-actual'],
     reproduces: 'VIRTIO balloon: "The driver MUST update actual after changing the number of pages in the balloon" (update_balloon_size after leak_balloon)',
   },
   {
-    name: 'vballoon-work-not-requeued', mechanism: M, breaks: ['balloon-converges'],
+    name: 'vballoon-work-not-requeued', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-converges'],
     reproduces: 'virtio_balloon.c update_balloon_size_func re-queues itself while towards_target is non-zero ("if (diff) queue_work"); without it a target more than 256 pages away is never reached',
   },
   {
-    name: 'vballoon-stats-stale-buffer', mechanism: M, breaks: ['balloon-stats-truth'],
+    name: 'vballoon-stats-stale-buffer', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['balloon-stats-truth'],
     reproduces: 'VIRTIO balloon statistics: "Before making an output buffer available in the statsq, the driver MUST initialize it" (stats_handle_request calls update_balloon_stats first)',
   },
   {
-    name: 'vballoon-discard-whole-host-page', mechanism: M, breaks: ['device-discards-only-donated', 'read-returns-last-write'],
+    name: 'vballoon-discard-whole-host-page', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['device-discards-only-donated', 'read-returns-last-write'],
     reproduces: 'QEMU 483f13524bb2 (virtio-balloon: Safely handle BALLOON_PAGE_SIZE < host page size): the whole host huge page was discarded when only one 4 KiB sub-page was inflated, corrupting live guest data',
   },
 ];

@@ -65,7 +65,7 @@ const operations: readonly OperationDef[] = [
 
 const faults: readonly FaultDef[] = [
   {
-    name: 'vmw-2m-without-batching', mechanism: M, breaks: ['vmw-balloon-accounting'],
+    name: 'vmw-2m-without-batching', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['vmw-balloon-accounting'],
     reproduces: 'vmw_balloon: "do not use 2MB without batching" (Nadav Amit, 2018): with BATCHED_2M but not BATCHED the driver sent 2 MiB pages through the single LOCK command, which locks one 4 KiB PFN',
   },
 ];
