@@ -3,9 +3,12 @@
  * changes a hinted page only
  * - before free_page_hint_cmd_id is set to DONE ("The device MUST NOT modify the content of a
  *   previously hinted page after free_page_hint_cmd_id is set to VIRTIO_BALLOON_CMD_ID_DONE"),
- * - for hints given under the current command id ("The device MUST ignore pages that are
- *   provided with a command ID that does not match"),
- * - if the guest has not written the page since the hint.
+ * - if the guest has not written the page since the hint ("If the content of a previously
+ *   hinted page has not been modified by the guest since the device issued the
+ *   free_page_hint_cmd_id associated with the hint, the device MAY modify the contents of the
+ *   page": an older, still unwritten hint stays usable after a new command id).
+ * Hints arriving under a stale command id are ignored when the device takes them
+ * (model/reporting/free-page-hinting.ts deviceProcess), so they never reach this check.
  */
 import { hintingOf, hintMark, VIRTIO_BALLOON_CMD_ID_DONE } from '../../model/reporting/free-page-hinting';
 import type { Property, StepContext } from '../property';
@@ -22,8 +25,6 @@ function check({ world: w, journal: j }: StepContext, r: Reporter): void {
       const subject = `g${g.id} gfn ${hex(m.gfn)}`;
       if (m.cmdIdAt === VIRTIO_BALLOON_CMD_ID_DONE)
         r.report({ property: NAME, kind: 'modified-after-done', subject, message: 'the device changed a hinted page after DONE', expected: 'no change after DONE', actual: 'discarded' });
-      else if (m.cmdIdAt !== m.hintId)
-        r.report({ property: NAME, kind: 'stale-hint-used', subject, message: 'the device acted on a hint given under another command id', expected: `command id ${m.cmdIdAt}`, actual: `hinted under ${m.hintId}` });
       else if (!m.unchangedSinceHint)
         r.report({ property: NAME, kind: 'modified-dirty-page', subject, message: 'the device changed a page the guest wrote after hinting it', expected: 'unchanged since the hint', actual: 'written since' });
     }
@@ -34,7 +35,7 @@ export const hintingDeviceRules: Property = {
   name: NAME,
   mechanism: 'free-page-hinting',
   kind: 'safety',
-  description: 'the device changes hinted pages only before DONE, under the current command id, and while unwritten',
+  description: 'the device changes hinted pages only before DONE and while the guest has not written them since the hint',
   checkStep: check,
   checkAll: check,
 };
