@@ -132,6 +132,9 @@ export class Guest {
     if (hfn === undefined) this.backing.delete(gfn);
     else this.backing.set(gfn, hfn);
     this.journal.gfn(this.id, gfn);
+    // A page-table page that changes frames changes every translation below it.
+    const t = this.tables.get(gfn);
+    if (t) this.journal.range(this.id, t.pid, t.vpnBase, t.vpnBase + 512 ** t.level);
   }
 
   /** True when a fault that snapshotted `seq` for gfn must retry (is_page_fault_stale). */

@@ -73,18 +73,29 @@ export const ownershipPartition: Property = {
   description: 'each host and guest frame is free or has exactly one owner that agrees with its mapping; frames are conserved',
   checkStep({ world: w, journal: j }, r) {
     for (const hfn of j.frames) checkHostFrame(w, hfn, r);
+    const frames = new Set(j.frames);
     for (const [gid, gfns] of j.gfns) {
       const g = w.guests[gid]!;
       for (const gfn of gfns) {
         checkBacking(w, g, gfn, r);
         checkGuestFrame(g, gfn, r);
+        // The frame the ledger still gives this gfn may now be claimed by nothing.
+        const ledger = w.frames.ledgerFrameOf(g.id, gfn);
+        if (ledger !== undefined && !frames.has(ledger)) {
+          frames.add(ledger);
+          checkHostFrame(w, ledger, r);
+        }
       }
     }
     conservation(w, r);
   },
   checkAll({ world: w }, r) {
     const seen = new Set<number>();
-    for (const [hfn] of w.frames.ownedFrames()) seen.add(hfn);
+    for (const [hfn, rec] of w.frames.ownedFrames()) {
+      seen.add(hfn);
+      const o = rec.owner;
+      if (o.kind === 'guest-memory' && w.guests[o.guest] && !w.guests[o.guest]!.backing.has(o.gfn)) checkBacking(w, w.guests[o.guest]!, o.gfn, r);
+    }
     for (const g of w.guests) {
       for (const [, hfn] of g.backing) seen.add(hfn);
       for (const gfn of g.backing.keys()) checkBacking(w, g, gfn, r);

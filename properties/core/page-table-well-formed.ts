@@ -104,6 +104,14 @@ export const pageTableWellFormed: Property = {
       }
     }
     for (const [gid, hfns] of j.eptTables) for (const hfn of hfns) checkEptTable(w, w.guests[gid]!, hfn, r);
+    // Any host frame written this step that holds a table: a stray write may have replaced it.
+    for (const hfn of j.frames) {
+      const o = w.frames.owner(hfn);
+      if (o?.kind === 'guest-memory') {
+        const g = w.guests[o.guest]!;
+        if (g.tables.has(o.gfn) && !j.guestTables.get(o.guest)?.has(o.gfn)) checkGuestTable(w, g, o.gfn, r);
+      } else if (o?.kind === 'ept-table' && !j.eptTables.get(o.guest)?.has(hfn)) checkEptTable(w, w.guests[o.guest]!, hfn, r);
+    }
   },
   checkAll({ world: w }, r) {
     for (const g of w.guests) {
