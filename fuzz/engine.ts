@@ -22,6 +22,7 @@ import {
 import { generate, KindTable, type Choice } from './generate';
 import { Runner, runTrace } from './run';
 import { swarmArb } from './swarm';
+import { foldChanges } from './changes';
 
 export const MODEL_VERSION = '0.1.0';
 /** Operations per run at most. */
@@ -241,7 +242,7 @@ export function replay(cx: Counterexample, opts: { faults: readonly string[] }):
     check: 'incremental',
     verbose: true,
     onStep: (step, op, result, changes, violations) =>
-      steps.push({ step, operation: op, outcome: result.ok ? 'ok' : `${result.error}: ${result.detail}`, changes: [...changes], violations: [...violations] }),
+      steps.push({ step, operation: op, outcome: result.ok ? 'ok' : `${result.error}: ${result.detail}`, changes: foldChanges(changes), violations: [...violations] }),
   });
   for (const op of cx.operations) {
     r.apply(op);
