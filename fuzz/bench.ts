@@ -24,17 +24,18 @@ import { oracleEffects, properties } from '../properties';
 import type { StepContext } from '../properties/property';
 import { ViolationList } from '../properties/violation';
 import type { Operation, SwarmConfig } from './contract';
-import { generateAndRun, modelConfigOf, shrinkOperations, STEPS_MAX } from './engine';
+import { modelConfigOf, STEPS_MAX } from './engine';
+import { hunt } from './hunt';
 import { generate, KindTable, type Choice } from './generate';
 import { runTrace, type CheckMode } from './run';
-import { defaultSwarm, swarmArb } from './swarm';
+import { defaultSwarm } from './swarm';
 
 const quick = process.argv.includes('--quick');
 const TRACES = quick ? 10 : 40;
 const SCALE_TRACES = quick ? 4 : 12;
 const SCALE_STEPS = 400;
 const FAULT_SEEDS = quick ? 1 : 3;
-const FAULT_BUDGET_RUNS = 2000;
+const FAULT_BUDGET_SECONDS = 60;
 const WORKER_SECONDS = quick ? 4 : 10;
 
 function choicesArb(n: number): fc.Arbitrary<Choice[]> {
@@ -175,33 +176,15 @@ interface FaultRow {
   readonly seeds: number;
 }
 
-/** Runs until the first run whose violation is one the fault names, on one core. */
+/** Time to first failure and shrunk length per fault (fuzz/hunt.ts), median over seeds. */
 function faultFigures(): FaultRow[] {
   return faults.map((f) => {
-    const times: number[] = [];
-    const lengths: number[] = [];
-    for (let seed = 1; seed <= FAULT_SEEDS; seed++) {
-      const arb = fc.record({ config: swarmArb([]), choices: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: STEPS_MAX, size: 'max' }) });
-      const t0 = performance.now();
-      let found = false;
-      for (let batch = 0; !found && batch * 50 < FAULT_BUDGET_RUNS; batch++) {
-        for (const s of fc.sample(arb, { seed: seed * 1000 + batch, numRuns: 50 })) {
-          const r = generateAndRun(s, [f.name], new Set());
-          if (r.violation && f.breaks.includes(r.violation.property)) {
-            times.push((performance.now() - t0) / 1000);
-            const mc = modelConfigOf(s.config, [f.name]);
-            lengths.push(shrinkOperations(mc, r.ops.slice(0, r.violation.step + 1), r.violation, new Set()).ops.length);
-            found = true;
-            break;
-          }
-        }
-      }
-    }
+    const found = Array.from({ length: FAULT_SEEDS }, (_, i) => hunt(f, i + 1, FAULT_BUDGET_SECONDS)).filter((h) => h.found);
     return {
       name: f.name,
-      medianSecondsToFailure: times.length ? +median(times).toFixed(3) : null,
-      medianShrunkLength: lengths.length ? median(lengths) : null,
-      found: times.length,
+      medianSecondsToFailure: found.length ? +median(found.map((h) => h.secondsToFailure!)).toFixed(3) : null,
+      medianShrunkLength: found.length ? median(found.map((h) => h.shrunk!.length)) : null,
+      found: found.length,
       seeds: FAULT_SEEDS,
     };
   });
