@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick]`: the figures that say whether the harness is fast
+ * `npm run bench -- [--json] [--quick] [--throughput-only]`: the figures that say whether the harness is fast
  * enough to run all night, measured in one run and printed (never asserted in tests):
  *
  * - raw model operations per second (no properties), checked (every property after every
@@ -37,6 +37,7 @@ const SCALE_STEPS = 400;
 const FAULT_SEEDS = quick ? 1 : 3;
 const FAULT_BUDGET_SECONDS = 60;
 const WORKER_SECONDS = quick ? 4 : 10;
+const REPEATS = quick ? 2 : 3;
 
 function choicesArb(n: number): fc.Arbitrary<Choice[]> {
   return fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { minLength: n, maxLength: n });
@@ -57,15 +58,23 @@ function traces(cfg: SwarmConfig, count: number, steps: number, seed: number): O
   });
 }
 
+/**
+ * Operations per second over the traces: the best of REPEATS passes (the usual way to read
+ * through noise from other processes on a shared machine; every pass does the same work).
+ */
 function opsPerSec(cfg: ModelConfig, ts: Operation[][], check: CheckMode): number {
-  let ops = 0;
-  const t0 = performance.now();
-  for (const t of ts) {
-    const r = runTrace(cfg, t, { check, settle: false });
-    if (r.violation) throw new Error(`bench trace violates ${r.violation.property}: the model or a property is wrong`);
-    ops += t.length;
+  let best = 0;
+  for (let rep = 0; rep < REPEATS; rep++) {
+    let ops = 0;
+    const t0 = performance.now();
+    for (const t of ts) {
+      const r = runTrace(cfg, t, { check, settle: false });
+      if (r.violation) throw new Error(`bench trace violates ${r.violation.property}: the model or a property is wrong`);
+      ops += t.length;
+    }
+    best = Math.max(best, ops / ((performance.now() - t0) / 1000));
   }
-  return ops / ((performance.now() - t0) / 1000);
+  return best;
 }
 
 /** Microseconds per operation spent in each property's incremental check. */
@@ -234,6 +243,7 @@ async function main(): Promise<void> {
   say(`  checked           ${Math.round(checked)} ops/s  (${(checked / raw).toFixed(2)} of raw; target >= 0.5)`);
   say(`  naive re-scan     ${Math.round(naive)} ops/s  (checked is ${(checked / naive).toFixed(1)}x faster; target >= 10x)`);
   say(`  per property, us/op: ${Object.entries(costs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (process.argv.includes('--throughput-only')) return;
   const rows = await scale();
   say('host memory scale (one guest of 2^11 frames, same traces, checked, creation timed apart)');
   for (const r of rows) say(`  2^${Math.log2(r.frames)} frames  ${r.nsPerOp} ns/op  peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB  setup (world + first check) ${r.createMs} ms`);

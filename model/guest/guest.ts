@@ -131,7 +131,7 @@ export class Guest {
   setBacking(gfn: number, hfn: number | undefined): void {
     // The frame that loses the gfn is touched too: whatever it is now must be accounted for.
     const old = this.backing.get(gfn);
-    if (old !== undefined && old !== hfn) this.journal.frame(old);
+    if (old !== undefined && old !== hfn) this.journal.release(old);
     if (hfn === undefined) this.backing.delete(gfn);
     else this.backing.set(gfn, hfn);
     this.journal.gfn(this.id, gfn);

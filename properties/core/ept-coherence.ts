@@ -53,7 +53,7 @@ export const eptCoherence: Property = {
   checkStep({ world: w, journal: j }, r) {
     const cache: UnitCache = { guest: -1, unit: -1, hfnBase: 0 };
     for (const [gid, gfns] of j.gfns) for (const gfn of gfns) checkGfn(w, w.guests[gid]!, gfn, r, cache);
-    for (const hfn of j.frames) for (const hit of w.eptRmap.reaching(hfn)) {
+    for (const hfn of j.released) for (const hit of w.eptRmap.reaching(hfn)) {
       if (j.gfns.get(hit.owner)?.has(hit.source)) continue;
       checkGfn(w, w.guests[hit.owner]!, hit.source, r);
     }

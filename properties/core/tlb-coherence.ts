@@ -62,7 +62,7 @@ export const tlbCoherence: Property = {
       const g = w.guests[rg.guest]!;
       for (const e of w.tlb.overlapping(g.vpid, rg.pid, rg.vpnStart, rg.vpnEnd)) todo.add(e);
     }
-    for (const hfn of j.frames) for (const e of w.tlb.coveringHost(hfn)) todo.add(e);
+    for (const hfn of j.released) for (const e of w.tlb.coveringHost(hfn)) todo.add(e);
     for (const [gid, gfns] of j.gfns) for (const gfn of gfns) for (const e of w.tlb.coveringGuestFrame(gid + 1, gfn)) todo.add(e);
     for (const e of todo) checkEntry(w, e, r);
   },
