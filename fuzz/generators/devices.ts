@@ -47,7 +47,7 @@ function targetFor(g: Guest, current: number, c: Choice): number {
     case 1: return current + 1 + (c[3] % 64);
     case 2: return Math.max(0, current - 1 - (c[3] % 64));
     case 3: return current + VIRTIO_BALLOON_ARRAY_PFNS_MAX + 1 + (c[3] % 300);
-    case 4: return g.config.frames;
+    case 4: return g.config.frames / 4;
     case 5: return Math.max(0, current - VIRTIO_BALLOON_ARRAY_PFNS_MAX - 1);
     default: return c[3] % (g.config.frames / 2);
   }

@@ -7,7 +7,7 @@
  * fault for all nineteen would add about 90 s to npm test.
  */
 import type { ModelConfig } from '../config';
-import { runTrace } from '../../fuzz/run';
+import { Runner, runTrace } from '../../fuzz/run';
 import type { Operation } from '../../fuzz/contract';
 
 const guest = { frames: 2 ** 12, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: false };
@@ -106,6 +106,19 @@ describe('device fault scenarios', () => {
     it(`${s.fault} breaks ${s.property}`, () => {
       const r = runTrace(config([s.fault], s.options, s.huge), s.ops, { check: 'incremental' });
       expect(r.violation && [r.violation.property, r.violation.kind]).toEqual([s.property, s.kind]);
+    });
+    it(`${s.fault}: the incremental and the full check agree at every step`, () => {
+      const inc = new Runner(config([s.fault], s.options, s.huge), { check: 'incremental' });
+      const full = new Runner(config([s.fault], s.options, s.huge), { check: 'full' });
+      for (const op of s.ops) {
+        const a = [...new Set(inc.apply(op).map((v) => `${v.property}|${v.kind}`))].sort();
+        const b = [...new Set(full.apply(op).map((v) => `${v.property}|${v.kind}`))].sort();
+        expect({ step: inc.step, found: a }).toEqual({ step: full.step, found: b });
+        if (a.length > 0) return;
+      }
+      const fa = inc.finish();
+      const fb = full.finish();
+      expect(fa && `${fa.property}|${fa.kind}`).toEqual(fb && `${fb.property}|${fb.kind}`);
     });
     it(`the same trace passes without ${s.fault}`, () => {
       const r = runTrace(config([], s.options, s.huge), s.ops, { check: 'incremental' });

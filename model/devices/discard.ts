@@ -108,18 +108,35 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
  * the range covers them whole. Returns the gfns discarded.
  */
 export function discardRange(world: World, g: Guest, start: number, count: number, device: Discarder, caller = g.id): number {
-  let done = 0;
   const end = Math.min(start + count, g.config.frames);
+  if (end <= start) return 0;
+  // One invalidation for the whole range, as one madvise/fallocate call makes.
+  invalidateBegin(world, g, start, end);
+  let done = 0;
   for (let gfn = start; gfn < end; ) {
     const unit = Math.floor(gfn / FRAMES_PER_2M);
     if (g.hugeBacked.has(unit)) {
       const base = unit * FRAMES_PER_2M;
-      if (base >= start && base + FRAMES_PER_2M <= end) done += discardHostPage(world, g, base, device, caller);
+      if (base >= start && base + FRAMES_PER_2M <= end && !reclaiming(g, base)) {
+        const head = g.backing.get(base);
+        for (let i = 0; i < FRAMES_PER_2M; i++) {
+          log(world, { guest: g.id, gfn: base + i, device, owner: g.owners.get(base + i), caller, step: world.step });
+          g.setBacking(base + i, undefined);
+        }
+        g.hugeBacked.delete(unit);
+        if (head !== undefined) hostFree(world, head, 9);
+        done += FRAMES_PER_2M;
+      }
       gfn = base + FRAMES_PER_2M;
       continue;
     }
-    done += discardHostPage(world, g, gfn, device, caller);
+    if (!reclaiming(g, gfn)) {
+      dropOne(world, g, gfn, device, caller);
+      done++;
+    }
     gfn++;
   }
+  invalidateEnd(world, g);
+  world.journal.note(() => `g${g.id}: ${device} discard gfn ${hex(start)}..${hex(end)} (${done} frames)`);
   return done;
 }
