@@ -230,6 +230,15 @@ const memctl: Record<string, Gen> = {
       case 2: case 3: gfn = m.region.gfn; pages = m.region.frames; break; // the whole region
       default: break;
     }
+    if (func === 'FREE' && c[3] % 2 === 0) {
+      // MADV_FREE matters on memory in use: a page touched since it was handed over.
+      for (let x = m.region.gfn; x < m.region.gfn + m.region.frames; x += hp)
+        if (!m.handed.has(x)) {
+          gfn = x;
+          pages = hp;
+          break;
+        }
+    }
     return op('memctl.request', { guest: g.id, func, gfn, pages });
   },
   'memctl.read': (w, c) => memctlAccess(w, c, 'memctl.read'),
