@@ -19,6 +19,7 @@
 import { FRAMES_PER_2M } from '../constants';
 import type { Guest, GuestFrameOwner } from '../guest/guest';
 import { hostFree } from '../host/alloc';
+import { reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
@@ -53,10 +54,17 @@ function log(world: World, e: DiscardEvent): void {
   l.push(e);
 }
 
-/** A host reclaim in flight owns its range until it ends: a discard leaves it alone. */
-function reclaiming(g: Guest, gfn: number): boolean {
+/**
+ * A host reclaim in flight holds the pages of its range (locked, under writeback); madvise
+ * and fallocate wait for it. In the one-thread model the reclaim runs to its end first, and
+ * the discard then drops the swapped copy.
+ */
+function waitForReclaim(world: World, g: Guest, start: number, end: number): void {
   const r = g.pendingReclaim;
-  return r !== null && gfn >= r.gfn && gfn < r.gfn + r.frames;
+  if (r !== null && r.gfn < end && start < r.gfn + r.frames) {
+    world.journal.note(() => `g${g.id}: discard waits for the host's reclaim of gfn ${hex(r.gfn)}`);
+    reclaimEnd(world, g);
+  }
 }
 
 function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller: number): void {
@@ -77,7 +85,7 @@ function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller:
  */
 export function discardHostPage(world: World, g: Guest, gfn: number, device: Discarder, caller = g.id): number {
   const unit = Math.floor(gfn / FRAMES_PER_2M);
-  if (reclaiming(g, gfn)) return 0;
+  waitForReclaim(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
   if (!g.hugeBacked.has(unit)) {
     if (!g.backing.has(gfn) && !g.hostSwap.has(gfn)) {
       log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
@@ -110,6 +118,7 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
 export function discardRange(world: World, g: Guest, start: number, count: number, device: Discarder, caller = g.id): number {
   const end = Math.min(start + count, g.config.frames);
   if (end <= start) return 0;
+  waitForReclaim(world, g, start - (start % FRAMES_PER_2M), end);
   // One invalidation for the whole range, as one madvise/fallocate call makes.
   invalidateBegin(world, g, start, end);
   let done = 0;
@@ -117,7 +126,7 @@ export function discardRange(world: World, g: Guest, start: number, count: numbe
     const unit = Math.floor(gfn / FRAMES_PER_2M);
     if (g.hugeBacked.has(unit)) {
       const base = unit * FRAMES_PER_2M;
-      if (base >= start && base + FRAMES_PER_2M <= end && !reclaiming(g, base)) {
+      if (base >= start && base + FRAMES_PER_2M <= end) {
         const head = g.backing.get(base);
         for (let i = 0; i < FRAMES_PER_2M; i++) {
           log(world, { guest: g.id, gfn: base + i, device, owner: g.owners.get(base + i), caller, step: world.step });
@@ -130,10 +139,8 @@ export function discardRange(world: World, g: Guest, start: number, count: numbe
       gfn = base + FRAMES_PER_2M;
       continue;
     }
-    if (!reclaiming(g, gfn)) {
-      dropOne(world, g, gfn, device, caller);
-      done++;
-    }
+    dropOne(world, g, gfn, device, caller);
+    done++;
     gfn++;
   }
   invalidateEnd(world, g);
