@@ -7,6 +7,7 @@
  *   hinted page has not been modified by the guest since the device issued the
  *   free_page_hint_cmd_id associated with the hint, the device MAY modify the contents of the
  *   page": an older, still unwritten hint stays usable after a new command id).
+ * and, on the driver side, one output buffer per command id.
  * Hints arriving under a stale command id are ignored when the device takes them
  * (model/reporting/free-page-hinting.ts deviceProcess), so they never reach this check.
  */
@@ -20,6 +21,10 @@ function check({ world: w, journal: j }: StepContext, r: Reporter): void {
   for (const g of w.guests) {
     const h = hintingOf(g);
     if (!h || !j.marks.has(hintMark(g))) continue;
+    // Driver side: "The driver MUST NOT provide more than one output buffer containing the
+    // current command ID."
+    if (new Set(h.sentIds).size !== h.sentIds.length)
+      r.report({ property: NAME, kind: 'command-id-sent-twice', subject: `g${g.id} free_page_vq`, message: 'the driver sent a command id twice', expected: 'one output buffer per command id', actual: h.sentIds.join(', ') });
     for (let i = h.modifications.length - 1; i >= 0 && h.modifications[i]!.step === w.step; i--) {
       const m = h.modifications[i]!;
       const subject = `g${g.id} gfn ${hex(m.gfn)}`;
