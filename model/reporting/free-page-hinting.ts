@@ -36,7 +36,12 @@ export const VIRTIO_BALLOON_CMD_ID_DONE = 1;
 export const VIRTIO_BALLOON_HINT_BLOCK_ORDER = MAX_PAGE_ORDER;
 export const HINT_BLOCK_FRAMES = 2 ** VIRTIO_BALLOON_HINT_BLOCK_ORDER;
 
-export type HintBuffer = { readonly kind: 'cmd'; readonly id: number } | { readonly kind: 'page'; readonly head: number; readonly id: number };
+/**
+ * A buffer on free_page_vq. A page buffer carries the content objects of its pages when the
+ * driver hinted them: the device's dirty log runs from there (a page written after the hint,
+ * even before the device gets to the buffer, must not be dropped).
+ */
+export type HintBuffer = { readonly kind: 'cmd'; readonly id: number } | { readonly kind: 'page'; readonly head: number; readonly id: number; readonly seen: readonly Content[] };
 
 /** What the device does with one page, with the facts that decide whether it was allowed. */
 export interface DeviceModification {
@@ -154,7 +159,9 @@ export function driverHint(world: World, g: Guest, h: FreePageHinting): 'hinted'
   }
   for (let i = 0; i < HINT_BLOCK_FRAMES; i++) g.setOwner(head + i, { kind: 'hinting', order: VIRTIO_BALLOON_HINT_BLOCK_ORDER });
   h.blocks.set(head, h.active);
-  h.vq.push({ kind: 'page', head, id: h.active });
+  const seen: Content[] = [];
+  for (let i = 0; i < HINT_BLOCK_FRAMES; i++) seen.push(peekGuestPhysical(world, g, head + i));
+  h.vq.push({ kind: 'page', head, id: h.active, seen });
   world.journal.mark(hintMark(g), head);
   world.transition('free-page-hinting', 'free', 'hinted');
   return 'hinted';
@@ -176,7 +183,7 @@ export function releaseBlocks(world: World, g: Guest, h: FreePageHinting, n: num
 }
 
 /** Device: use the oldest buffer of free_page_vq. Hints under a stale id are ignored. */
-export function deviceProcess(world: World, g: Guest, h: FreePageHinting): boolean {
+export function deviceProcess(_world: World, _g: Guest, h: FreePageHinting): boolean {
   const b = h.vq.shift();
   if (!b) return false;
   if (b.kind === 'cmd') {
@@ -186,9 +193,7 @@ export function deviceProcess(world: World, g: Guest, h: FreePageHinting): boole
   // "The device MUST ignore pages that are provided with a command ID that does not match the
   // current value in free_page_hint_cmd_id."
   if (h.accepting === null || b.id !== h.accepting || b.id !== h.cmdId) return true;
-  const seen: Content[] = [];
-  for (let i = 0; i < HINT_BLOCK_FRAMES; i++) seen.push(peekGuestPhysical(world, g, b.head + i));
-  h.deviceHints.set(b.head, { id: b.id, seen });
+  h.deviceHints.set(b.head, { id: b.id, seen: b.seen });
   return true;
 }
 
