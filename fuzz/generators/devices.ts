@@ -221,7 +221,7 @@ const memctl: Record<string, Gen> = {
     const hp = hostPageFrames(g);
     const units = m.region.frames / hp;
     // Half the requests use the functions with effects on frames, the rest any function.
-    const func = c[1] % 2 === 0 ? pick(['DONTNEED', 'REMOVE', 'MLOCK', 'PAGEOUT', 'FREE', 'MUNLOCK'] as const, c[2] >> 2)! : pick(MEMCTL_FUNCS, c[2])!;
+    const func = c[1] % 2 === 0 ? pick(['DONTNEED', 'REMOVE', 'MLOCK', 'PAGEOUT', 'FREE', 'MUNLOCK'] as const, c[3] >> 3)! : pick(MEMCTL_FUNCS, c[3] >> 3)!;
     let gfn = m.region.gfn + hp * (c[3] % units);
     let pages = hp * (1 + ((c[3] >> 4) % Math.max(1, Math.min(4, units - (gfn - m.region.gfn) / hp))));
     switch (c[2] % 6) {
@@ -229,6 +229,12 @@ const memctl: Record<string, Gen> = {
       case 1: gfn += 1; break; // misaligned
       case 2: case 3: gfn = m.region.gfn; pages = m.region.frames; break; // the whole region
       default: break;
+    }
+    if (func === 'PAGEOUT' && m.mlocked.size > 0 && c[3] % 2 === 0) {
+      // Page out what is locked: the host must leave it resident.
+      const x = m.mlocked.values().next().value!;
+      gfn = x - (x % hp);
+      pages = hp;
     }
     if (func === 'FREE' && c[3] % 2 === 0) {
       // MADV_FREE matters on memory in use: a page touched since it was handed over.
