@@ -7,11 +7,17 @@ import type { ModelConfig } from './config';
 import type { FaultDef } from './faults';
 import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
+import { pageCacheMechanism } from './mechanisms/page-cache';
+import { reclaimMechanism } from './mechanisms/reclaim';
+import { sharedPageCacheMechanism } from './mechanisms/shared-page-cache';
+import { swapMechanism } from './mechanisms/swap';
+import { tmemMechanism } from './mechanisms/tmem';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, type Refusal } from './result';
+import { destroyAll } from './teardown';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism];
+export const mechanisms: readonly MechanismModel[] = [coreMechanism, pageCacheMechanism, sharedPageCacheMechanism, tmemMechanism, swapMechanism, reclaimMechanism];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);
@@ -40,6 +46,12 @@ export function createWorld(config: ModelConfig): World | Refusal {
 /** The fault-free settle phase: every mechanism drives its protocols to their end. */
 export function settleAll(w: World): void {
   for (const m of mechanisms) m.settle?.(w);
+}
+
+/** Teardown: every mechanism gives back what it holds outside the guests, then the guests go. */
+export function teardownAll(w: World): void {
+  for (const m of mechanisms) m.teardown?.(w);
+  destroyAll(w);
 }
 
 /** Mechanism ids of the project; every registry entry uses one of them. */

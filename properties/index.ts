@@ -12,7 +12,17 @@ import { pageTableWellFormed } from './core/page-table-well-formed';
 import { readReturnsLastWrite } from './core/read-last-write';
 import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
+import { daxOnlyGrantedPages, daxPrivateIsolation, daxRevocationComplete, sharedSavingsExact } from './dax/dax';
 import type { OracleEffect } from './oracle';
+import { dirtyPageNeverDropped } from './pagecache/dirty-never-dropped';
+import { doubleCachingExact } from './pagecache/double-caching';
+import { fileReadReturnsLastWrite } from './pagecache/read-last-write';
+import { unmappedControlSafe } from './pagecache/unmapped-control';
+import { kswapdWatermarks, reclaimMakesProgress, reclaimNeverDropsDirty, reclaimUnmapsFirst } from './reclaim/reclaim';
+import { oomKillJustified, oomNeverKillsUnkillable } from './reclaim/oom';
+import { swapFrameHeldDuringWriteback, swappedDataReturns, swapSlotExclusive } from './swap/swap';
+import { cleancacheCoherent, cleancachePrivateIsolation, frontswapPersistent } from './tmem/tmem';
+import { pressureOracleEffects } from './pressure-effects';
 import type { Property } from './property';
 
 export const properties: readonly Property[] = [
@@ -27,10 +37,30 @@ export const properties: readonly Property[] = [
   oracleAgreement,
   invalidationCompletes,
   teardownFreesEverything,
+  fileReadReturnsLastWrite,
+  dirtyPageNeverDropped,
+  doubleCachingExact,
+  unmappedControlSafe,
+  daxOnlyGrantedPages,
+  daxPrivateIsolation,
+  daxRevocationComplete,
+  sharedSavingsExact,
+  cleancacheCoherent,
+  cleancachePrivateIsolation,
+  frontswapPersistent,
+  swapSlotExclusive,
+  swappedDataReturns,
+  swapFrameHeldDuringWriteback,
+  reclaimNeverDropsDirty,
+  reclaimUnmapsFirst,
+  reclaimMakesProgress,
+  kswapdWatermarks,
+  oomKillJustified,
+  oomNeverKillsUnkillable,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */
-export const oracleEffects: Readonly<Record<string, OracleEffect>> = {};
+export const oracleEffects: Readonly<Record<string, OracleEffect>> = { ...pressureOracleEffects };
 
 export function propertyNamed(name: string): Property | undefined {
   return properties.find((p) => p.name === name);

@@ -4,12 +4,13 @@
  */
 import type fc from 'fast-check';
 import { coreGenerators } from './core';
+import { pressureGenerators, pressureOptionArbs } from './pressure';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators };
+export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...pressureGenerators };
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn
  * per run into SwarmConfig.options and passed to the model (ModelConfig.options).
  */
-export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = {};
+export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = { ...pressureOptionArbs };

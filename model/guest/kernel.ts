@@ -49,11 +49,34 @@ export function flushRange(world: World, g: Guest, pid: number, start: number, e
   else for (let v = start; v < end; v++) world.tlb.invlpg(g.vpid, pid, v);
 }
 
+/**
+ * A table page the walk of [start, end) needs that cannot be read now (the host is
+ * invalidating it, or cannot bring it back): found before anything changes, so that a refused
+ * munmap or mprotect leaves the process as it was.
+ */
+function tablesUnreachable(world: World, g: Guest, p: Process, start: number, end: number): Refusal | null {
+  for (let vpn = start; vpn < end; ) {
+    const slot = slotFor(world, g, p, vpn, 1, false);
+    if (slot === null) {
+      vpn++;
+      continue;
+    }
+    if ('ok' in slot) return slot;
+    const span = framesAtLevel(slot.level);
+    vpn = vpn - (vpn % span) + span;
+  }
+  return null;
+}
+
 export function munmap(world: World, g: Guest, p: Process, start: number, pages: number): OpResult {
   const end = start + pages;
   for (const v of p.vmas)
     if (v.huge && v.start < end && start < v.end && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
       return refuse('misaligned', `munmap of part of a 2 MiB page at va ${hex(start * 4096)}`);
+  const blocked = tablesUnreachable(world, g, p, start, end);
+  if (blocked) return blocked;
+  // Mechanisms first look at what the range holds (dirty bits of file pages, swap entries).
+  for (const hook of g.unmapHooks) hook(world, g, p, start, end);
   const freed: { gfn: number; order: number }[] = [];
   const emptied = new Set<number>();
   // 1. zap the leaves (zap_pte_range)
@@ -95,6 +118,9 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
 }
 
 function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
+  // A leaf of an object-backed VMA maps a frame its mechanism owns (a page-cache page, a DAX
+  // window): unmapping drops the mapping, not the frame.
+  if (g.owners.get(gfn)?.kind !== 'anon') return;
   for (let i = 0; i < 2 ** order; i++) g.clearOwner(gfn + i);
   guestFree(world, g, gfn, order);
 }
@@ -131,6 +157,8 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
       return refuse('misaligned', `mprotect of part of a 2 MiB page at va ${hex(start * 4096)}`);
     v = vma.end;
   }
+  const blocked = tablesUnreachable(world, g, p, start, end);
+  if (blocked) return blocked;
   p.protectRange(start, end, prot);
   for (let vpn = start; vpn < end; ) {
     const slot = slotFor(world, g, p, vpn, 1, false);

@@ -46,7 +46,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
           continue;
         }
         if ((kind === 'write' && !w.eptWrite) || (kind === 'exec' && !w.eptExec) || !w.eptRead) {
-          const f = eptFault(world, g, w.gfn);
+          const f = eptFault(world, g, w.gfn, kind === 'write');
           if (f !== true) return f;
           continue;
         }
@@ -63,7 +63,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
         continue;
       }
       case 'ept-violation': {
-        const f = eptFault(world, g, w.gfn);
+        const f = eptFault(world, g, w.gfn, kind === 'write');
         if (f !== true) return f;
         continue;
       }
