@@ -13,7 +13,7 @@ import { blockKey, FILE_PAGES, FILES_PER_DISK, FILES_PER_GUEST } from '../../mod
 import { cacheOf, pcWorld, type CachePage } from '../../model/pagecache/state';
 import { POPULATE_PAGES_MAX } from '../../model/ops/pressure';
 import { cmmPages } from '../../model/reclaim/cmm';
-import { hogsOf, HOG_PAGES_MAX } from '../../model/reclaim/hog';
+import { hogsOf } from '../../model/reclaim/hog';
 import { swappableAnon } from '../../model/reclaim/measure';
 import { reclaimOf } from '../../model/reclaim/state';
 import { guestSwapOf } from '../../model/swap/guest-swap';
@@ -29,6 +29,8 @@ const DAX_VPN_BASE = 1 << 23;
 const POPULATE_VPN_BASE = 1 << 24;
 /** Pages a generated populate asks for at most (large ones cost a fault each; hogs are cheaper pressure). */
 const POPULATE_GEN_MAX = 192;
+/** Pages a generated hog asks for at most (with the boot reservation that is enough to exhaust a guest). */
+const HOG_GEN_MAX = 1536;
 
 function fileIndex(c: number): number {
   switch (c % 5) {
@@ -191,7 +193,7 @@ export const pressureGenerators: Record<string, Gen> = {
     const free = g.buddy.freePages();
     // Small; just below the low watermark (kswapd's cue); or more than is free (OOM).
     const pages = c[2] % 3 === 0 ? 1 + (c[3] % 64) : c[2] % 3 === 1 ? free - g.buddy.watermarks().low + 8 : free + 8;
-    return { kind: 'mm.hog', args: { guest: g.id, pages: Math.max(1, Math.min(HOG_PAGES_MAX, pages)) } };
+    return { kind: 'mm.hog', args: { guest: g.id, pages: Math.max(1, Math.min(HOG_GEN_MAX, pages)) } };
   },
   'mm.unhog': (w, c) => {
     const g = guestWith(w, c[1], (x) => hogsOf(x).held.size > 0);
@@ -212,7 +214,7 @@ export const pressureGenerators: Record<string, Gen> = {
     if (g) return { kind: 'oom.kill', args: { guest: g.id } };
     // No OOM yet: exhaust a guest that has processes to kill.
     const x = procOf(w, c[1]);
-    return x ? { kind: 'mm.hog', args: { guest: x.g.id, pages: Math.max(1, Math.min(HOG_PAGES_MAX, x.g.buddy.freePages() + 8)) } } : null;
+    return x ? { kind: 'mm.hog', args: { guest: x.g.id, pages: Math.max(1, Math.min(HOG_GEN_MAX, x.g.buddy.freePages() + 8)) } } : null;
   },
   'cmm.alloc': (w, c) => ({ kind: 'cmm.alloc', args: { guest: guestOf(w, c[1]).id, pages: c[2] % 2 === 0 ? 256 + (c[3] % 256) : 1 + (c[3] % 64) } }),
   'cmm.free': (w, c) => {
@@ -243,4 +245,5 @@ export const pressureOptionArbs: Readonly<Record<string, fc.Arbitrary<number | b
   'frontswap.enabled': fc.boolean(),
   'tmem.frames': fc.constantFrom(8, 64),
   'swap.slots': fc.constantFrom(0, 16, 64, 256),
+  'reclaim.bootReservedPercent': fc.constantFrom(0, 75, 90, 90),
 };

@@ -180,6 +180,11 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
 }
 
 export function exit(world: World, g: Guest, p: Process): OpResult {
+  // All or nothing: a table the walk cannot reach now refuses the exit before any VMA goes.
+  for (const v of p.vmas) {
+    const blocked = tablesUnreachable(world, g, p, v.start, v.end);
+    if (blocked) return blocked;
+  }
   for (const v of [...p.vmas]) {
     const r = munmap(world, g, p, v.start, v.end - v.start);
     if (!r.ok) return r;

@@ -44,6 +44,31 @@ export function hog(w: World, g: Guest, pages: number): OpResult {
   return ok(id);
 }
 
+/**
+ * Boot: the swarm option "reclaim.bootReservedPercent" takes that share of the guest's memory
+ * for the kernel before anything runs (assumption: boot-time allocations such as hash tables
+ * and a hugetlb pool; unreclaimable, never freed), so that memory pressure, reclaim and the
+ * OOM killer are reached with little work per run. Recorded as hog #0, which no operation
+ * frees.
+ */
+export function reserveAtBoot(w: World, g: Guest): void {
+  const percent = w.option('reclaim.bootReservedPercent', 0);
+  let left = Math.floor((g.config.frames * percent) / 100);
+  for (let order = 10; order >= 0 && left > 0; ) {
+    if (2 ** order > left) {
+      order--;
+      continue;
+    }
+    const gfn = g.buddy.alloc(order, 'UNMOVABLE');
+    if (typeof gfn !== 'number') {
+      order--;
+      continue;
+    }
+    for (let i = 0; i < 2 ** order; i++) g.setOwner(gfn + i, { kind: 'hog', id: 0 });
+    left -= 2 ** order;
+  }
+}
+
 export function unhog(w: World, g: Guest, id: number): OpResult {
   const s = hogsOf(g);
   const got = s.held.get(id);

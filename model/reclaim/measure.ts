@@ -25,11 +25,12 @@ export interface AnonPage {
 /** Anonymous pages swap-out can take: 4 KiB pages of 4 KiB VMAs, mapped where they belong. */
 export function swappableAnon(g: Guest): AnonPage[] {
   const out: AnonPage[] = [];
-  for (const [gfn, o] of g.owners) {
-    if (o.kind !== 'anon') continue;
+  // The 4 KiB leaves (the reverse map), oldest mapping first: bounded by what is mapped.
+  for (const [gfn, maps] of g.rmap.mapped(1)) {
+    const o = g.owners.get(gfn);
+    if (o?.kind !== 'anon' || !maps.some(([pid, vpn]) => pid === o.pid && vpn === o.vpn)) continue;
     const vma = g.processes.get(o.pid)?.vmaAt(o.vpn);
     if (!vma || vma.huge || vma.object) continue;
-    if (!g.rmap.reaching(gfn).some((h) => h.level === 1 && h.owner === o.pid && h.source === o.vpn)) continue;
     out.push({ gfn, pid: o.pid, vpn: o.vpn });
   }
   return out;

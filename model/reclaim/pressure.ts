@@ -13,7 +13,7 @@
  */
 import type { MigrateType } from '../buddy/migratetype';
 import type { Guest } from '../guest/guest';
-import { completeAll } from '../pagecache/io';
+import { completeAll, completeWhere } from '../pagecache/io';
 import { upcPass } from '../pagecache/unmapped-control';
 import type { World } from '../world';
 import { reclaimablePages } from './measure';
@@ -23,14 +23,18 @@ import { fullScan, shrink, SWAP_CLUSTER_MAX } from './vmscan';
 /** kswapd's passes per wakeup at most (bounded; each pass frees at least one page or stops). */
 export const KSWAPD_PASSES_MAX = 64;
 
-/** Direct reclaim for an allocation of 2^order pages: free pages gained (I/O completed included). */
+/**
+ * Direct reclaim for an allocation of 2^order pages: pages reclaimed (sc.nr_reclaimed, the
+ * allocator's measure of progress), counting the swap-cache pages freed by the writeback it
+ * waited for. (Not the change in free pages: pages freed into an isolated pageblock are not
+ * counted free, yet were reclaimed.)
+ */
 export function directReclaim(w: World, g: Guest, order: number): number {
-  const before = g.buddy.freePages();
+  const swapOuts = completeWhere(w, g, (r) => r.kind === 'swap-out');
   completeAll(w, g);
-  shrink(w, g, fullScan(Math.max(2 ** order, SWAP_CLUSTER_MAX)));
-  const gained = g.buddy.freePages() - before;
-  if (gained > 0) w.transition('reclaim', 'alloc-failed', 'direct-reclaimed');
-  return Math.max(0, gained);
+  const freed = swapOuts + shrink(w, g, fullScan(Math.max(2 ** order, SWAP_CLUSTER_MAX)));
+  if (freed > 0) w.transition('reclaim', 'alloc-failed', 'direct-reclaimed');
+  return freed;
 }
 
 /** The slow-path hook (registered before the OOM hook). */
