@@ -14,10 +14,12 @@ import { cacheOf, pcWorld, type CachePage } from '../../model/pagecache/state';
 import { POPULATE_PAGES_MAX } from '../../model/ops/pressure';
 import { cmmPages } from '../../model/reclaim/cmm';
 import { hogsOf } from '../../model/reclaim/hog';
+import { oomBadness } from '../../model/reclaim/oom';
+import { unmappedCount, upcLimit } from '../../model/pagecache/unmapped-control';
 import { swappableAnon } from '../../model/reclaim/measure';
 import { reclaimOf } from '../../model/reclaim/state';
 import { guestSwapOf } from '../../model/swap/guest-swap';
-import { allPools } from '../../model/tmem/backend';
+import { allPools, TMEM_INDEX_SPAN } from '../../model/tmem/backend';
 import { CC_INDEXES, CC_INODES } from '../../model/tmem/cleancache';
 import type { World } from '../../model/world';
 import type { Operation } from '../contract';
@@ -69,12 +71,15 @@ function filePageOp(w: World, c: Choice, kind: string, prefer?: (w: World, g: Gu
 }
 
 /** A touch of an object-backed VMA of this issue's kind, if the process has one: what makes its pages mapped. */
-function touchObjectVma(w: World, c: Choice, kind: string): Operation | null {
-  const x = procOf(w, c[1]);
-  const v = x && pick(x.p.vmas.filter((m) => m.object?.kind === kind), c[2]);
-  if (!x || !v) return null;
-  const vpn = vpnIn(v, c[3] % 8 === 3 ? 0 : c[3]);
-  return { kind: v.prot.write && c[3] % 3 !== 0 ? 'guest.write' : 'guest.read', args: { guest: x.g.id, pid: x.p.pid, vpn } };
+function touchObjectVma(w: World, c: Choice, kind: string, how?: 'read' | 'write'): Operation | null {
+  // Any process with such a VMA (not only the drawn one).
+  const all: { g: Guest; pid: number; v: { start: number; end: number; prot: { write: boolean } } }[] = [];
+  for (const g of w.guests) for (const p of g.processes.values()) for (const v of p.vmas) if (v.object?.kind === kind && (how !== 'write' || v.prot.write)) all.push({ g, pid: p.pid, v });
+  const x = pick(all, c[1] + c[2]);
+  if (!x) return null;
+  const vpn = vpnIn(x.v as never, c[3] % 8 === 3 ? 0 : c[3]);
+  const write = how ? how === 'write' : x.v.prot.write && c[3] % 3 !== 0;
+  return { kind: write ? 'guest.write' : 'guest.read', args: { guest: x.g.id, pid: x.pid, vpn } };
 }
 
 function apiPools(w: World): number[] {
@@ -94,19 +99,23 @@ function ccOp(w: World, c: Choice, kind: string, extra: Record<string, number | 
   const g = guestOf(w, c[1]);
   const pool = ccPool(w, g, c[2]);
   if (pool === undefined) return null;
+  // An inode the pool already holds pages of, half the time: puts fill it, invalidations hit it.
+  const held = [...(allPools(w)[pool]?.pages.keys() ?? [])].map((k) => Math.floor(k / TMEM_INDEX_SPAN));
+  const inode = held.length > 0 && c[3] % 2 === 0 ? pick(held, c[3] >> 1)! : c[3] % 3 === 0 ? 0 : c[3] % CC_INODES;
   // Few keys, so puts, gets and invalidations of the same key meet.
-  return { kind, args: { guest: g.id, pool, inode: c[3] % 2 === 0 ? 0 : c[3] % CC_INODES, index: (c[3] >> 1) % 3 % CC_INDEXES, ...extra } };
+  return { kind, args: { guest: g.id, pool, inode, index: (c[3] >> 2) % 3 % CC_INDEXES, ...extra } };
 }
 
 export const pressureGenerators: Record<string, Gen> = {
   // ---- page cache ----
-  'file.read': (w, c) => filePageOp(w, c, 'file.read', (w, g, p) => isDirty(w, g, p) || p.writeback),
-  'file.write': (w, c) => filePageOp(w, c, 'file.write', (_w, g, p) => isMapped(g, p)),
+  // A third of file reads and writes go through a shared mapping the process has of the file.
+  'file.read': (w, c) => (c[2] % 3 === 1 && touchObjectVma(w, c, 'file', 'read')) || filePageOp(w, c, 'file.read', (w, g, p) => isDirty(w, g, p) || p.writeback),
+  'file.write': (w, c) => (c[2] % 3 === 1 && touchObjectVma(w, c, 'file', 'write')) || filePageOp(w, c, 'file.write', (_w, g, p) => isMapped(g, p)),
   'file.mmap': (w, c) => {
     const x = procOf(w, c[1]);
     if (!x) return null;
-    // Half the time, touch a file mapping the process already has (faults the page in, dirties it).
-    if (c[2] % 2 === 1) {
+    // Mostly, touch a file mapping that exists (faults the page in, dirties it).
+    if (c[2] % 4 !== 0) {
       const t = touchObjectVma(w, c, 'file');
       if (t) return t;
     }
@@ -129,10 +138,31 @@ export const pressureGenerators: Record<string, Gen> = {
     // Nothing in flight: start a writeback (or a swap-out) for a later completion.
     return c[2] % 2 === 0 ? filePageOp(w, c, 'file.writeback', (w, g, p) => !p.writeback && isDirty(w, g, p), 'file.write') : pressureGenerators['swap.out']!(w, c);
   },
-  'guest.crash': (w, c) => (c[2] % 2 === 0 ? { kind: 'guest.crash', args: { guest: guestOf(w, c[1]).id } } : null),
+  'guest.crash': (w, c): Operation | null => {
+    // A crash tests durability: mostly crash the guest with the most cached data at stake
+    // (dirty pages, those dirtied through mappings included); a third of the time make
+    // something durable first (fsync one of its files).
+    const atStake = (g: Guest) => [...cacheOf(g).pages.values()].filter((p) => isDirty(w, g, p) || isMapped(g, p));
+    const ranked = [...w.guests].sort((a, b) => atStake(b).length - atStake(a).length);
+    const g = c[2] % 4 === 0 ? guestOf(w, c[1]) : ranked[0]!;
+    const dirty = atStake(g).filter((p) => isDirty(w, g, p));
+    if (dirty.length > 0 && c[2] % 3 === 1) return { kind: 'file.fsync', args: { guest: g.id, file: pick(dirty, c[3])!.file } };
+    return { kind: 'guest.crash', args: { guest: g.id } };
+  },
   'host.pagecache.writeback': (w, c) => hostBlock(w, c, 'host.pagecache.writeback', (dirty) => dirty),
   'host.pagecache.evict': (w, c) => hostBlock(w, c, 'host.pagecache.evict', (dirty, dc) => !dirty && (dc || c[3] % 2 === 0)),
-  'upc.reclaim': (w, c) => ({ kind: 'upc.reclaim', args: { guest: guestOf(w, c[1]).id } }),
+  'upc.reclaim': (w, c): Operation | null => {
+    const g = guestOf(w, c[1]);
+    // Under the limit: cache one more unmapped page first (the pass has nothing to do until then).
+    if (upcLimit(w) >= 0 && unmappedCount(g) <= upcLimit(w) && c[2] % 2 === 0) {
+      const free = [...Array(FILES_PER_GUEST * FILE_PAGES).keys()].find((k) => !cacheOf(g).pages.has((k + c[3]) % (FILES_PER_GUEST * FILE_PAGES)));
+      if (free !== undefined) {
+        const key = (free + c[3]) % (FILES_PER_GUEST * FILE_PAGES);
+        return { kind: 'file.read', args: { guest: g.id, file: Math.floor(key / FILE_PAGES), index: key % FILE_PAGES } };
+      }
+    }
+    return { kind: 'upc.reclaim', args: { guest: g.id } };
+  },
   // ---- shared page cache ----
   'dax.grant': (w, c) => ({ kind: 'dax.grant', args: { guest: guestOf(w, c[1]).id, file: c[2] % SHARED_FILES, write: c[3] % 3 === 0 } }),
   'dax.revoke': (w, c) => {
@@ -161,13 +191,56 @@ export const pressureGenerators: Record<string, Gen> = {
     return k === undefined ? touchObjectVma(w, c, 'dax') : { kind: 'dax.host.evict', args: { file: Math.floor(k / SHARED_FILE_PAGES), index: k % SHARED_FILE_PAGES } };
   },
   // ---- cleancache ----
-  'cleancache.put': (w, c) => ccOp(w, c, 'cleancache.put'),
-  'cleancache.get': (w, c) => ccOp(w, c, 'cleancache.get'),
-  'cleancache.invalidate': (w, c) => ccOp(w, c, 'cleancache.invalidate', { scope: pick(['page', 'inode', 'fs', 'inode'], c[2] >> 2)! }),
-  'tmem.host.reclaim': (_w, c) => ({ kind: 'tmem.host.reclaim', args: { pages: 1 + (c[2] % 8) } }),
+  'cleancache.put': (w, c) => {
+    // Mostly grow an inode the guest's pools already hold: a new index of it.
+    const g = guestOf(w, c[1]);
+    const own = allPools(w).filter((p) => p.use === 'api' && p.kind === 'ephemeral' && p.members.has(g.id) && p.pages.size > 0);
+    const p = c[2] % 3 !== 2 ? pick(own, c[2]) : undefined;
+    if (!p) return ccOp(w, c, 'cleancache.put');
+    const keys = [...p.pages.keys()];
+    const inode = Math.floor(pick(keys, c[3])! / TMEM_INDEX_SPAN);
+    const index = [...Array(CC_INDEXES).keys()].find((i) => !p.pages.has(inode * TMEM_INDEX_SPAN + ((i + c[3]) % CC_INDEXES)));
+    return { kind: 'cleancache.put', args: { guest: g.id, pool: p.id, inode, index: ((index ?? 0) + c[3]) % CC_INDEXES } };
+  },
+  'cleancache.get': (w, c) => {
+    // Mostly a key the pool holds now (a hit, or one an invalidation should have removed);
+    // with nothing held, a put first.
+    const g = guestOf(w, c[1]);
+    const pool = ccPool(w, g, c[2]);
+    const held = pool === undefined ? [] : [...(allPools(w)[pool]?.pages.keys() ?? [])];
+    if (held.length === 0 && c[3] % 2 === 0) return ccOp(w, c, 'cleancache.put');
+    const key = c[3] % 3 !== 2 ? pick(held, c[3] >> 2) : undefined;
+    if (pool !== undefined && key !== undefined) return { kind: 'cleancache.get', args: { guest: g.id, pool, inode: Math.floor(key / TMEM_INDEX_SPAN), index: key % TMEM_INDEX_SPAN } };
+    return ccOp(w, c, 'cleancache.get');
+  },
+  'cleancache.invalidate': (w, c) => {
+    // Invalidating an inode means most when it holds several pages: fill one first if none does.
+    const g = guestOf(w, c[1]);
+    const pool = ccPool(w, g, c[2]);
+    const inodes = new Map<number, number>();
+    for (const k of allPools(w)[pool ?? -1]?.pages.keys() ?? []) inodes.set(Math.floor(k / TMEM_INDEX_SPAN), (inodes.get(Math.floor(k / TMEM_INDEX_SPAN)) ?? 0) + 1);
+    const full = [...inodes].filter(([, n]) => n >= 2).map(([i]) => i);
+    if (pool !== undefined && full.length === 0 && c[3] % 3 !== 0) return ccOp(w, c, 'cleancache.put');
+    const scope = pick(['inode', 'page', 'inode', 'fs'], c[2] >> 2)!;
+    const op = ccOp(w, c, 'cleancache.invalidate', { scope });
+    if (op && pool !== undefined && full.length > 0) return { kind: op.kind, args: { ...op.args, pool, inode: pick(full, c[3])! } };
+    return op;
+  },
+  // Sometimes more than the ephemeral pages there are: the host must stop at the persistent ones.
+  'tmem.host.reclaim': (w, c) => ({ kind: 'tmem.host.reclaim', args: { pages: Math.min(64, c[2] % 2 === 0 ? ephemeralPages(w) + 1 + (c[3] % 4) : 1 + (c[3] % 8)) } }),
   // ---- frontswap ----
-  'frontswap.store': (w, c) => ({ kind: 'frontswap.store', args: { guest: guestOf(w, c[1]).id, offset: c[2] % 3, refused: c[3] % 3 === 0 } }),
-  'frontswap.load': (w, c) => ({ kind: 'frontswap.load', args: { guest: guestOf(w, c[1]).id, offset: c[2] % 3 } }),
+  'frontswap.store': (w, c) => {
+    // Often a duplicate: an offset that holds a page, and then half the time the host refuses it.
+    const g = guestOf(w, c[1]);
+    const held = fsHeld(w, g);
+    const offset = held.length > 0 && c[2] % 2 === 0 ? pick(held, c[2] >> 1)! : c[2] % 3;
+    return { kind: 'frontswap.store', args: { guest: g.id, offset, refused: held.includes(offset) ? c[3] % 2 === 0 : c[3] % 4 === 0 } };
+  },
+  'frontswap.load': (w, c) => {
+    const g = guestOf(w, c[1]);
+    const held = fsHeld(w, g);
+    return { kind: 'frontswap.load', args: { guest: g.id, offset: held.length > 0 && c[2] % 3 !== 2 ? pick(held, c[2])! : c[2] % 3 } };
+  },
   'frontswap.invalidate': (w, c) => ({ kind: 'frontswap.invalidate', args: { guest: guestOf(w, c[1]).id, offset: c[2] % 3, area: c[3] % 5 === 0 } }),
   // ---- swap ----
   'swap.out': (w, c) => {
@@ -200,14 +273,24 @@ export const pressureGenerators: Record<string, Gen> = {
     const id = g && nthKey(hogsOf(g).held, c[2]);
     return g && id !== undefined ? { kind: 'mm.unhog', args: { guest: g.id, hog: id } } : pressureGenerators['mm.hog']!(w, c);
   },
-  'reclaim.kswapd': (w, c) => {
+  'reclaim.kswapd': (w, c): Operation | null => {
     const low = guestWith(w, c[1], (x) => x.buddy.freePages() < x.buddy.watermarks().low);
-    return { kind: 'reclaim.kswapd', args: { guest: (low ?? guestOf(w, c[1])).id } };
+    if (low) return { kind: 'reclaim.kswapd', args: { guest: low.id } };
+    // Nobody below low: take a guest there first (kswapd's wakeup condition).
+    const g = guestOf(w, c[1]);
+    if (c[2] % 3 === 0) return { kind: 'reclaim.kswapd', args: { guest: g.id } };
+    return { kind: 'mm.hog', args: { guest: g.id, pages: Math.max(1, Math.min(HOG_GEN_MAX, g.buddy.freePages() - g.buddy.watermarks().low + 8)) } };
   },
   'reclaim.shrink': (w, c) => ({ kind: 'reclaim.shrink', args: { guest: guestOf(w, c[1]).id, pages: c[2] % 3 === 0 ? 4096 : 1 + (c[3] % 64) } }),
   'oom.adj': (w, c) => {
     const x = procOf(w, c[1]);
-    return x ? { kind: 'oom.adj', args: { guest: x.g.id, pid: x.p.pid, adj: pick([-1000, 0, 1000, -500, 500], c[2])! } } : null;
+    if (!x) return null;
+    // Half the time: the process the OOM killer would pick, made unkillable.
+    if (c[2] % 2 === 0) {
+      const top = [...x.g.processes.values()].map((p) => ({ p, b: oomBadness(w, x.g, p) })).sort((a, b) => b.b - a.b)[0];
+      if (top) return { kind: 'oom.adj', args: { guest: x.g.id, pid: top.p.pid, adj: -1000 } };
+    }
+    return { kind: 'oom.adj', args: { guest: x.g.id, pid: x.p.pid, adj: pick([-1000, 0, 1000, -500, 500], c[2] >> 1)! } };
   },
   'oom.kill': (w, c): Operation | null => {
     const g = guestWith(w, c[1], (x) => reclaimOf(x).oomPending !== null);
@@ -222,6 +305,17 @@ export const pressureGenerators: Record<string, Gen> = {
     return g ? { kind: 'cmm.free', args: { guest: g.id, pages: 1 + (c[2] % 300) } } : pressureGenerators['cmm.alloc']!(w, c);
   },
 };
+
+/** Ephemeral tmem pages the host holds (cleancache). */
+function ephemeralPages(w: World): number {
+  return allPools(w).filter((p) => p.kind === 'ephemeral').reduce((n, p) => n + p.pages.size, 0);
+}
+
+/** Offsets of g's frontswap API area that hold a page. */
+function fsHeld(w: World, g: Guest): number[] {
+  const p = allPools(w).find((x) => x.kind === 'persistent' && x.use === 'api' && x.owner === g.id);
+  return p ? [...p.pages.keys()] : [];
+}
 
 /** A host page-cache block of some guest's disk that `want` accepts (dirty, double cached). */
 function hostBlock(w: World, c: Choice, kind: string, want: (dirty: boolean, doubleCached: boolean) => boolean): Operation | null {

@@ -8,7 +8,7 @@
 import { FRAMES_PER_2M, PTE_RW } from '../constants';
 import { ZERO } from '../content';
 import type { MigrateType } from '../buddy/migratetype';
-import { guestIsLeaf, guestPresent, framesAtLevel } from '../paging/entries';
+import { guestIsLeaf, guestPresent, framesAtLevel, indexAt } from '../paging/entries';
 import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
@@ -56,13 +56,17 @@ export function flushRange(world: World, g: Guest, pid: number, start: number, e
  */
 function tablesUnreachable(world: World, g: Guest, p: Process, start: number, end: number): Refusal | null {
   for (let vpn = start; vpn < end; ) {
-    const slot = slotFor(world, g, p, vpn, 1, false);
-    if (slot === null) {
-      vpn++;
-      continue;
+    let tableGfn = p.cr3;
+    let span = 1;
+    for (let level: number = g.config.guestLevels; level >= 1; level--) {
+      const t = tableAt(world, g, tableGfn);
+      if ('ok' in t) return t;
+      const e = t.get(indexAt(vpn, level));
+      span = framesAtLevel(level);
+      // Nothing below a missing entry or a leaf: skip what this entry covers.
+      if (level === 1 || !guestPresent(e) || guestIsLeaf(e, level)) break;
+      tableGfn = e.pfn;
     }
-    if ('ok' in slot) return slot;
-    const span = framesAtLevel(slot.level);
     vpn = vpn - (vpn % span) + span;
   }
   return null;

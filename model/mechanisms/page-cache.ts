@@ -17,30 +17,35 @@ export const pageCacheFaults: readonly FaultDef[] = [
     mechanism: 'page-cache',
     breaks: ['dirty-page-never-dropped', 'file-read-returns-last-write', 'reclaim-never-drops-dirty'],
     reproduces: 'mm/rmap.c try_to_unmap_one: "if (pte_dirty(pteval)) folio_mark_dirty(folio)"; an unmap that drops the PTE dirty bit makes a page written only through a mapping look clean, and reclaim frees it unwritten',
+    scenario: 'model/pagecache/page-cache.test.ts',
   },
   {
     name: 'fsync-skips-mapped-dirty',
     mechanism: 'page-cache',
     breaks: ['file-read-returns-last-write', 'dirty-page-never-dropped'],
     reproduces: 'd08b3851da41 ("mm: tracking shared dirty pages"): before it, fsync/msync saw only PG_dirty and missed writes whose dirty bits were still in the PTEs; after a crash the fsynced data is not there',
+    scenario: 'model/pagecache/page-cache.test.ts',
   },
   {
     name: 'double-cache-count-misses-host-evict',
     mechanism: 'page-cache',
     breaks: ['double-caching-exact'],
     reproduces: 'the statistics-drift class of bbbc709a0fbf ("mm: khugepaged: fix NR_FILE_PAGES accounting in collapse_file()"): one page-cache path skips its counter update and the figure drifts from the pages that exist',
+    scenario: 'model/pagecache/page-cache.test.ts',
   },
   {
     name: 'upc-drops-dirty',
     mechanism: 'unmapped-page-control',
     breaks: ['unmapped-control-safe', 'dirty-page-never-dropped'],
     reproduces: 'Balbir Singh\'s unmapped page-cache control reclaims with may_writepage = 0: a dirty page must stay; dropping it loses its writes',
+    scenario: 'model/pagecache/page-cache.test.ts',
   },
   {
     name: 'upc-unmaps-mapped',
     mechanism: 'unmapped-page-control',
     breaks: ['unmapped-control-safe'],
     reproduces: 'unmapped page-cache control reclaims with may_unmap = 0 ("Selectively control Unmapped Page Cache", LKML 2010): unmapping pages processes are using breaks the rule it is named after',
+    scenario: 'model/pagecache/page-cache.test.ts',
   },
 ];
 

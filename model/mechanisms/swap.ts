@@ -13,18 +13,21 @@ export const swapFaults: readonly FaultDef[] = [
     mechanism: 'swap',
     breaks: ['swap-slot-exclusive', 'swapped-data-returns'],
     reproduces: '13ddaf26be32 ("mm/swap: fix race when skipping swapcache"): a swap entry freed while another reference to it lived on was reused for another page, and the stale reference read that page',
+    scenario: 'model/swap/swap.test.ts',
   },
   {
     name: 'swap-frees-before-writeback',
     mechanism: 'swap',
     breaks: ['swap-frame-held-during-writeback'],
     reproduces: 'mm/vmscan.c shrink_folio_list keeps a folio under writeback until end_page_writeback; a swap-cache page freed at submission is reused while the device still reads it, and the slot receives the new owner\'s data',
+    scenario: 'model/swap/swap.test.ts',
   },
   {
     name: 'host-swap-frees-before-writeback',
     mechanism: 'swap',
     breaks: ['swap-frame-held-during-writeback', 'ownership-partition'],
     reproduces: 'the same rule on the host: a frame backing a guest must not be freed while its swap-out write is in flight (folio_test_writeback)',
+    scenario: 'model/swap/swap.test.ts',
   },
 ];
 

@@ -15,24 +15,28 @@ export const tmemFaults: readonly FaultDef[] = [
     mechanism: 'cleancache',
     breaks: ['cleancache-coherent'],
     reproduces: 'Documentation/vm/cleancache.rst: invalidate_inode must drop every page of the inode (truncate depends on it); one that drops only some lets a later get return a page the filesystem discarded',
+    scenario: 'model/tmem/tmem.test.ts',
   },
   {
     name: 'tmem-pool-id-unchecked',
     mechanism: 'cleancache',
     breaks: ['cleancache-private-isolation'],
     reproduces: 'Xen XSA-15 / CVE-2012-3497: tmem took guest-supplied pool ids and handles on trust, so one domain could reach another\'s pages',
+    scenario: 'model/tmem/tmem.test.ts',
   },
   {
     name: 'frontswap-failed-dup-keeps-old',
     mechanism: 'frontswap',
     breaks: ['frontswap-persistent'],
     reproduces: '678e54d4bb9a ("mm/zswap: invalidate duplicate entry when !zswap_enabled"): a failed duplicate store left the old entry, and a later load returned stale data',
+    scenario: 'model/tmem/tmem.test.ts',
   },
   {
     name: 'tmem-host-reclaims-persistent',
     mechanism: 'frontswap',
     breaks: ['frontswap-persistent'],
     reproduces: 'Documentation/vm/frontswap.rst: once a store succeeded the page must load back until invalidated; a backend taking persistent pages back under its own pressure loses swapped-out data',
+    scenario: 'model/tmem/tmem.test.ts',
   },
 ];
 

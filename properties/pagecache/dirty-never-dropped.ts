@@ -6,7 +6,7 @@
  * disk what the file oracle allows.
  */
 import { diskPeek } from '../../model/pagecache/disk';
-import { blockOf, diskOf, GUEST_FILE_PAGES, pageKey, pageOfKey } from '../../model/pagecache/layout';
+import { blockOf, diskOf, FILE_PAGES, GUEST_FILE_PAGES, pageKey, pageOfKey } from '../../model/pagecache/layout';
 import { cacheOf } from '../../model/pagecache/state';
 import type { World } from '../../model/world';
 import type { Property, StepContext } from '../property';
@@ -38,7 +38,17 @@ export const dirtyPageNeverDropped: Property = {
   description: 'a dirty page is never dropped without writeback: a page out of the page cache reads its last write from the disk',
   checkStep(ctx: StepContext, r) {
     const o = fileOracle(ctx);
-    for (const g of ctx.world.guests) for (const key of ctx.journal.marks.get(`pc:g${g.id}`) ?? []) checkPage(ctx.world, o, g.id, key, r);
+    const seen = new Set<string>();
+    const visit = (guest: number, key: number): void => {
+      if (seen.has(`${guest}:${key}`)) return;
+      seen.add(`${guest}:${key}`);
+      checkPage(ctx.world, o, guest, key, r);
+    };
+    for (const g of ctx.world.guests) for (const key of ctx.journal.marks.get(`pc:g${g.id}`) ?? []) visit(g.id, key);
+    // A crash or an fsync changes what the oracle allows for pages the model may not have touched.
+    const { op, result } = ctx;
+    if (result?.ok && op?.kind === 'guest.crash') for (let key = 0; key < GUEST_FILE_PAGES; key++) visit(op.args.guest as number, key);
+    if (result?.ok && op?.kind === 'file.fsync') for (let i = 0; i < FILE_PAGES; i++) visit(op.args.guest as number, pageKey(op.args.file as number, i));
   },
   checkAll(ctx: StepContext, r) {
     const o = fileOracle(ctx);
