@@ -30,7 +30,7 @@ const FILE_VPN_BASE = 1 << 22;
 const DAX_VPN_BASE = 1 << 23;
 const POPULATE_VPN_BASE = 1 << 24;
 /** Pages a generated populate asks for at most (large ones cost a fault each; hogs are cheaper pressure). */
-const POPULATE_GEN_MAX = 192;
+const POPULATE_GEN_MAX = 128;
 /** Pages a generated hog asks for at most (with the boot reservation that is enough to exhaust a guest). */
 const HOG_GEN_MAX = 1536;
 
@@ -299,7 +299,8 @@ export const pressureGenerators: Record<string, Gen> = {
     const x = procOf(w, c[1]);
     return x ? { kind: 'mm.hog', args: { guest: x.g.id, pages: Math.max(1, Math.min(HOG_GEN_MAX, x.g.buddy.freePages() + 8)) } } : null;
   },
-  'cmm.alloc': (w, c) => ({ kind: 'cmm.alloc', args: { guest: guestOf(w, c[1]).id, pages: c[2] % 2 === 0 ? 256 + (c[3] % 256) : 1 + (c[3] % 64) } }),
+  // Mostly a few pages (enough to prove the notifier chain ran), sometimes more than one notifier call returns.
+  'cmm.alloc': (w, c) => ({ kind: 'cmm.alloc', args: { guest: guestOf(w, c[1]).id, pages: c[2] % 4 === 0 ? 257 + (c[3] % 64) : 1 + (c[3] % 32) } }),
   'cmm.free': (w, c) => {
     const g = guestWith(w, c[1], (x) => cmmPages(x).length > 0);
     return g ? { kind: 'cmm.free', args: { guest: g.id, pages: 1 + (c[2] % 300) } } : pressureGenerators['cmm.alloc']!(w, c);
@@ -339,5 +340,5 @@ export const pressureOptionArbs: Readonly<Record<string, fc.Arbitrary<number | b
   'frontswap.enabled': fc.boolean(),
   'tmem.frames': fc.constantFrom(8, 64),
   'swap.slots': fc.constantFrom(0, 16, 64, 256),
-  'reclaim.bootReservedPercent': fc.constantFrom(0, 75, 90, 90),
+  'reclaim.bootOfflinePercent': fc.constantFrom(0, 75, 90, 90),
 };

@@ -10,7 +10,7 @@ import type { FaultDef } from '../faults';
 import type { MechanismModel } from '../mechanism';
 import { pressureOperations } from '../ops/pressure';
 import { cmmOomNotify } from '../reclaim/cmm';
-import { reserveAtBoot } from '../reclaim/hog';
+import { offlineAtBoot } from '../reclaim/hog';
 import { oomHook } from '../reclaim/oom';
 import { directReclaimHook, settleReclaim } from '../reclaim/pressure';
 import { reclaimOf } from '../reclaim/state';
@@ -82,7 +82,7 @@ export const reclaimMechanism: MechanismModel = {
   init(w: World) {
     for (const g of w.guests) {
       reclaimOf(g);
-      reserveAtBoot(w, g);
+      offlineAtBoot(w, g);
       g.pressureHooks.push(directReclaimHook, oomHook);
       g.oomNotifiers.push(cmmOomNotify);
     }

@@ -14,7 +14,7 @@ import { reclaimOf } from './state';
 const V = 1 << 24;
 const F = 1 << 22;
 const BASE = { 'swap.slots': 256, 'frontswap.enabled': false, 'cleancache.enabled': false, 'unmapped-page-control.limit': -1, 'page-cache.cacheModes': 'none' };
-const TIGHT = { ...BASE, 'reclaim.bootReservedPercent': 90 };
+const TIGHT = { ...BASE, 'reclaim.bootOfflinePercent': 90 };
 const spawn = op('guest.spawn', { guest: 0 });
 const populate = (pages: number, at = 0) => op('mm.populate', { guest: 0, pid: 1, vpn: V + at * 4096, pages });
 /** Take the guest to `free` pages (hog the rest). */
