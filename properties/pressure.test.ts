@@ -12,9 +12,10 @@ import { swarmArb } from '../fuzz/swarm';
 import { faults } from '../model/registry';
 import { properties } from '.';
 
-const CORE = new Set(['ownership-partition', 'no-cross-tenant-leak', 'read-returns-last-write', 'tlb-coherence', 'ept-coherence', 'walk-cost', 'buddy-invariants', 'page-table-well-formed', 'oracle-agreement', 'invalidation-completes', 'teardown-frees-everything']);
-const MINE = new Set(properties.map((p) => p.name).filter((n) => !CORE.has(n)));
-const MY_FAULTS = faults.filter((f) => f.scenario?.startsWith('model/') && !f.scenario.includes('mmu/')).map((f) => f.name);
+/** The mechanism ids of issue 4. */
+const ISSUE4 = new Set(['page-cache', 'unmapped-page-control', 'shared-page-cache', 'cleancache', 'frontswap', 'swap', 'reclaim', 'oom']);
+const MINE = new Set(properties.filter((p) => ISSUE4.has(p.mechanism)).map((p) => p.name));
+const MY_FAULTS = faults.filter((f) => ISSUE4.has(f.mechanism)).map((f) => f.name);
 
 function keyed(vs: readonly { property: string; kind: string }[]): string[] {
   return [...new Set(vs.map((v) => `${v.property}|${v.kind}`))].sort();

@@ -7,14 +7,14 @@
  */
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
-import { fileRead, fileWrite, lookupPage, mkclean, reclaimFilePage, writebackBegin, writebackSync } from '../pagecache/cache';
+import { fileRead, fileWrite, lookupPage, reclaimFilePage, writebackBegin } from '../pagecache/cache';
 import { crashGuest } from '../pagecache/crash';
-import { diskFlush, hostCacheEvict, hostCacheWriteback } from '../pagecache/disk';
-import { completeOldest, completeWhere } from '../pagecache/io';
-import { DISK_BLOCKS, DISKS_PER_GUEST, diskOf, FILE_PAGES, FILES_PER_GUEST } from '../pagecache/layout';
+import { hostCacheEvict, hostCacheWriteback } from '../pagecache/disk';
+import { fileFsync } from '../pagecache/fsync';
+import { completeOldest } from '../pagecache/io';
+import { DISK_BLOCKS, DISKS_PER_GUEST, FILE_PAGES, FILES_PER_GUEST } from '../pagecache/layout';
 import { fileMmap } from '../pagecache/mmap';
 import { upcPass } from '../pagecache/unmapped-control';
-import { cacheOf } from '../pagecache/state';
 import type { Content } from '../content';
 import { isRefusal, ok, refuse, type OpResult } from '../result';
 import type { World } from '../world';
@@ -41,30 +41,6 @@ export function contentCode(c: Content): number {
   if (c.kind === 'zero') return 0;
   if (c.kind === 'data' && c.version > 0) return c.version;
   return -1;
-}
-
-/** fsync(2): wait for writeback in flight, write back every dirty page (dirty PTEs included), FLUSH the disk. */
-export function fileFsync(w: World, g: Guest, file: number): OpResult {
-  completeWhere(w, g, (r) => r.kind === 'writeback' && r.file === file);
-  let written = 0;
-  for (let index = 0; index < FILE_PAGES; index++) {
-    const page = lookupPage(g, file, index);
-    if (!page) continue;
-    // Hazard: fsync must find pages dirtied through a mapping too: their dirty bits sit in the
-    // PTEs until page_mkclean moves them to the page (d08b3851da41, "mm: tracking shared dirty
-    // pages"; before it msync/fsync missed writes made through shared mappings).
-    if (!w.fault('fsync-skips-mapped-dirty')) {
-      const mk = mkclean(w, g, page);
-      if (mk !== true) return mk;
-    }
-    if (page.dirty) {
-      writebackSync(w, g, page);
-      written++;
-    }
-  }
-  diskFlush(w, g, diskOf(file));
-  w.transition('page-cache', 'dirty', 'durable');
-  return ok(written);
 }
 
 export const pageCacheOperations: readonly OperationDef[] = [
@@ -163,8 +139,3 @@ export const pageCacheOperations: readonly OperationDef[] = [
     },
   },
 ];
-
-/** Pages currently cached (generators, figures). */
-export function cachedPages(g: Guest): number {
-  return cacheOf(g).pages.size;
-}
