@@ -41,7 +41,7 @@ export const reclaimFaults: readonly FaultDef[] = [
   {
     name: 'reclaim-ignores-anon-lru',
     mechanism: 'reclaim',
-    breaks: ['reclaim-makes-progress', 'oom-kill-justified'],
+    breaks: ['reclaim-makes-progress', 'oom-kill-justified', 'kswapd-watermarks'],
     reproduces: 'the premature OOM class 0a0337e0d1d1 ("mm, oom: rework oom detection") and 35cd78156c49 addressed: reclaim that reports no progress while swappable memory remains sends the allocator to the OOM killer',
     scenario: 'model/reclaim/reclaim.test.ts',
   },

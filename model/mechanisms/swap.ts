@@ -18,7 +18,7 @@ export const swapFaults: readonly FaultDef[] = [
   {
     name: 'swap-frees-before-writeback',
     mechanism: 'swap',
-    breaks: ['swap-frame-held-during-writeback'],
+    breaks: ['swap-frame-held-during-writeback', 'oracle-agreement'],
     reproduces: 'mm/vmscan.c shrink_folio_list keeps a folio under writeback until end_page_writeback; a swap-cache page freed at submission is reused while the device still reads it, and the slot receives the new owner\'s data',
     scenario: 'model/swap/swap.test.ts',
   },

@@ -34,7 +34,7 @@ export const tmemFaults: readonly FaultDef[] = [
   {
     name: 'tmem-host-reclaims-persistent',
     mechanism: 'frontswap',
-    breaks: ['frontswap-persistent'],
+    breaks: ['frontswap-persistent', 'oracle-agreement'],
     reproduces: 'Documentation/vm/frontswap.rst: once a store succeeded the page must load back until invalidated; a backend taking persistent pages back under its own pressure loses swapped-out data',
     scenario: 'model/tmem/tmem.test.ts',
   },
