@@ -31,7 +31,6 @@ export const pageCacheFaults: readonly FaultDef[] = [
     mechanism: 'page-cache',
     breaks: ['double-caching-exact'],
     reproduces: 'the statistics-drift class of bbbc709a0fbf ("mm: khugepaged: fix NR_FILE_PAGES accounting in collapse_file()"): one page-cache path skips its counter update and the figure drifts from the pages that exist',
-    scenario: 'model/pagecache/page-cache.test.ts',
   },
   {
     name: 'upc-drops-dirty',

@@ -22,7 +22,6 @@ export const reclaimFaults: readonly FaultDef[] = [
     mechanism: 'reclaim',
     breaks: ['reclaim-never-drops-dirty', 'dirty-page-never-dropped'],
     reproduces: 'mm/vmscan.c shrink_folio_list: a dirty folio is written (pageout) before it can be freed; freeing it as clean loses its last writes',
-    scenario: 'model/reclaim/reclaim.test.ts',
   },
   {
     name: 'reclaim-unmap-no-flush',
@@ -36,7 +35,6 @@ export const reclaimFaults: readonly FaultDef[] = [
     mechanism: 'reclaim',
     breaks: ['reclaim-makes-progress'],
     reproduces: 'mm/vmscan.c shrink_all_memory sets may_writepage = 1 (hibernation must free all reclaimable memory); without it dirty pages stay and it stops with reclaimable memory left',
-    scenario: 'model/reclaim/reclaim.test.ts',
   },
   {
     name: 'reclaim-ignores-anon-lru',
@@ -57,7 +55,6 @@ export const reclaimFaults: readonly FaultDef[] = [
     mechanism: 'oom',
     breaks: ['oom-kill-justified'],
     reproduces: 'mm/oom_kill.c out_of_memory calls the OOM notifier chain first and kills only if it freed nothing (virtio-balloon DEFLATE_ON_OOM, VIRTIO spec 5.5.6.1; arch/s390/mm/cmm.c cmm_oom_notify)',
-    scenario: 'model/reclaim/reclaim.test.ts',
   },
   {
     name: 'oom-kills-unkillable',

@@ -26,14 +26,12 @@ export const sharedPageCacheFaults: readonly FaultDef[] = [
     mechanism: 'shared-page-cache',
     breaks: ['dax-only-granted-pages', 'dax-private-isolation'],
     reproduces: 'CVE-2016-5195 (Dirty COW): a write that must go to a private copy landed in the read-only page-cache page every other reader maps',
-    scenario: 'model/dax/shared-cache.test.ts',
   },
   {
     name: 'dax-savings-miscount',
     mechanism: 'shared-page-cache',
     breaks: ['shared-savings-exact'],
     reproduces: 'an off-by-one in the accounting of shared copies (a page mapped by n guests saves n - 1 frames; the statistics-drift class of bbbc709a0fbf): the savings figure no longer matches the mappings',
-    scenario: 'model/dax/shared-cache.test.ts',
   },
 ];
 

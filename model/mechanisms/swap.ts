@@ -27,7 +27,6 @@ export const swapFaults: readonly FaultDef[] = [
     mechanism: 'swap',
     breaks: ['swap-frame-held-during-writeback', 'ownership-partition'],
     reproduces: 'the same rule on the host: a frame backing a guest must not be freed while its swap-out write is in flight (folio_test_writeback)',
-    scenario: 'model/swap/swap.test.ts',
   },
 ];
 

@@ -22,7 +22,6 @@ export const tmemFaults: readonly FaultDef[] = [
     mechanism: 'cleancache',
     breaks: ['cleancache-private-isolation'],
     reproduces: 'Xen XSA-15 / CVE-2012-3497: tmem took guest-supplied pool ids and handles on trust, so one domain could reach another\'s pages',
-    scenario: 'model/tmem/tmem.test.ts',
   },
   {
     name: 'frontswap-failed-dup-keeps-old',

@@ -14,7 +14,9 @@
  * encodes them in the non-present PTE itself; a side table gives the checks the same facts),
  * with the reverse map slot -> entries so a slot's owners can be counted.
  *
- * Device size: swarm option "swap.slots" (0: no swap device).
+ * Device size: swarm option "swap.slots" (0: no swap device). (Assumption: the swap device is
+ * a store of its own, not a file on one of the guest's virtual disks, so swap I/O does not go
+ * through the host page cache.)
  */
 import { ZERO, type Content } from '../content';
 import { guestAlloc } from '../guest/alloc';
