@@ -6,8 +6,7 @@
  * byte: nothing here reads a clock or a random source.
  */
 import type { ModelConfig } from '../model/config';
-import { createWorld, operationNamed, settleAll } from '../model/registry';
-import { destroyAll } from '../model/teardown';
+import { createWorld, operationNamed, settleAll, teardownAll } from '../model/registry';
 import type { World } from '../model/world';
 import { isRefusal, type OpResult } from '../model/result';
 import { Oracle } from '../properties/oracle';
@@ -92,7 +91,7 @@ export class Runner {
       settleAll(w);
       for (const p of this.props) p.settled?.(ctx, list);
       if (list.violations.length === 0) {
-        destroyAll(w);
+        teardownAll(w);
         for (const p of this.props) p.afterTeardown?.(ctx, list);
       }
     }

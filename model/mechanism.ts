@@ -19,4 +19,9 @@ export interface MechanismModel {
   readonly init?: (world: World) => void;
   /** The settle phase: drive this mechanism's protocols to their end, bounded. */
   readonly settle?: (world: World) => void;
+  /**
+   * Before the guests are destroyed (model/teardown.ts): give back host frames the mechanism
+   * holds outside any guest (host page cache, tmem pools, shared DAX pages).
+   */
+  readonly teardown?: (world: World) => void;
 }

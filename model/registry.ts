@@ -11,16 +11,24 @@ import { balloonCompactionMechanism } from './mechanisms/balloon-compaction';
 import { freePageHintingMechanism } from './mechanisms/free-page-hinting';
 import { freePageReportingMechanism } from './mechanisms/free-page-reporting';
 import { memctlMechanism } from './mechanisms/memctl';
+import { pageCacheMechanism } from './mechanisms/page-cache';
+import { reclaimMechanism } from './mechanisms/reclaim';
+import { sharedPageCacheMechanism } from './mechanisms/shared-page-cache';
+import { swapMechanism } from './mechanisms/swap';
+import { tmemMechanism } from './mechanisms/tmem';
 import { virtioBalloonMechanism } from './mechanisms/virtio-balloon';
 import { vmwareBalloonMechanism } from './mechanisms/vmware-balloon';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, refuse, type Refusal } from './result';
+import { destroyAll } from './teardown';
 import { World } from './world';
 
 /**
- * Order matters once: init runs in this order (virtio-balloon negotiates features before
- * free page hinting and reporting read them), and so does settle (balloon migrations end
- * before the balloon converges; hinted blocks are freed before reporting settles).
+ * Order matters: init runs in this order (virtio-balloon negotiates features before free page
+ * hinting and reporting read them; reclaim registers its direct-reclaim and OOM pressure hooks
+ * last, because the OOM killer is the allocator's last resort, mm/page_alloc.c
+ * __alloc_pages_may_oom), and so does settle (balloon migrations end before the balloon
+ * converges; hinted blocks are freed before reporting settles).
  */
 export const mechanisms: readonly MechanismModel[] = [
   coreMechanism,
@@ -30,6 +38,11 @@ export const mechanisms: readonly MechanismModel[] = [
   freePageHintingMechanism,
   freePageReportingMechanism,
   memctlMechanism,
+  pageCacheMechanism,
+  sharedPageCacheMechanism,
+  tmemMechanism,
+  swapMechanism,
+  reclaimMechanism,
 ];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
@@ -61,6 +74,12 @@ export function createWorld(config: ModelConfig): World | Refusal {
 /** The fault-free settle phase: every mechanism drives its protocols to their end. */
 export function settleAll(w: World): void {
   for (const m of mechanisms) m.settle?.(w);
+}
+
+/** Teardown: every mechanism gives back what it holds outside the guests, then the guests go. */
+export function teardownAll(w: World): void {
+  for (const m of mechanisms) m.teardown?.(w);
+  destroyAll(w);
 }
 
 /** Mechanism ids of the project; every registry entry uses one of them. */

@@ -16,7 +16,9 @@ export type RefusalCode =
   | 'host-oom'
   | 'busy'
   | 'invalid'
-  | 'limit';
+  | 'limit'
+  /** An access to a mapping with nothing behind it (a revoked DAX window, beyond EOF): SIGBUS. */
+  | 'sigbus';
 
 export interface Refusal {
   readonly ok: false;

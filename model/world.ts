@@ -12,6 +12,13 @@ import { LeafRmap } from './mmu/rmap';
 import { Tlb } from './mmu/tlb';
 import { Guest } from './guest/guest';
 import { isRefusal, type Refusal } from './result';
+import { SwapDevice } from './swap/device';
+
+/**
+ * Slots of the host's swap device, shared by every guest (assumption: a 32 MiB swap file; the
+ * guests' memory here is 16-32 MiB each).
+ */
+export const HOST_SWAP_SLOTS = 8192;
 
 /** Something the model noticed itself doing wrong (e.g. a double free under an injected bug). */
 export interface Anomaly {
@@ -30,6 +37,8 @@ export class World {
   readonly tlb: Tlb;
   readonly eptRmap = new LeafRmap();
   readonly guests: Guest[] = [];
+  /** The host's swap device (model/swap/device.ts): guest memory the host paged out. */
+  readonly hostSwapDevice: SwapDevice;
   /** Host kernel allocations made by operations: id -> block. */
   readonly hostAllocs = new Map<number, { readonly hfn: number; readonly order: number }>();
   nextHostAlloc = 1;
@@ -46,6 +55,7 @@ export class World {
     this.frames = new HostFrames(config.hostFrames, this.journal);
     this.hostBuddy = new BuddyAllocator({ name: 'host', base: 0, frames: config.hostFrames, faults: this.faults });
     this.tlb = new Tlb(this.journal);
+    this.hostSwapDevice = new SwapDevice('host', HOST_SWAP_SLOTS, this.journal, 'swap:host');
   }
 
   /** Build the machine: every guest gets its EPT root; nothing else is allocated yet. */
@@ -54,7 +64,7 @@ export class World {
     for (const [id, gc] of config.guests.entries()) {
       const ept = Ept.create(w, id, gc.eptLevels);
       if (isRefusal(ept)) return ept;
-      w.guests.push(new Guest(id, gc, ept, w.faults, w.journal));
+      w.guests.push(new Guest(id, gc, ept, w.faults, w.journal, w.hostSwapDevice));
     }
     w.journal.clear();
     return w;

@@ -23,7 +23,17 @@ import { memctlConfined, memctlMlockRespected, memctlZeroedOnce } from './device
 import { freePagePoisonIntact } from './devices/poison-intact';
 import { reportedMarks, reportingIsolation, reportingReturnsIdle } from './devices/reporting';
 import { vmwBalloonAccounting } from './devices/vmw-accounting';
+import { daxOnlyGrantedPages, daxPrivateIsolation, daxRevocationComplete, sharedSavingsExact } from './dax/dax';
 import type { OracleEffect } from './oracle';
+import { dirtyPageNeverDropped } from './pagecache/dirty-never-dropped';
+import { doubleCachingExact } from './pagecache/double-caching';
+import { fileReadReturnsLastWrite } from './pagecache/read-last-write';
+import { unmappedControlSafe } from './pagecache/unmapped-control';
+import { kswapdWatermarks, reclaimMakesProgress, reclaimNeverDropsDirty, reclaimUnmapsFirst } from './reclaim/reclaim';
+import { oomKillJustified, oomNeverKillsUnkillable } from './reclaim/oom';
+import { swapFrameHeldDuringWriteback, swappedDataReturns, swapSlotExclusive } from './swap/swap';
+import { cleancacheCoherent, cleancachePrivateIsolation, frontswapPersistent } from './tmem/tmem';
+import { pressureOracleEffects } from './pressure-effects';
 import type { Property } from './property';
 
 export const properties: readonly Property[] = [
@@ -54,10 +64,30 @@ export const properties: readonly Property[] = [
   memctlZeroedOnce,
   memctlConfined,
   memctlMlockRespected,
+  fileReadReturnsLastWrite,
+  dirtyPageNeverDropped,
+  doubleCachingExact,
+  unmappedControlSafe,
+  daxOnlyGrantedPages,
+  daxPrivateIsolation,
+  daxRevocationComplete,
+  sharedSavingsExact,
+  cleancacheCoherent,
+  cleancachePrivateIsolation,
+  frontswapPersistent,
+  swapSlotExclusive,
+  swappedDataReturns,
+  swapFrameHeldDuringWriteback,
+  reclaimNeverDropsDirty,
+  reclaimUnmapsFirst,
+  reclaimMakesProgress,
+  kswapdWatermarks,
+  oomKillJustified,
+  oomNeverKillsUnkillable,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */
-export const oracleEffects: Readonly<Record<string, OracleEffect>> = {};
+export const oracleEffects: Readonly<Record<string, OracleEffect>> = { ...pressureOracleEffects };
 
 export function propertyNamed(name: string): Property | undefined {
   return properties.find((p) => p.name === name);

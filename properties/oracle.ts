@@ -14,6 +14,13 @@ export interface AbstractVma {
   readonly end: number;
   readonly write: boolean;
   readonly exec: boolean;
+  /**
+   * An object-backed VMA (a shared file mapping, a DAX window) whose pages other writers
+   * change (write(2), other processes, other guests, a crash): this per-process map cannot
+   * follow them, so its pages read as UNSPECIFIED here and the object's mechanism keeps its own
+   * oracle (properties/pagecache/file-oracle.ts, properties/dax/dax-oracle.ts).
+   */
+  readonly opaque?: boolean;
 }
 
 /**
@@ -60,6 +67,7 @@ export class Oracle {
 
   /** What a read of vpn must return: the last write, else zero. */
   expected(guest: number, pid: number, vpn: number): Expected {
+    if (this.vmaAt(guest, pid, vpn)?.opaque) return UNSPECIFIED;
     return this.process(guest, pid)?.memory.get(vpn) ?? ZERO;
   }
 
@@ -135,7 +143,7 @@ function cut(vmas: AbstractVma[], s: number, e: number, prot: { write: boolean; 
       continue;
     }
     if (v.start < s) out.push({ ...v, end: s });
-    if (prot) out.push({ start: Math.max(v.start, s), end: Math.min(v.end, e), ...prot });
+    if (prot) out.push({ ...v, start: Math.max(v.start, s), end: Math.min(v.end, e), ...prot });
     if (v.end > e) out.push({ ...v, start: e });
   }
   return out;

@@ -5,12 +5,13 @@
 import type fc from 'fast-check';
 import { coreGenerators } from './core';
 import { deviceGenerators, deviceOptionArbs } from './devices';
+import { pressureGenerators, pressureOptionArbs } from './pressure';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...deviceGenerators };
+export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...deviceGenerators, ...pressureGenerators };
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn
  * per run into SwarmConfig.options and passed to the model (ModelConfig.options).
  */
-export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = { ...deviceOptionArbs };
+export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = { ...deviceOptionArbs, ...pressureOptionArbs };

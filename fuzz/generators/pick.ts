@@ -15,7 +15,7 @@ export function pick<T>(xs: readonly T[], c: number): T | undefined {
   return xs.length === 0 ? undefined : xs[c % xs.length];
 }
 
-export function nthKey<K>(m: Map<K, unknown>, c: number): K | undefined {
+export function nthKey<K>(m: { readonly size: number; keys(): Iterable<K> }, c: number): K | undefined {
   if (m.size === 0) return undefined;
   let i = c % m.size;
   for (const k of m.keys()) if (i-- === 0) return k;

@@ -29,6 +29,12 @@ export function handlePageFault(world: World, g: Guest, p: Process, vpn: number,
   const denied = vmaAllows(p, vpn, access);
   if (denied) return denied;
   g.pgfault++;
+  // Memory a mechanism backs (a file's page cache, a DAX window, a swapped-out page) is
+  // faulted in by that mechanism (filemap_fault, do_swap_page); anonymous memory below.
+  for (const hook of g.pageFaultHooks) {
+    const r = hook(world, g, p, vpn, access);
+    if (r !== null) return r;
+  }
   const vma = p.vmaAt(vpn)!;
   const huge = vma.huge && g.config.hugePages;
   if (huge) {

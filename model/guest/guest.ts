@@ -9,9 +9,13 @@ import type { Content } from '../content';
 import type { GuestConfig } from '../config';
 import type { Ept } from '../mmu/ept';
 import { LeafRmap } from '../mmu/rmap';
+import type { AccessKind } from '../mmu/walk';
 import type { Journal } from '../journal';
-import type { Process } from './process';
+import type { Process, VmaObject } from './process';
 import type { PressureHook } from './alloc';
+import { HostSwap } from '../host/swap-space';
+import type { Refusal } from '../result';
+import type { SwapDevice } from '../swap/device';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
 
@@ -30,7 +34,15 @@ export type GuestFrameOwner =
   /** A max-order block the free page hinting driver allocated and hinted (virtio_balloon.c). */
   | { readonly kind: 'hinting'; readonly order: number }
   /** Memory handed to the guest through memctl (pvmemcontrol), never zeroed by the guest. */
-  | { readonly kind: 'memctl'; readonly region: number };
+  | { readonly kind: 'memctl'; readonly region: number }
+  /** A page-cache page of one of the guest's files (model/pagecache/). */
+  | { readonly kind: 'page-cache'; readonly file: number; readonly index: number }
+  /** An anonymous page in the swap cache while its swap-out write is in flight (model/swap/). */
+  | { readonly kind: 'swap-cache'; readonly slot: number }
+  /** Unreclaimable kernel memory held by a driver or a hog (model/reclaim/hog.ts). */
+  | { readonly kind: 'hog'; readonly id: number }
+  /** A page the CMM driver holds for the host (model/reclaim/cmm.ts). */
+  | { readonly kind: 'cmm' };
 
 export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
   if (!o) return 'free';
@@ -49,8 +61,34 @@ export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
       return `hinted block (order ${o.order})`;
     case 'memctl':
       return `memctl region #${o.region}`;
+    case 'page-cache':
+      return `page cache file ${o.file} page ${o.index}`;
+    case 'swap-cache':
+      return `swap cache slot ${o.slot}`;
+    case 'hog':
+      return `kernel hog #${o.id}`;
+    case 'cmm':
+      return 'cmm page';
   }
 }
+
+/**
+ * A mechanism's handler for a page fault in memory it backs (a file page, a page it swapped
+ * out): true when it resolved the fault, a refusal, or null to let the next handler (and in
+ * the end the anonymous-memory path) take it.
+ */
+export type PageFaultHook = (world: World, g: Guest, p: Process, vpn: number, access: AccessKind) => true | Refusal | null;
+/** Called by munmap (so by exit too) for [start, end) of a process before its leaves are zapped. */
+export type UnmapHook = (world: World, g: Guest, p: Process, start: number, end: number) => void;
+/**
+ * The gfn at which page `index` of an object-backed VMA's object lives now (a page-cache page,
+ * a DAX window frame), or undefined when not resident or not this resolver's kind.
+ */
+export type ObjectResolver = (obj: VmaObject, index: number) => number | undefined;
+/** Where a non-present page of pid at vpn is kept (a guest swap slot): its contents, or undefined. */
+export type PagedOutHook = (world: World, g: Guest, pid: number, vpn: number) => Content | undefined;
+/** The EPT violation handler of gfns above guest RAM (a device window's memslot). */
+export type WindowFault = (world: World, g: Guest, gfn: number, write: boolean) => true | Refusal;
 
 /** A guest page-table page: whose, which level, and where it hangs. */
 export interface GuestTableInfo {
@@ -88,6 +126,8 @@ export interface PendingReclaim {
   readonly frames: number;
   /** Contents copied at begin (only by the reclaim-copies-before-zap fault). */
   readonly early: Map<number, Content> | null;
+  /** The host frame (first of the unit) being written to swap: it must not be freed before end. */
+  readonly hfn: number;
 }
 
 export class Guest {
@@ -98,8 +138,8 @@ export class Guest {
   readonly backing = new Map<number, number>();
   /** 2 MiB units (gfn >> 9) backed by one order-9 host block. */
   readonly hugeBacked = new Set<number>();
-  /** Host swap of guest memory: gfn -> the content paged out. */
-  readonly hostSwap = new Map<number, Content>();
+  /** Host swap of guest memory: gfn -> the host swap slot holding what was paged out. */
+  readonly hostSwap: HostSwap;
   readonly processes = new Map<number, Process>();
   readonly tables = new Map<number, GuestTableInfo>();
   /** gfn -> guest leaf entries mapping it, as (pid, vpn). */
@@ -137,6 +177,16 @@ export class Guest {
   readonly reclaimVetoes: ((g: Guest, gfn: number) => boolean)[] = [];
   /** vm_event PGFAULT: guest page faults handled (the balloon's statistics read it). */
   pgfault = 0;
+  /** Page-fault handlers of object-backed and swapped memory, tried in order (guest/fault.ts). */
+  readonly pageFaultHooks: PageFaultHook[] = [];
+  /** munmap/exit callbacks, run before the leaves of the range are zapped (guest/kernel.ts). */
+  readonly unmapHooks: UnmapHook[] = [];
+  /** Where object-backed VMAs' pages live, for the checks (guest/leaf.ts). */
+  readonly objectResolvers: ObjectResolver[] = [];
+  /** Where non-present pages are kept, for the checks (properties/core/oracle-agreement.ts). */
+  readonly pagedOutHooks: PagedOutHook[] = [];
+  /** EPT violations above guest RAM (host/ept-fault.ts); null: no memslot there. */
+  windowFault: WindowFault | null = null;
 
   constructor(
     readonly id: number,
@@ -144,8 +194,10 @@ export class Guest {
     readonly ept: Ept,
     faults: ReadonlySet<string>,
     private readonly journal: Journal,
+    hostSwapDevice: SwapDevice,
   ) {
     this.vpid = id + 1;
+    this.hostSwap = new HostSwap(hostSwapDevice, id);
     this.buddy = new BuddyAllocator({ name: `g${id}`, base: 0, frames: config.frames, faults });
   }
 

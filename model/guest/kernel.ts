@@ -70,6 +70,8 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
       return refuse('misaligned', `munmap of part of a 2 MiB page at va ${hex(start * 4096)}`);
   const unreachable = tablesResident(world, g, p.pid);
   if (unreachable) return unreachable;
+  // Mechanisms first look at what the range holds (dirty bits of file pages, swap entries).
+  for (const hook of g.unmapHooks) hook(world, g, p, start, end);
   const freed: { gfn: number; order: number }[] = [];
   const emptied = new Set<number>();
   // 1. zap the leaves (zap_pte_range)
@@ -111,6 +113,9 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
 }
 
 function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
+  // A leaf of an object-backed VMA maps a frame its mechanism owns (a page-cache page, a DAX
+  // window): unmapping drops the mapping, not the frame.
+  if (g.owners.get(gfn)?.kind !== 'anon') return;
   for (let i = 0, n = 1 << order; i < n; i++) g.clearOwner(gfn + i);
   guestFree(world, g, gfn, order);
 }

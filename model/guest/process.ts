@@ -8,6 +8,17 @@ export interface Prot {
   readonly exec: boolean;
 }
 
+/**
+ * What an object-backed VMA maps instead of anonymous memory (a file's page cache, a DAX
+ * window): the mechanism's kind, the object, and the vpn at which the object's page 0 would
+ * sit, so a page's index is `vpn - vpnOrigin` however the VMA is later split.
+ */
+export interface VmaObject {
+  readonly kind: string;
+  readonly id: number;
+  readonly vpnOrigin: number;
+}
+
 export interface Vma {
   /** First virtual page number and one past the last. */
   readonly start: number;
@@ -15,6 +26,8 @@ export interface Vma {
   readonly prot: Prot;
   /** Backed by 2 MiB pages (start and end 512-page aligned). */
   readonly huge: boolean;
+  /** Absent: anonymous memory. Splits (removeRange, protectRange) keep it. */
+  readonly object?: VmaObject;
 }
 
 export class Process {

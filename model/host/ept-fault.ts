@@ -89,7 +89,10 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
 }
 
 /** A whole EPT violation handled in one step (the common, unraced case). */
-export function eptFault(world: World, g: Guest, gfn: number): true | Refusal {
+export function eptFault(world: World, g: Guest, gfn: number, write = false): true | Refusal {
+  // gfns above guest RAM belong to another memslot (a device window: virtio-pmem, a virtio-fs
+  // DAX window), whose mechanism resolves them; with none there is no memslot at all.
+  if (gfn >= g.config.frames) return g.windowFault ? g.windowFault(world, g, gfn, write) : refuse('invalid', `g${g.id} gfn ${hex(gfn)}: no memslot`);
   const seq = g.invalidation.seq;
   const r = resolveBacking(world, g, gfn);
   if ('ok' in r) return r;

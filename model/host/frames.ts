@@ -16,7 +16,15 @@ import { hex } from '../../properties/violation';
 export type HostOwner =
   | { readonly kind: 'host-kernel'; readonly tag: string }
   | { readonly kind: 'guest-memory'; readonly guest: number; readonly gfn: number }
-  | { readonly kind: 'ept-table'; readonly guest: number; readonly level: number };
+  | { readonly kind: 'ept-table'; readonly guest: number; readonly level: number }
+  /** The host page cache of a guest's disk image (cache=writeback): block of (guest, disk). */
+  | { readonly kind: 'host-page-cache'; readonly guest: number; readonly disk: number; readonly block: number }
+  /** A host file page shared into guests' DAX windows (model/dax/). */
+  | { readonly kind: 'shared-page-cache'; readonly file: number; readonly index: number }
+  /** A guest's private copy of a DAX window page it wrote without a writable grant. */
+  | { readonly kind: 'dax-private'; readonly guest: number; readonly gfn: number }
+  /** A tmem page (cleancache or frontswap) of pool `pool` under object key `key` (model/tmem/). */
+  | { readonly kind: 'tmem'; readonly pool: number; readonly key: number };
 
 export interface PageOwnerRecord {
   /** The model function that allocated, e.g. "ept-fault", "ept-table". */
@@ -41,6 +49,14 @@ export function describeOwner(o: HostOwner | undefined): string {
       return `g${o.guest} gfn ${hex(o.gfn)}`;
     case 'ept-table':
       return `g${o.guest} EPT table L${o.level}`;
+    case 'host-page-cache':
+      return `host page cache g${o.guest} disk ${o.disk} block ${o.block}`;
+    case 'shared-page-cache':
+      return `shared page cache file ${o.file} page ${o.index}`;
+    case 'dax-private':
+      return `g${o.guest} DAX private copy gfn ${hex(o.gfn)}`;
+    case 'tmem':
+      return `tmem pool ${o.pool} key ${hex(o.key)}`;
   }
 }
 

@@ -6,6 +6,13 @@
  *
  * Swap-out is two steps so a guest access can race it: between begin and end the guest's
  * fault resolves the old frame but must retry (the range is being invalidated).
+ *
+ * The swap side (mm/vmscan.c shrink_folio_list -> add_to_swap -> pageout): begin reserves a
+ * slot on the host swap device for every frame of the unit before anything is unmapped (no
+ * slot, no swap-out: the operation is refused and nothing changes); between begin and end the
+ * write to the slot is in flight, so the frame must stay allocated (a folio under writeback is
+ * never freed: shrink_folio_list keeps it until end_page_writeback); end completes the write
+ * (the slot gets the frame's contents as they are then) and only then frees the frame.
  */
 import { FRAMES_PER_2M } from '../constants';
 import { copyContent, type Content } from '../content';
@@ -21,11 +28,31 @@ function unitOf(g: Guest, gfn: number): { base: number; frames: number } {
   return g.hugeBacked.has(unit) ? { base: unit * FRAMES_PER_2M, frames: FRAMES_PER_2M } : { base: gfn, frames: 1 };
 }
 
+/** Only anonymous guest memory is swapped: device windows (DAX) are file pages of the host. */
+function notGuestMemory(world: World, g: Guest, gfn: number): OpResult | null {
+  const hfn = g.backing.get(gfn);
+  const o = hfn === undefined ? undefined : world.frames.owner(hfn);
+  if (o?.kind === 'guest-memory') return null;
+  return refuse('invalid', `g${g.id} gfn ${hex(gfn)} is not anonymous guest memory`);
+}
+
 export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim of gfn ${hex(g.pendingReclaim.gfn)} is in flight`);
   if (!g.backing.has(gfn)) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
+  const bad = notGuestMemory(world, g, gfn);
+  if (bad) return bad;
   const { base, frames } = unitOf(g, gfn);
   for (let i = 0; i < frames; i++) if (g.reclaimVetoes.some((v) => v(g, base + i))) return refuse('busy', `g${g.id} gfn ${hex(base + i)} is unevictable (mlocked)`);
+  // add_to_swap: a slot for every frame first; a full device refuses with nothing changed.
+  const reserved: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    if (!g.hostSwap.has(base + i) && g.hostSwap.reserve(base + i)) reserved.push(base + i);
+    else if (!g.hostSwap.has(base + i)) {
+      for (const r of reserved) g.hostSwap.delete(r);
+      return refuse('limit', `host swap device full (${world.hostSwapDevice.capacity} slots)`);
+    }
+  }
+  const hfn = g.backing.get(base)!;
   let early: Map<number, Content> | null = null;
   if (world.fault('reclaim-copies-before-zap')) {
     // Hazard: the contents may be copied out only after the zap and the flush; a copy taken
@@ -41,8 +68,13 @@ export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   } else {
     invalidateBegin(world, g, base, base + frames);
   }
-  g.pendingReclaim = { gfn: base, frames, early };
+  g.pendingReclaim = { gfn: base, frames, early, hfn };
+  // Hazard: the write to the slot is still in flight; freeing the frame now lets the next
+  // allocation reuse it and the slot receive whatever that writes (a folio must stay allocated
+  // until end_page_writeback; shrink_folio_list skips folio_test_writeback folios).
+  if (world.fault('host-swap-frees-before-writeback')) hostFree(world, hfn, frames === 1 ? 0 : 9);
   world.transition('nested-mmu', 'backed', 'reclaiming');
+  world.transition('swap', 'host-backed', 'host-writeback');
   return ok();
 }
 
@@ -54,15 +86,20 @@ export function reclaimEnd(world: World, g: Guest): OpResult {
   for (let i = 0; i < r.frames; i++) {
     const gfn = r.gfn + i;
     const hfn = g.backing.get(gfn);
-    if (hfn === undefined) continue;
+    if (hfn === undefined) {
+      // Dropped meanwhile (discarded): its reservation goes back unwritten.
+      if (g.hostSwap.get(gfn) === undefined) g.hostSwap.delete(gfn);
+      continue;
+    }
     g.hostSwap.set(gfn, r.early?.get(gfn) ?? copyContent(world.frames.read(hfn)));
     g.setBacking(gfn, undefined);
   }
+  world.transition('swap', 'host-writeback', 'host-swapped');
   if (r.early) zapAndFlush(world, g, r.gfn, r.gfn + r.frames);
   g.hugeBacked.delete(Math.floor(r.gfn / FRAMES_PER_2M));
   // Hazard: a frame whose backing is gone must go back to the allocator; keeping it leaks it
   // with an owner record that nothing refers to.
-  if (first !== undefined && !world.fault('host-reclaim-skips-free')) hostFree(world, first, r.frames === 1 ? 0 : 9);
+  if (first !== undefined && !world.fault('host-reclaim-skips-free') && !world.fault('host-swap-frees-before-writeback')) hostFree(world, first, r.frames === 1 ? 0 : 9);
   // Hazard: every invalidate_range_start needs its _end; a missing end leaves the range
   // invalidating forever and every fault in it retrying.
   if (!world.fault('invalidate-end-skipped')) invalidateEnd(world, g);
@@ -89,6 +126,8 @@ export function migrate(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim is in flight`);
   const old = g.backing.get(gfn);
   if (old === undefined) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
+  const bad = notGuestMemory(world, g, gfn);
+  if (bad) return bad;
   const { base, frames } = unitOf(g, gfn);
   const order = frames === 1 ? 0 : 9;
   const oldBase = g.backing.get(base)!;

@@ -47,7 +47,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
           continue;
         }
         if ((kind === 'write' && !w.eptWrite) || (kind === 'exec' && !w.eptExec) || !w.eptRead) {
-          const f = eptFault(world, g, w.gfn);
+          const f = eptFault(world, g, w.gfn, kind === 'write');
           if (f !== true) return f;
           continue;
         }
@@ -64,7 +64,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
         continue;
       }
       case 'ept-violation': {
-        const f = eptFault(world, g, w.gfn);
+        const f = eptFault(world, g, w.gfn, kind === 'write');
         if (f !== true && !(f.error === 'retry' && waitForInvalidation(world, g, w.gfn))) return f;
         continue;
       }

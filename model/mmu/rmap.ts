@@ -35,6 +35,11 @@ export class LeafRmap {
     if (list.length === 0) m.delete(targetBase);
   }
 
+  /** Every mapped target base at a leaf level, with its mappings, in the order first mapped. */
+  *mapped(level: number): IterableIterator<[number, readonly (readonly [number, number])[]]> {
+    yield* this.byLevel[level - 1]!.entries();
+  }
+
   /** Leaves whose mapped range includes `target`, with the source page that maps it. */
   reaching(target: number): RmapHit[] {
     const out: RmapHit[] = [];

@@ -4,6 +4,7 @@
  * mapping holds for it, and that frame's owner record says it backs this guest at this gfn:
  * no EPT entry points at a frame the guest no longer owns.
  */
+import { windowFrameOk } from '../../model/dax/shared-cache';
 import { describeOwner } from '../../model/host/frames';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
@@ -41,7 +42,9 @@ function checkGfn(w: World, g: Guest, gfn: number, r: Reporter, cache?: UnitCach
     return;
   }
   const o = w.frames.owner(l.hfn);
-  if (o?.kind !== 'guest-memory' || o.guest !== g.id || o.gfn !== gfn)
+  // A window gfn (above RAM) maps its shared file page or this guest's private copy of it.
+  const owned = gfn >= g.config.frames ? windowFrameOk(w, g, gfn, l.hfn) : o?.kind === 'guest-memory' && o.guest === g.id && o.gfn === gfn;
+  if (!owned)
     r.report({ property: NAME, kind: 'ept-to-foreign-frame', subject: subject(), message: 'the EPT maps a frame this guest does not own', expected: `g${g.id} gfn ${hex(gfn)}`, actual: describeOwner(o) });
 }
 

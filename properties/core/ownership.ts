@@ -5,7 +5,10 @@
  * table with that guest's EPT. Frames are conserved: owned + free = total. The same holds
  * inside each guest for guest frames and the guest kernel's ledger.
  */
+import { windowFrameOk, sharedCacheHolds } from '../../model/dax/shared-cache';
 import { describeOwner } from '../../model/host/frames';
+import { hostCacheHolds } from '../../model/pagecache/disk';
+import { tmemHolds } from '../../model/tmem/backend';
 import { describeGuestOwner, type Guest } from '../../model/guest/guest';
 import type { BuddyAllocator } from '../../model/buddy/buddy';
 import type { World } from '../../model/world';
@@ -75,17 +78,43 @@ function checkHostFrame(w: World, hfn: number, r: Reporter, m: Memos): void {
     }
     case 'host-kernel':
       return;
+    case 'host-page-cache':
+      if (!hostCacheHolds(w, owner.guest, owner.disk, owner.block, hfn))
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a host page-cache frame its image\'s cache does not hold', expected: `cached block ${owner.block} of g${owner.guest} disk ${owner.disk}`, actual: 'unreferenced' });
+      return;
+    case 'shared-page-cache':
+      if (!sharedCacheHolds(w, owner.file, owner.index, hfn))
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a shared page-cache frame the shared cache does not hold', expected: `shared file ${owner.file} page ${owner.index}`, actual: 'unreferenced' });
+      return;
+    case 'dax-private': {
+      const g = w.guests[owner.guest];
+      if (g?.backing.get(owner.gfn) !== hfn)
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a private DAX copy its window does not map', expected: `backing(g${owner.guest}, ${hex(owner.gfn)}) = ${hex(hfn)}`, actual: 'unreferenced' });
+      return;
+    }
+    case 'tmem':
+      if (!tmemHolds(w, owner.pool, owner.key, hfn))
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a tmem frame no pool holds', expected: `pool ${owner.pool} key ${hex(owner.key)}`, actual: 'unreferenced' });
+      return;
   }
 }
 
 function checkBacking(w: World, g: Guest, gfn: number, r: Reporter): void {
   const hfn = g.backing.get(gfn);
+  // gfns above RAM are a device window's memslot (a DAX window): backed by a shared or private
+  // file page, whose owner record names the window rather than the guest-memory ledger.
+  if (gfn >= g.config.frames) {
+    if (hfn !== undefined && !windowFrameOk(w, g, gfn, hfn))
+      r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'a window gfn is backed by a frame that is not its page', expected: 'the shared page or this guest\'s private copy', actual: `hfn ${hex(hfn)}: ${describeOwner(w.frames.owner(hfn))}` });
+    return;
+  }
   const ledger = w.frames.ledgerFrameOf(g.id, gfn);
   if (hfn !== ledger)
     r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'the primary mapping and the owner ledger disagree', expected: `ledger ${ledger === undefined ? 'none' : hex(ledger)}`, actual: `backing ${hfn === undefined ? 'none' : hex(hfn)}` });
 }
 
 function checkGuestFrame(g: Guest, gfn: number, r: Reporter, m: Memos): void {
+  if (gfn >= g.config.frames) return; // not RAM: no guest allocator owns it
   const owner = g.owners.get(gfn);
   const free = m.guests[g.id]!.isFree(gfn);
   if ((owner !== undefined) === free)

@@ -7,6 +7,7 @@
  * memory types; SDM vol. 3C 29.3.3.1), every child a table of this EPT.
  */
 import { describeGuestOwner, type Guest } from '../../model/guest/guest';
+import { leafMayMap } from '../../model/guest/leaf';
 import { peekGuestPhysical } from '../../model/mmu/peek';
 import { eptIsLeaf, eptMisconfigured, eptPresent, framesAtLevel, guestIsLeaf, guestPresent, guestPsReserved } from '../../model/paging/entries';
 import type { World } from '../../model/world';
@@ -44,7 +45,7 @@ function checkGuestTable(w: World, g: Guest, gfn: number, r: Reporter): void {
     const span = framesAtLevel(info.level);
     for (const i of span === 1 ? [0] : [0, span - 1]) {
       const o = g.owners.get(e.pfn + i);
-      if (o?.kind !== 'anon' || o.pid !== info.pid || o.vpn !== vpn + i)
+      if (!leafMayMap(g, info.pid, vpn + i, e.pfn + i))
         r.report({ property: NAME, kind: 'dangling-leaf', subject: at(), message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${info.pid} va ${hex((vpn + i) * 4096)}`, actual: `gfn ${hex(e.pfn + i)}: ${describeGuestOwner(o)}` });
     }
   });
@@ -61,7 +62,7 @@ function checkReferrers(g: Guest, gfn: number, r: Reporter): void {
   }
   for (const hit of g.rmap.reaching(gfn)) {
     const o = g.owners.get(gfn);
-    if (o?.kind !== 'anon' || o.pid !== hit.owner || o.vpn !== hit.source)
+    if (!leafMayMap(g, hit.owner, hit.source, gfn))
       r.report({ property: NAME, kind: 'dangling-leaf', subject: `g${g.id} pid ${hit.owner} va ${hex(hit.source * 4096)}`, message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${hit.owner} va ${hex(hit.source * 4096)}`, actual: `gfn ${hex(gfn)}: ${describeGuestOwner(o)}` });
   }
 }

@@ -1,0 +1,19 @@
+/**
+ * Which frame a guest leaf entry may map: the anonymous page the kernel gave that process at
+ * that address, or, in an object-backed VMA, the page its object keeps at that index (a file's
+ * page-cache page, a DAX window's gfn), as the object's mechanism reports it
+ * (Guest.objectResolvers). Used by the page-table checks.
+ */
+import type { Guest } from './guest';
+
+export function leafMayMap(g: Guest, pid: number, vpn: number, gfn: number): boolean {
+  const o = g.owners.get(gfn);
+  if (o?.kind === 'anon') return o.pid === pid && o.vpn === vpn;
+  const obj = g.processes.get(pid)?.vmaAt(vpn)?.object;
+  if (!obj) return false;
+  for (const resolve of g.objectResolvers) {
+    const at = resolve(obj, vpn - obj.vpnOrigin);
+    if (at !== undefined) return at === gfn;
+  }
+  return false;
+}

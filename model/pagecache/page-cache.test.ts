@@ -1,0 +1,124 @@
+/**
+ * The page caches: behaviour on small deterministic traces, and the scenario of every injected
+ * fault of page-cache and unmapped-page-control: the property fails with the fault and holds
+ * without it.
+ */
+import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
+import { isDirty, lookupPage } from './cache';
+import { diskPeek } from './disk';
+import { blockKey } from './layout';
+import { cacheOf, pcWorld } from './state';
+import { unmappedCount } from './unmapped-control';
+
+const V = 1 << 22;
+const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
+
+const spawn = op('guest.spawn', { guest: 0 });
+const mmapFile = (file: number, pages: number, write = true) => op('file.mmap', { guest: 0, pid: 1, file, pgoff: 0, vpn: V, pages, write });
+
+describe('page cache behaviour', () => {
+  it('a write then a read returns the write; eviction writes a dirty page back first', () => {
+    const r = scenario(machine(BASE), [op('file.write', { guest: 0, file: 1, index: 3 }), op('file.read', { guest: 0, file: 1, index: 3 }), op('file.evict', { guest: 0, file: 1, index: 3 }), op('file.read', { guest: 0, file: 1, index: 3 })]);
+    expect(kinds(r)).toEqual([]);
+    const v = r.results[0]!.ok && r.results[0]!.value;
+    expect(v).toBeGreaterThan(0);
+    expect(r.results[1]).toEqual({ ok: true, value: v });
+    expect(r.results[3]).toEqual({ ok: true, value: v });
+    const g = r.world.guests[0]!;
+    expect(diskPeek(r.world, 0, 0, 16 + 3)).toEqual({ kind: 'data', writer: 0, version: v });
+    expect(lookupPage(g, 1, 3)?.dirty).toBe(false);
+  });
+
+  it('a write through a shared mapping dirties only the PTE until mkclean or unmap moves it to the page', () => {
+    const r = scenario(machine(BASE), [spawn, mmapFile(0, 4), op('guest.write', { guest: 0, pid: 1, vpn: V + 2 })]);
+    expect(kinds(r)).toEqual([]);
+    const g = r.world.guests[0]!;
+    const page = lookupPage(g, 0, 2)!;
+    expect(page.dirty).toBe(false);
+    expect(isDirty(r.world, g, page)).toBe(true);
+    const after = scenario(machine(BASE), [spawn, mmapFile(0, 4), op('guest.write', { guest: 0, pid: 1, vpn: V + 2 }), op('guest.munmap', { guest: 0, pid: 1, vpn: V, pages: 4 })]);
+    expect(lookupPage(after.world.guests[0]!, 0, 2)?.dirty).toBe(true);
+  });
+
+  it('fsync makes the write durable: after a crash the fsynced write reads back, a later unsynced one may not', () => {
+    const r = scenario(machine({ ...BASE, 'page-cache.cacheModes': 'none' }), [
+      op('file.write', { guest: 0, file: 0, index: 0 }),
+      op('file.fsync', { guest: 0, file: 0 }),
+      op('file.write', { guest: 0, file: 0, index: 0 }),
+      op('guest.crash', { guest: 0 }),
+      op('file.read', { guest: 0, file: 0, index: 0 }),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    // cache=none, nothing written back since the fsync: the fsynced version comes back.
+    expect(r.results[4]).toEqual({ ok: true, value: (r.results[0] as { value: number }).value });
+  });
+
+  it('counts double caching: a cache=writeback disk keeps a host copy, a cache=none disk does not', () => {
+    const r = scenario(machine(BASE), [op('file.read', { guest: 0, file: 0, index: 0 }), op('file.read', { guest: 0, file: 4, index: 0 })]);
+    const pc = pcWorld(r.world);
+    expect([...pc.doubleCached]).toEqual([blockKey(0, 0, 0)]);
+    expect(pc.disks[0]![1]!.hostCache.size).toBe(0);
+  });
+
+  it('unmapped page-cache control drops clean unmapped pages down to the limit, and nothing else', () => {
+    const r = scenario(machine({ ...BASE, 'unmapped-page-control.limit': 1 }), [
+      spawn,
+      mmapFile(0, 1),
+      op('guest.read', { guest: 0, pid: 1, vpn: V }),
+      op('file.read', { guest: 0, file: 1, index: 0 }),
+      op('file.read', { guest: 0, file: 1, index: 1 }),
+      op('file.write', { guest: 0, file: 1, index: 2 }),
+      op('upc.reclaim', { guest: 0 }),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    const g = r.world.guests[0]!;
+    expect(r.results[6]).toEqual({ ok: true, value: 2 }); // the two clean unmapped pages
+    expect(unmappedCount(g)).toBe(1); // the dirty one stays (may_writepage = 0)
+    expect(lookupPage(g, 1, 2)?.dirty).toBe(true);
+    expect(lookupPage(g, 0, 0)).toBeDefined(); // the mapped page stays (may_unmap = 0)
+    expect(cacheOf(g).pages.size).toBe(2);
+  });
+});
+
+describe('page-cache fault scenarios', () => {
+  it('unmap-drops-pte-dirty: evicting a page written only through a mapping drops the write', () => {
+    const steps = [spawn, mmapFile(0, 4), op('guest.write', { guest: 0, pid: 1, vpn: V }), op('file.evict', { guest: 0, file: 0, index: 0 })];
+    expect(kinds(scenario(machine(BASE, ['unmap-drops-pte-dirty']), steps))).toContain('dirty-page-never-dropped|dropped-dirty-page');
+    expect(kinds(scenario(machine(BASE), steps))).toEqual([]);
+  });
+
+  it('unmap-drops-pte-dirty: a later read returns the stale contents', () => {
+    const steps = [spawn, mmapFile(0, 4), op('guest.write', { guest: 0, pid: 1, vpn: V }), op('file.evict', { guest: 0, file: 0, index: 0 }), op('file.read', { guest: 0, file: 0, index: 0 })];
+    expect(kinds(scenario(machine(BASE, ['unmap-drops-pte-dirty']), steps))).toContain('file-read-returns-last-write|stale-read');
+  });
+
+  it('fsync-skips-mapped-dirty: fsync returns without the mapped write on the medium; the crash loses it', () => {
+    const steps = [spawn, mmapFile(0, 4), op('guest.write', { guest: 0, pid: 1, vpn: V }), op('file.fsync', { guest: 0, file: 0 }), op('guest.crash', { guest: 0 })];
+    const bad = kinds(scenario(machine(BASE, ['fsync-skips-mapped-dirty']), steps));
+    expect(bad).toContain('file-read-returns-last-write|fsync-not-durable');
+    expect(bad).toContain('dirty-page-never-dropped|dropped-dirty-page');
+    expect(kinds(scenario(machine(BASE), steps))).toEqual([]);
+  });
+
+  it('double-cache-count-misses-host-evict: the figure keeps a block the host evicted', () => {
+    const steps = [op('file.read', { guest: 0, file: 0, index: 0 }), op('host.pagecache.evict', { guest: 0, disk: 0, block: 0 })];
+    expect(kinds(scenario(machine(BASE, ['double-cache-count-misses-host-evict']), steps))).toEqual(['double-caching-exact|counted-single-copy']);
+    expect(kinds(scenario(machine(BASE), steps))).toEqual([]);
+  });
+
+  it('upc-drops-dirty: unmapped page-cache control drops a dirty page', () => {
+    const o = { ...BASE, 'unmapped-page-control.limit': 0 };
+    const steps = [op('file.write', { guest: 0, file: 2, index: 1 }), op('upc.reclaim', { guest: 0 })];
+    const bad = kinds(scenario(machine(o, ['upc-drops-dirty']), steps));
+    expect(bad).toContain('unmapped-control-safe|dropped-a-dirty-page');
+    expect(bad).toContain('dirty-page-never-dropped|dropped-dirty-page');
+    expect(kinds(scenario(machine(o), steps))).toEqual([]);
+  });
+
+  it('upc-unmaps-mapped: unmapped page-cache control unmaps a page a process maps', () => {
+    const o = { ...BASE, 'unmapped-page-control.limit': 0 };
+    const steps = [spawn, mmapFile(0, 1), op('guest.read', { guest: 0, pid: 1, vpn: V }), op('file.read', { guest: 0, file: 0, index: 5 }), op('upc.reclaim', { guest: 0 })];
+    expect(kinds(scenario(machine(o, ['upc-unmaps-mapped']), steps))).toContain('unmapped-control-safe|unmapped-a-mapped-page');
+    expect(kinds(scenario(machine(o), steps))).toEqual([]);
+  });
+});

@@ -1,0 +1,44 @@
+/**
+ * What reclaim could free right now, counted directly from the state (no reclaim logic here):
+ * the measure the reclaim and OOM properties hold the model to, and what out_of_memory
+ * records when it decides (mm/page_alloc.c should_reclaim_retry looks at the same thing:
+ * zone_reclaimable_pages, file plus anon when swap is available; 0a0337e0d1d1 made the OOM
+ * decision depend on it).
+ *
+ * - file: every page-cache page not under writeback (clean ones go at once, mapped ones after
+ *   unmapping, dirty ones after writeback: shrink_all_memory may do all three);
+ * - anon: 4 KiB anonymous pages of 4 KiB VMAs, as many as there are free swap slots
+ *   (assumption: huge anonymous pages are not swapped: THP swap-out splits first, not modelled).
+ * Pages in flight (writeback, swap cache) become reclaimable when their I/O completes.
+ */
+import type { Guest } from '../guest/guest';
+import { cacheOf } from '../pagecache/state';
+import { freeSwapSlots } from '../swap/guest-swap';
+import type { World } from '../world';
+
+export interface AnonPage {
+  readonly gfn: number;
+  readonly pid: number;
+  readonly vpn: number;
+}
+
+/** Anonymous pages swap-out can take: 4 KiB pages of 4 KiB VMAs, mapped where they belong. */
+export function swappableAnon(g: Guest): AnonPage[] {
+  const out: AnonPage[] = [];
+  // The 4 KiB leaves (the reverse map), oldest mapping first: bounded by what is mapped.
+  for (const [gfn, maps] of g.rmap.mapped(1)) {
+    const o = g.owners.get(gfn);
+    if (o?.kind !== 'anon' || !maps.some(([pid, vpn]) => pid === o.pid && vpn === o.vpn)) continue;
+    const vma = g.processes.get(o.pid)?.vmaAt(o.vpn);
+    if (!vma || vma.huge || vma.object) continue;
+    out.push({ gfn, pid: o.pid, vpn: o.vpn });
+  }
+  return out;
+}
+
+export function reclaimablePages(w: World, g: Guest): { file: number; anon: number; total: number } {
+  let file = 0;
+  for (const p of cacheOf(g).pages.values()) if (!p.writeback) file++;
+  const anon = Math.min(swappableAnon(g).length, freeSwapSlots(w, g));
+  return { file, anon, total: file + anon };
+}
