@@ -28,7 +28,7 @@ import { World } from './world';
  * hinting and reporting read them; reclaim registers its direct-reclaim and OOM pressure hooks
  * last, because the OOM killer is the allocator's last resort, mm/page_alloc.c
  * __alloc_pages_may_oom), and so does settle (balloon migrations end before the balloon
- * converges; hinted blocks are freed before reporting settles).
+ * converges), with one exception below.
  */
 export const mechanisms: readonly MechanismModel[] = [
   coreMechanism,
@@ -71,9 +71,17 @@ export function createWorld(config: ModelConfig): World | Refusal {
   return w;
 }
 
+/**
+ * Settle order: the registry order, except that free page reporting settles last. Settling
+ * other mechanisms frees guest memory (reclaim's shrink_all_memory, a deflating balloon, the
+ * hinting driver's blocks), and every free of a reportable block requests reporting work
+ * (mm/page_reporting.c page_reporting_notify_free), which only a later settle can finish.
+ */
+const settleOrder: readonly MechanismModel[] = [...mechanisms.filter((m) => m !== freePageReportingMechanism), freePageReportingMechanism];
+
 /** The fault-free settle phase: every mechanism drives its protocols to their end. */
 export function settleAll(w: World): void {
-  for (const m of mechanisms) m.settle?.(w);
+  for (const m of settleOrder) m.settle?.(w);
 }
 
 /** Teardown: every mechanism gives back what it holds outside the guests, then the guests go. */

@@ -133,7 +133,10 @@ export class HostFrames {
   /** During a migration two frames carry (guest, gfn) for a moment; the index follows the newer. */
   private unindex(guest: number, gfn: number, hfn: number): void {
     const k = guestKey(guest, gfn);
-    if (this.guestIndex.get(k) === hfn) this.guestIndex.delete(k);
+    if (this.guestIndex.get(k) !== hfn) return;
+    this.guestIndex.delete(k);
+    // The ledger no longer gives gfn a frame: its primary mapping must agree (checked per gfn).
+    this.journal.gfn(guest, gfn);
   }
 
   /** The frame the ledger says holds (guest, gfn), if any. */
