@@ -136,6 +136,21 @@ describe('reclaim and OOM fault scenarios', () => {
     expect(kinds(scenario(machine({ ...TIGHT, 'swap.slots': 0 }), steps))).toEqual([]);
   });
 
+  it('oom-skips-notifiers: a kill while a DEFLATE_ON_OOM balloon still holds pages; with the notifier the balloon gives them back and nobody dies', () => {
+    const options = { ...TIGHT, 'swap.slots': 0, 'virtio-balloon.features': 1 << 2 };
+    const inflated = [op('vballoon.host.target', { guest: 0, pages: 10 }), op('vballoon.fill', { guest: 0 }), op('vballoon.ack', { guest: 0, queue: 'inflate', discard: true })];
+    const steps = [...inflated, spawn, populate(8), exhaust, op('oom.kill', { guest: 0 })];
+    const bad = kinds(scenario(machine(options, ['oom-skips-notifiers']), steps));
+    expect(bad).toContain('oom-kill-justified|killed-while-balloon-deflatable');
+    expect(kinds(scenario(machine(options), steps, true))).toEqual([]);
+    const good = scenario(machine(options), steps);
+    // The hog's allocation ran out, the notifier deflated the balloon, the allocation succeeded:
+    // no allocation is left waiting for the OOM killer.
+    expect(good.results[5]).toMatchObject({ ok: true });
+    expect(good.results[6]).toMatchObject({ ok: false, error: 'invalid' });
+    expect(good.world.guests[0]!.processes.has(1)).toBe(true);
+  });
+
   it('oom-kills-unkillable: the OOM killer picks a process at -1000', () => {
     const steps = [spawn, op('oom.adj', { guest: 0, pid: 1, adj: -1000 }), populate(32), exhaust, op('oom.kill', { guest: 0 })];
     expect(kinds(scenario(machine({ ...TIGHT, 'swap.slots': 0 }, ['oom-kills-unkillable']), steps))).toEqual(['oom-never-kills-unkillable|killed-unkillable']);

@@ -2,11 +2,14 @@
  * The OOM killer's properties (oom):
  * - oom-kill-justified: a kill happens only after the notifier chain ran in full and freed
  *   nothing (so no balloon or CMM pages that could be given back remain: CMM, which gives back
- *   everything it holds up to 256 pages, holds none after a kill), with no reclaimable memory
+ *   everything it holds up to 256 pages, holds none after a kill, and a virtio balloon with
+ *   DEFLATE_ON_OOM, whose notifier leaks up to 256 pages (virtio_balloon_oom_notify), holds no
+ *   acknowledged page after a kill), with no reclaimable memory
  *   left, and the victim's memory comes back (its process, swap entries and translations gone);
  * - oom-never-kills-unkillable: no process whose oom_score_adj is -1000 is killed (followed
  *   from the operations that set it).
  */
+import { balloonOf, driverBusy, has, VIRTIO_BALLOON_F_DEFLATE_ON_OOM } from '../../model/balloon/virtio-balloon';
 import { cmmPages } from '../../model/reclaim/cmm';
 import { OOM_SCORE_ADJ_MIN } from '../../model/reclaim/oom';
 import { reclaimOf } from '../../model/reclaim/state';
@@ -35,6 +38,12 @@ function justified({ world: w, op, result }: StepContext, r: Reporter): void {
   const held = cmmPages(g).length;
   if (held > 0)
     r.report({ property: JUSTIFIED, kind: 'killed-while-notifier-holds-memory', subject, message: 'the OOM killer killed while an OOM notifier (CMM) still held pages it would have given back', expected: 'CMM empty before any kill', actual: `${held} CMM pages` });
+  // The model's balloon notifier frees nothing while a request is in flight (Linux would block
+  // on balloon_lock until it ends), so only an idle driver must have given its pages back.
+  const vb = balloonOf(g);
+  const deflatable = vb && has(vb.features, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) && !driverBusy(vb) ? vb.list.filter((gfn) => vb.pages.get(gfn) === 'ballooned').length : 0;
+  if (deflatable > 0)
+    r.report({ property: JUSTIFIED, kind: 'killed-while-balloon-deflatable', subject, message: 'the OOM killer killed while a DEFLATE_ON_OOM balloon held pages its notifier would have given back', expected: 'balloon empty before any kill', actual: `${deflatable} ballooned pages` });
   if (k.reclaimable > 0 && reclaimOf(g).blockedStep !== w.step)
     r.report({ property: JUSTIFIED, kind: 'killed-with-reclaimable', subject, message: 'the OOM killer killed while reclaimable memory remained', expected: '0 reclaimable pages', actual: `${k.reclaimable} reclaimable` });
   const kept: string[] = [];
