@@ -19,7 +19,7 @@ import { balloonPageUse } from './devices/balloon-page-use';
 import { balloonStatsTruth } from './devices/balloon-stats';
 import { deviceDiscardsOnlyDonated } from './devices/device-discards';
 import { hintingDeviceRules } from './devices/hinting';
-import { memctlConfined, memctlMlockRespected, memctlZeroedOnce } from './devices/memctl';
+import { memctlConfined, memctlMlockRespected, memctlProtectionRespected, memctlZeroedOnce } from './devices/memctl';
 import { freePagePoisonIntact } from './devices/poison-intact';
 import { reportedMarks, reportingIsolation, reportingReturnsIdle } from './devices/reporting';
 import { vmwBalloonAccounting } from './devices/vmw-accounting';
@@ -64,6 +64,7 @@ export const properties: readonly Property[] = [
   memctlZeroedOnce,
   memctlConfined,
   memctlMlockRespected,
+  memctlProtectionRespected,
   fileReadReturnsLastWrite,
   dirtyPageNeverDropped,
   doubleCachingExact,

@@ -9,7 +9,7 @@
  * misaligned, past the end of guest memory, outside the region.
  */
 import fc from 'fast-check';
-import { FRAMES_PER_2M } from '../../model/constants';
+import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../../model/constants';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
 import {
@@ -18,8 +18,8 @@ import {
 } from '../../model/balloon/virtio-balloon';
 import { migrationsOf } from '../../model/balloon/balloon-compaction';
 import { CAPS_OPTION, VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from '../../model/balloon/vmware-balloon';
-import { ORDER_OPTION, reportingOf } from '../../model/reporting/free-page-reporting';
-import { hintingOf, VIRTIO_BALLOON_CMD_ID_DONE } from '../../model/reporting/free-page-hinting';
+import { ORDER_OPTION, reportingOf, type FreePageReporting } from '../../model/reporting/free-page-reporting';
+import { hintingOf, VIRTIO_BALLOON_CMD_ID_DONE, type FreePageHinting } from '../../model/reporting/free-page-hinting';
 import { ENABLED_OPTION, hostPageFrames, MEMCTL_FUNCS, memctlOf } from '../../model/memctl/memctl';
 import { POISON_MODES, POISON_OPTION } from '../../model/devices/page-poison';
 import type { Operation } from '../contract';
@@ -56,8 +56,20 @@ function targetFor(g: Guest, current: number, c: Choice): number {
 // ---------------------------------------------------------------------------------------------
 // virtio-balloon
 
-/** The step that moves this guest's balloon protocol forward. */
-function vbProgress(g: Guest, vb: VirtioBalloon, c: Choice): Operation {
+/**
+ * The step that moves this guest's balloon protocol forward. The same virtio device serves
+ * free_page_vq (hinting) and reporting_vq: a third of the time a step it has pending there goes
+ * first, so that those protocols, with few operation kinds of their own, get through a round.
+ */
+function vbProgress(w: World, g: Guest, vb: VirtioBalloon, c: Choice): Operation {
+  if (c[3] % 3 === 1) {
+    const f = reportingOf(g);
+    const r = f && fprPending(w, g, f, c);
+    if (r) return r;
+    const h = hintingOf(g);
+    const q = h && fphRound(g, h, c);
+    if (q) return q;
+  }
   const unacked = vb.requests.find((r) => !r.acked);
   if (unacked && c[3] % 4 !== 0) return op('vballoon.ack', { guest: g.id, queue: unacked.queue, discard: c[2] % 3 !== 0 });
   const rel = vb.requests.find((r) => r.queue === 'deflate' && !r.released && !r.migration && (r.acked || c[2] % 2 === 0));
@@ -76,7 +88,7 @@ function vb(w: World, c: Choice): { g: Guest; d: VirtioBalloon } | null {
 function vbGen(own: (g: Guest, d: VirtioBalloon, c: Choice) => Operation | null): Gen {
   return (w, c) => {
     const x = vb(w, c);
-    return x ? own(x.g, x.d, c) ?? vbProgress(x.g, x.d, c) : null;
+    return x ? own(x.g, x.d, c) ?? vbProgress(w, x.g, x.d, c) : null;
   };
 }
 
@@ -153,36 +165,75 @@ const vmwareBalloon: Record<string, Gen> = {
 // ---------------------------------------------------------------------------------------------
 // free-page-reporting
 
+/** The step the reporting protocol has pending: the device's ack, or the work (due, or mid-pass). */
+function fprPending(w: World, g: Guest, f: FreePageReporting, c: Choice): Operation | null {
+  if (f.inFlight && !f.inFlight.acked) return op('fpr.device.report', { guest: g.id, discard: c[2] % 4 !== 0 });
+  if (f.inFlight || f.cursor || (f.scheduled && w.step >= f.dueAt)) return op('fpr.work', { guest: g.id });
+  return null;
+}
+
+/**
+ * Nothing pending: feed reporting. Free a kernel block of at least the reporting order (such a
+ * free requests a pass, and with page poisoning its pages carry the poison the guest checks), or
+ * allocate from a block already Reported (the guest's next use of reported memory: where a
+ * discard the guest was not promised shows), or allocate a block to free later.
+ */
+function fprFeed(g: Guest, f: FreePageReporting, c: Choice): Operation {
+  const big = [...g.kernelAllocs].filter(([, a]) => a.order >= f.order);
+  if (big.length > 0 && c[2] % 3 !== 2) return op('guest.kfree', { guest: g.id, alloc: pick(big, c[3])![0] });
+  if (c[2] % 3 !== 0)
+    for (let o = MAX_PAGE_ORDER; o >= f.order; o--)
+      if (g.buddy.freeListBlocks(o, 'MOVABLE').some((pfn) => g.buddy.isReported(pfn))) return op('guest.kalloc', { guest: g.id, order: o, mt: 'MOVABLE' });
+  return op('guest.kalloc', { guest: g.id, order: f.order + (c[3] % (MAX_PAGE_ORDER + 1 - f.order)), mt: 'MOVABLE' });
+}
+
+function fprGen(w: World, c: Choice): Operation | null {
+  const x = guestWith(w, c[1], reportingOf);
+  return x ? fprPending(w, x.g, x.d, c) ?? fprFeed(x.g, x.d, c) : null;
+}
+
 const freePageReporting: Record<string, Gen> = {
-  'fpr.work': (w, c) => {
-    const x = guestWith(w, c[1], reportingOf, (f) => f.scheduled || f.cursor !== null || f.inFlight !== null);
-    if (!x) return null;
-    if (x.d.inFlight && !x.d.inFlight.acked) return op('fpr.device.report', { guest: x.g.id, discard: c[2] % 4 !== 0 });
-    return op('fpr.work', { guest: x.g.id });
-  },
-  'fpr.device.report': (w, c) => {
-    const x = guestWith(w, c[1], reportingOf, (f) => f.inFlight !== null && !f.inFlight.acked);
-    if (x) return op('fpr.device.report', { guest: x.g.id, discard: c[2] % 4 !== 0 });
-    const y = guestWith(w, c[1], reportingOf, (f) => f.scheduled || f.cursor !== null || f.inFlight !== null);
-    return y ? op('fpr.work', { guest: y.g.id }) : null;
-  },
+  'fpr.work': fprGen,
+  'fpr.device.report': fprGen,
 };
 
 // ---------------------------------------------------------------------------------------------
 // free-page-hinting
 
+/**
+ * The next step of a hinting round, in the order a round runs: the host's new id, the driver's
+ * output buffer, its hints, the device taking the buffers; then, with hints held, the host's
+ * STOP or DONE or the device skipping a hinted block; after DONE the driver's release. Null when
+ * no round is under way (the host starts one).
+ */
+function fphRound(g: Guest, h: FreePageHinting, c: Choice): Operation | null {
+  if (h.cmdId >= 2 && h.cmdId !== h.active) return op('fph.driver.config', { guest: g.id });
+  if (h.vq.length > 0 && (c[2] % 3 === 0 || h.stopped || h.blocks.size >= 1 + (c[3] % 3))) return op('fph.device.process', { guest: g.id });
+  if (!h.stopped && h.active >= 2 && h.cmdId === h.active && c[2] % 4 !== 0) return op('fph.driver.hint', { guest: g.id });
+  if (h.vq.length > 0) return op('fph.device.process', { guest: g.id });
+  const head = nthKey(h.deviceHints, c[3]);
+  // Hints still held after DONE: a device that kept them must not touch the pages now.
+  if (head !== undefined && h.cmdId === VIRTIO_BALLOON_CMD_ID_DONE && c[2] % 5 !== 0) return op('fph.device.discard', { guest: g.id, gfn: head });
+  if (head !== undefined) {
+    // Hints held: the device may skip them (before DONE), or the host ends the round.
+    switch (c[2] % 5) {
+      case 0: case 1: return op('fph.device.discard', { guest: g.id, gfn: head });
+      case 2: return op('fph.host.stop', { guest: g.id });
+      default: if (h.cmdId !== VIRTIO_BALLOON_CMD_ID_DONE) return op('fph.host.done', { guest: g.id });
+    }
+  }
+  if (h.cmdId === VIRTIO_BALLOON_CMD_ID_DONE && h.blocks.size > 0) return op('fph.driver.config', { guest: g.id });
+  if (h.cmdId >= 2 && h.blocks.size > 0) return op(c[2] % 2 === 0 ? 'fph.host.done' : 'fph.host.stop', { guest: g.id });
+  return null;
+}
+
 function fphProgress(w: World, c: Choice): Operation | null {
   const x = guestWith(w, c[1], hintingOf);
   if (!x) return null;
   const { g, d: h } = x;
-  if (h.vq.length > 0 && c[2] % 3 === 0) return op('fph.device.process', { guest: g.id });
-  if (h.cmdId >= 2 && h.cmdId !== h.active) return op('fph.driver.config', { guest: g.id });
-  if (h.cmdId === VIRTIO_BALLOON_CMD_ID_DONE && h.blocks.size > 0 && c[2] % 2 === 0) return op('fph.driver.config', { guest: g.id });
-  if (!h.stopped && h.active >= 2 && c[2] % 4 !== 0) return op('fph.driver.hint', { guest: g.id });
-  if (h.vq.length > 0) return op('fph.device.process', { guest: g.id });
-  const head = nthKey(h.deviceHints, c[3]);
-  if (head !== undefined && c[2] % 2 === 0) return op('fph.device.discard', { guest: g.id, gfn: head });
-  switch (c[3] % 4) {
+  const next = fphRound(g, h, c);
+  if (next) return next;
+  switch (c[3] % 6) {
     case 0: return op('fph.host.done', { guest: g.id });
     case 1: return op('fph.host.stop', { guest: g.id });
     default: return op('fph.host.start', { guest: g.id });
@@ -196,10 +247,16 @@ function fphGen(own: (g: Guest, c: Choice) => Operation | null): Gen {
   };
 }
 
+/** The host's own commands mostly when they change something: a start between rounds, STOP or DONE during one. */
+const duringRound = (g: Guest): boolean => {
+  const h = hintingOf(g)!;
+  return h.cmdId >= 2 || h.deviceHints.size > 0;
+};
+
 const freePageHinting: Record<string, Gen> = {
-  'fph.host.start': fphGen((g) => op('fph.host.start', { guest: g.id })),
-  'fph.host.stop': fphGen((g, c) => (c[2] % 2 === 0 ? op('fph.host.stop', { guest: g.id }) : null)),
-  'fph.host.done': fphGen((g, c) => (c[2] % 2 === 0 ? op('fph.host.done', { guest: g.id }) : null)),
+  'fph.host.start': fphGen((g, c) => (!duringRound(g) || c[2] % 4 === 0 ? op('fph.host.start', { guest: g.id }) : null)),
+  'fph.host.stop': fphGen((g, c) => (duringRound(g) && c[2] % 2 === 0 ? op('fph.host.stop', { guest: g.id }) : null)),
+  'fph.host.done': fphGen((g, c) => (duringRound(g) && c[2] % 2 === 0 ? op('fph.host.done', { guest: g.id }) : null)),
   'fph.driver.config': fphGen(() => null),
   'fph.driver.hint': fphGen(() => null),
   'fph.driver.release': fphGen((g, c) => ((hintingOf(g)?.blocks.size ?? 0) > 0 && c[2] % 3 === 0 ? op('fph.driver.release', { guest: g.id, blocks: 1 + (c[3] % 2) }) : null)),
@@ -283,7 +340,8 @@ export const deviceOptionArbs: Record<string, fc.Arbitrary<number | boolean | st
     { weight: 1, arbitrary: fc.constant(VIRTIO_BALLOON_FEATURES_ALL & ~(1 << VIRTIO_BALLOON_F_PAGE_POISON)) },
     { weight: 3, arbitrary: fc.integer({ min: 0, max: VIRTIO_BALLOON_FEATURES_ALL }) },
   ),
-  // Poisoning backs every freed page (as in a real guest): on in a third of the runs.
+  // Poisoning backs every freed page (as in a real guest): page_poisoning in a third of the
+  // runs, init_on_free in a sixth.
   [POISON_OPTION]: fc.oneof({ weight: 4, arbitrary: fc.constant(POISON_MODES[0]!) }, { weight: 1, arbitrary: fc.constant(POISON_MODES[1]!) }, { weight: 1, arbitrary: fc.constant(POISON_MODES[2]!) }),
   [ORDER_OPTION]: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(5, 6) }, { weight: 1, arbitrary: fc.constantFrom(7, 8, 9) }),
   // None (no VMware balloon); everything; 2 MiB without batching (the vmw_balloon fix's case); any.

@@ -99,6 +99,15 @@ const scenarios: Scenario[] = [
     fault: 'memctl-host-skips-zeroing', property: 'memctl-zeroed-once', kind: 'never-zeroed', options: { 'memctl.enabled': true },
     ops: [o('memctl.write', { guest: 0, gfn: 4095 }), o('memctl.request', { guest: 0, func: 'DONTNEED', gfn: 3072, pages: 1024 }), o('memctl.read', { guest: 0, gfn: 4095 })],
   },
+  {
+    // A written (RWX-mapped) page made read-only: the zap must remove the writable leaf, so the
+    // later write is refused; without it the write completes through the stale leaf.
+    fault: 'memctl-mprotect-skips-notifier', property: 'memctl-protection-respected', kind: 'stale-ept-leaf', options: { 'memctl.enabled': true },
+    ops: [
+      o('memctl.write', { guest: 0, gfn: 3072 }), o('memctl.request', { guest: 0, func: 'MPROTECT_R', gfn: 3072, pages: 1 }), o('memctl.read', { guest: 0, gfn: 3072 }),
+      o('memctl.write', { guest: 0, gfn: 3072 }), o('memctl.request', { guest: 0, func: 'MPROTECT_RW', gfn: 3072, pages: 1 }), o('memctl.write', { guest: 0, gfn: 3072 }),
+    ],
+  },
 ];
 
 describe('device fault scenarios', () => {

@@ -187,6 +187,12 @@ export class Guest {
   readonly pagedOutHooks: PagedOutHook[] = [];
   /** EPT violations above guest RAM (host/ept-fault.ts); null: no memslot there. */
   windowFault: WindowFault | null = null;
+  /**
+   * The protection of the host mapping behind a gfn of guest RAM, as the EPT permission bits it
+   * allows (a VMM's mprotect() on guest memory: memctl MPROTECT); null: read, write and exec.
+   * The EPT fault maps with these bits and refuses an access they forbid (host/ept-fault.ts).
+   */
+  hostProtection: ((gfn: number) => number) | null = null;
 
   constructor(
     readonly id: number,

@@ -8,12 +8,13 @@
  * With huge pages on, a fault in a 2 MiB unit none of whose frames is backed or swapped is
  * served by one order-9 host block mapped with a 2 MiB EPT leaf (THP backing of guest memory).
  */
-import { FRAMES_PER_2M } from '../constants';
+import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_2M } from '../constants';
 import { copyContent, ZERO } from '../content';
 import type { Guest } from '../guest/guest';
 import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
 import { hostAlloc } from './alloc';
+import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { hex } from '../../properties/violation';
 
 export interface Resolved {
@@ -27,6 +28,11 @@ function unitUntouched(g: Guest, base: number): boolean {
   if (base + FRAMES_PER_2M > g.config.frames) return false;
   for (let i = 0; i < FRAMES_PER_2M; i++) if (g.backing.has(base + i) || g.hostSwap.has(base + i)) return false;
   return true;
+}
+
+/** The EPT permission bits the host mapping behind gfn allows (EPT_RWX unless mprotected). */
+export function hostAllows(g: Guest, gfn: number): number {
+  return g.hostProtection ? g.hostProtection(gfn) : EPT_RWX;
 }
 
 /** hva_to_pfn for guest memory: find or make the host frame behind gfn. */
@@ -79,9 +85,13 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
     world.transition('nested-mmu', 'fault', 'retry');
     return refuse('retry', `g${g.id} gfn ${hex(gfn)}: fault raced an invalidation (seq ${seq} -> ${g.invalidation.seq})`);
   }
+  const allowed = hostAllows(g, gfn);
+  // mprotect(PROT_NONE) since the frame was resolved (the invalidation made the fault stale,
+  // unless the fault above ignores that): no leaf at all.
+  if (!(allowed & EPT_READ)) return refuse('segv', `g${g.id} gfn ${hex(gfn)}: host mapping is PROT_NONE (-EFAULT)`);
   const base = gfn - (gfn % r.frames);
   const hfnBase = r.hfn - (gfn - base);
-  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2);
+  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2, allowed & EPT_WRITE ? EPT_RWX : EPT_READ | EPT_EXEC);
   if (done !== true) return done;
   world.journal.note(() => `g${g.id} EPT: gfn ${hex(base)} -> hfn ${hex(hfnBase)} (${r.frames === 1 ? '4K' : '2M'})`);
   world.transition('nested-mmu', 'fault', 'installed');
@@ -93,6 +103,16 @@ export function eptFault(world: World, g: Guest, gfn: number, write = false): tr
   // gfns above guest RAM belong to another memslot (a device window: virtio-pmem, a virtio-fs
   // DAX window), whose mechanism resolves them; with none there is no memslot at all.
   if (gfn >= g.config.frames) return g.windowFault ? g.windowFault(world, g, gfn, write) : refuse('invalid', `g${g.id} gfn ${hex(gfn)}: no memslot`);
+  const allowed = hostAllows(g, gfn);
+  if (!(allowed & EPT_READ) || (write && !(allowed & EPT_WRITE)))
+    return refuse('segv', `g${g.id} gfn ${hex(gfn)}: the host mapping forbids a ${write ? 'write' : 'read'} (hva_to_pfn: -EFAULT)`);
+  // A present leaf without W met by a write the host now allows (its protection was raised):
+  // KVM replaces the SPTE; the model zaps the old leaf inside an invalidation, then maps anew.
+  const l = g.ept.lookup(world, gfn);
+  if (write && l.kind === 'leaf' && !(l.entry.flags & EPT_WRITE)) {
+    invalidateBegin(world, g, gfn, gfn + 1);
+    invalidateEnd(world, g);
+  }
   const seq = g.invalidation.seq;
   const r = resolveBacking(world, g, gfn);
   if ('ok' in r) return r;

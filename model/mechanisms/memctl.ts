@@ -60,6 +60,10 @@ const faults: readonly FaultDef[] = [
     name: 'memctl-pageout-ignores-mlock', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-mlock-respected'],
     reproduces: 'mm/vmscan.c / mm/madvise.c: VM_LOCKED memory sits on the unevictable LRU and MADV_PAGEOUT skips it; a PAGEOUT or host reclaim that ignores MLOCK pages out memory the guest pinned',
   },
+  {
+    name: 'memctl-mprotect-skips-notifier', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-protection-respected'],
+    reproduces: 'mm/mprotect.c change_protection -> change_pmd_range: mmu_notifier_invalidate_range_start(MMU_NOTIFY_PROTECTION_VMA) makes KVM zap the EPT leaves of the range (kvm_mmu_notifier_invalidate_range_start); a VMM mprotect() that skips the notifier leaves the old writable EPT leaf, so the guest keeps writing memory the host made read-only or PROT_NONE',
+  },
 ];
 
 export const memctlMechanism: MechanismModel = {

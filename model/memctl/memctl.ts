@@ -19,12 +19,13 @@
  *   handed (unbacked, zero on next touch) -(first touch: host faults in a cleared frame)-> in use
  *   in use -(DONTNEED / REMOVE)-> handed;  in use -(FREE)-> lazy -(host reclaims it)-> handed
  */
-import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import { ZERO, type Content } from '../content';
 import type { Guest } from '../guest/guest';
 import { physRead, physWrite } from '../guest/phys';
 import { resolveBacking } from '../host/ept-fault';
 import { reclaimBegin, reclaimEnd } from '../host/reclaim';
+import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { peekGuestPhysical } from '../mmu/peek';
 import { discardRange } from '../devices/discard';
 import { isRefusal, ok, refuse, type OpResult } from '../result';
@@ -43,7 +44,33 @@ export const ENABLED_OPTION = 'memctl.enabled';
 export const MEMCTL_REGION_ORDER = MAX_PAGE_ORDER;
 export const MEMCTL_REGION_FRAMES = 2 ** MEMCTL_REGION_ORDER;
 
+/**
+ * The host mapping's protection set by MPROTECT_NONE/R/W/RW. The host VMM mprotect()s the range;
+ * KVM's mmu notifier zaps its EPT leaves and later EPT faults map with that protection
+ * (host/ept-fault.ts through Guest.hostProtection). PROT_WRITE alone is readable on x86
+ * (arch/x86/mm/pgprot.c protection_map[VM_WRITE] is a readable PTE, and an EPT entry with W but
+ * not R is a misconfiguration, SDM 29.3.3.1), so 'w' allows what 'rw' allows.
+ */
 export type HostProt = 'none' | 'r' | 'w' | 'rw';
+
+/** The EPT permission bits a host protection allows (X follows the memslot, not the VMA). */
+export function hostProtBits(p: HostProt): number {
+  return p === 'none' ? 0 : p === 'r' ? EPT_READ | EPT_EXEC : EPT_RWX;
+}
+
+/** Whether the host protection forbids the access. */
+export function protForbids(p: HostProt, write: boolean): boolean {
+  const need = write ? EPT_READ | EPT_WRITE : EPT_READ;
+  return (hostProtBits(p) & need) !== need;
+}
+
+/** A guest access to region memory that completed, with the host protection at that moment. */
+export interface AccessRecord {
+  readonly gfn: number;
+  readonly write: boolean;
+  readonly prot: HostProt;
+  readonly step: number;
+}
 
 export interface FirstTouch {
   readonly gfn: number;
@@ -76,6 +103,8 @@ export interface Memctl {
   /** MADV_FREE: gfn -> the content object when freed (a write since cancels the lazy free). */
   readonly lazy: Map<number, Content>;
   readonly firstTouches: FirstTouch[];
+  /** Completed guest accesses to region memory (memctl-protection-respected reads them). */
+  readonly accesses: AccessRecord[];
   readonly requests: RequestRecord[];
 }
 
@@ -92,6 +121,9 @@ export function memctlMergeable(g: Guest, gfn: number): boolean {
 
 export function touchMark(g: Guest): string {
   return `memctl-touch:g${g.id}`;
+}
+export function accessMark(g: Guest): string {
+  return `memctl-access:g${g.id}`;
 }
 export const REQUEST_MARK = 'memctl-request';
 const requestLog = new WeakMap<World, RequestRecord[]>();
@@ -116,9 +148,10 @@ export function initMemctl(world: World, g: Guest): Memctl | null {
   const r = g.buddy.allocAt(gfn, MEMCTL_REGION_ORDER, 'MOVABLE');
   if (typeof r !== 'number') return null;
   for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) g.setOwner(gfn + i, { kind: 'memctl', region: 1 });
-  const m: Memctl = { region: { gfn, frames: MEMCTL_REGION_FRAMES }, handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], requests: [] };
+  const m: Memctl = { region: { gfn, frames: MEMCTL_REGION_FRAMES }, handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [], requests: [] };
   for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) hand(world, g, m, gfn + i);
   states.set(g, m);
+  g.hostProtection = (x) => (inRegion(m, x) ? hostProtBits(m.prot.get(x) ?? 'rw') : EPT_RWX);
   // mlocked memory is never paged out (it sits on the unevictable LRU).
   g.reclaimVetoes.push((gg, x) => !world.fault('memctl-pageout-ignores-mlock') && (states.get(gg)?.mlocked.has(x) ?? false));
   return m;
@@ -134,8 +167,8 @@ export function inRegion(m: Memctl, gfn: number): boolean {
  * plus any guest clear.
  */
 export function memctlAccess(world: World, g: Guest, m: Memctl, gfn: number, write: boolean): OpResult {
-  const p = m.prot.get(gfn) ?? 'rw';
-  if (p === 'none' || (write && p === 'r') || (!write && p === 'w')) return refuse('segv', `g${g.id} gfn ${hex(gfn)}: host protection ${p}`);
+  // The host protection is enforced by the EPT alone (host/ept-fault.ts): an access it forbids
+  // takes an EPT violation that fails; memctl-protection-respected checks what got through.
   const h = m.handed.get(gfn);
   // Hazard: memctl memory is handed over already zeroed by the host; a guest that clears it
   // again does the very work the mechanism exists to remove (the ordinary path's second clear).
@@ -154,6 +187,8 @@ export function memctlAccess(world: World, g: Guest, m: Memctl, gfn: number, wri
     const c = physRead(world, g, gfn);
     if (isRefusal(c)) return c;
   }
+  m.accesses.push({ gfn, write, prot: m.prot.get(gfn) ?? 'rw', step: world.step });
+  world.journal.mark(accessMark(g), m.accesses.length - 1);
   if (h) {
     m.handed.delete(gfn);
     m.firstTouches.push({ gfn, host: world.frames.clearsOf(g.id, gfn) - h.clearsAt, guest: h.guest, step: world.step });
@@ -211,7 +246,21 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
     case 'MPROTECT_W':
     case 'MPROTECT_RW': {
       const p: HostProt = func === 'MPROTECT_NONE' ? 'none' : func === 'MPROTECT_R' ? 'r' : func === 'MPROTECT_W' ? 'w' : 'rw';
-      for (let gfn = start; gfn < end; gfn++) m?.prot.set(gfn, p);
+      for (let gfn = start; gfn < end; gfn++) {
+        if (!m || !inRegion(m, gfn)) continue;
+        m.prot.set(gfn, p);
+        world.journal.gfn(t.id, gfn);
+      }
+      // Hazard: mprotect() changes the host PTEs inside an mmu-notifier invalidation
+      // (mm/mprotect.c change_protection -> change_pmd_range ->
+      // mmu_notifier_invalidate_range_start(MMU_NOTIFY_PROTECTION_VMA)), so KVM zaps the EPT
+      // leaves of the range and flushes the TLBs (kvm_mmu_notifier_invalidate_range_start), and
+      // later EPT faults map with the new protection. Without the notifier the EPT keeps the old
+      // writable leaf and the guest writes memory the host made read-only (or inaccessible).
+      if (!world.fault('memctl-mprotect-skips-notifier')) {
+        invalidateBegin(world, t, start, end);
+        invalidateEnd(world, t);
+      }
       return;
     }
     case 'MERGEABLE':

@@ -6,10 +6,15 @@
  *   it (HostFrames.clearsOf) and the guest's.
  * - memctl-confined: a request acts only inside the calling guest's memory.
  * - memctl-mlock-respected: MLOCKed memory is never paged out.
+ * - memctl-protection-respected: after MPROTECT the guest can do through the EPT only what the
+ *   host protection allows: no access it forbids completes, no EPT leaf or TLB entry grants
+ *   more than it (PROT_NONE: none at all; PROT_READ: none writable).
  */
 import type { Guest } from '../../model/guest/guest';
 import { DISCARD_MARK, discardLog } from '../../model/devices/discard';
-import { memctlOf, memctlRequests, REQUEST_MARK, touchMark } from '../../model/memctl/memctl';
+import { EPT_WRITE } from '../../model/constants';
+import { accessMark, inRegion, memctlOf, memctlRequests, protForbids, REQUEST_MARK, touchMark, type Memctl } from '../../model/memctl/memctl';
+import type { World } from '../../model/world';
 import type { Property, StepContext } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -79,5 +84,55 @@ export const memctlMlockRespected: Property = {
   },
   checkAll({ world: w }, r) {
     for (const g of w.guests) for (const gfn of memctlOf(g)?.mlocked ?? []) checkLocked(g, gfn, r);
+  },
+};
+
+function checkAccesses(w: World, j: StepContext['journal'], r: Reporter): void {
+  for (const g of w.guests) {
+    const m = memctlOf(g);
+    const ids = m && j.marks.get(accessMark(g));
+    if (!m || !ids) continue;
+    for (const id of ids) {
+      const a = m.accesses[id]!;
+      if (protForbids(a.prot, a.write))
+        r.report({ property: 'memctl-protection-respected', kind: 'forbidden-access', subject: `g${g.id} gfn ${hex(a.gfn)}`, message: `a guest ${a.write ? 'write' : 'read'} completed on memory the host protects ${a.prot}`, expected: `the access refused (host protection ${a.prot})`, actual: `${a.write ? 'write' : 'read'} completed` });
+    }
+  }
+}
+
+/** The EPT leaf and the TLB entries through gfn grant no more than the host protection. */
+function checkTranslations(w: World, g: Guest, m: Memctl, gfn: number, r: Reporter): void {
+  const p = m.prot.get(gfn) ?? 'rw';
+  if (!protForbids(p, true)) return;
+  const none = protForbids(p, false);
+  const l = g.ept.lookup(w, gfn);
+  if (l.kind === 'leaf' && (none || (l.entry.flags & EPT_WRITE) !== 0))
+    r.report({ property: 'memctl-protection-respected', kind: 'stale-ept-leaf', subject: `g${g.id} gfn ${hex(gfn)}`, message: `an EPT leaf grants more than the host protection ${p} (MPROTECT did not zap it)`, expected: none ? 'no EPT leaf' : 'no writable EPT leaf', actual: `leaf -> hfn ${hex(l.hfn)}${l.entry.flags & EPT_WRITE ? ' writable' : ''}` });
+  for (const e of w.tlb.coveringGuestFrame(g.vpid, gfn)) {
+    if (e.eptRoot !== g.ept.root || !(none || e.writable)) continue;
+    r.report({ property: 'memctl-protection-respected', kind: 'stale-tlb-entry', subject: `g${g.id} gfn ${hex(gfn)}`, message: `a TLB entry grants more than the host protection ${p}`, expected: none ? 'no TLB entry' : 'no writable TLB entry', actual: `pcid ${e.pcid} vpn ${hex(e.vpnBase)}${e.writable ? ' writable' : ''}` });
+  }
+}
+
+export const memctlProtectionRespected: Property = {
+  name: 'memctl-protection-respected',
+  mechanism: 'memctl',
+  kind: 'safety',
+  description: 'after MPROTECT no guest access the host protection forbids completes, and no EPT leaf or TLB entry grants more',
+  checkStep({ world: w, journal: j }, r) {
+    checkAccesses(w, j, r);
+    for (const [gid, gfns] of j.gfns) {
+      const g = w.guests[gid]!;
+      const m = memctlOf(g);
+      if (!m || m.prot.size === 0) continue;
+      for (const gfn of gfns) if (inRegion(m, gfn)) checkTranslations(w, g, m, gfn, r);
+    }
+  },
+  checkAll({ world: w, journal: j }, r) {
+    checkAccesses(w, j, r);
+    for (const g of w.guests) {
+      const m = memctlOf(g);
+      if (m) for (const gfn of m.prot.keys()) checkTranslations(w, g, m, gfn, r);
+    }
   },
 };
