@@ -7,11 +7,13 @@ import type { ModelConfig } from './config';
 import type { FaultDef } from './faults';
 import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
+import { compactionMechanism } from './mechanisms/compaction';
+import { thpMechanism } from './mechanisms/thp';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, type Refusal } from './result';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism];
+export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);

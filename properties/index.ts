@@ -12,7 +12,12 @@ import { pageTableWellFormed } from './core/page-table-well-formed';
 import { readReturnsLastWrite } from './core/read-last-write';
 import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
+import { compactionFindsBlock } from './compaction/finds-block';
+import { migrationFlushBeforeCopy, migrationNoStaleMapping, migrationOnlyMovable, migrationPreservesContents } from './compaction/migration';
 import type { OracleEffect } from './oracle';
+import { thpOracleEffects } from './thp/effects';
+import { compactionOracleEffects } from './compaction/effects';
+import { thpCollapseStaysInBounds, thpTranslationEquivalent, thpWalkCost, thpZeroPageIntact } from './thp/thp';
 import type { Property } from './property';
 
 export const properties: readonly Property[] = [
@@ -27,10 +32,22 @@ export const properties: readonly Property[] = [
   oracleAgreement,
   invalidationCompletes,
   teardownFreesEverything,
+  migrationFlushBeforeCopy,
+  migrationNoStaleMapping,
+  migrationPreservesContents,
+  migrationOnlyMovable,
+  compactionFindsBlock,
+  thpTranslationEquivalent,
+  thpCollapseStaysInBounds,
+  thpWalkCost,
+  thpZeroPageIntact,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */
-export const oracleEffects: Readonly<Record<string, OracleEffect>> = {};
+export const oracleEffects: Readonly<Record<string, OracleEffect>> = {
+  ...thpOracleEffects,
+  ...compactionOracleEffects,
+};
 
 export function propertyNamed(name: string): Property | undefined {
   return properties.find((p) => p.name === name);

@@ -4,9 +4,11 @@
  */
 import type fc from 'fast-check';
 import { coreGenerators } from './core';
+import { compactionGenerators } from './compaction';
+import { thpGenerators } from './thp';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators };
+export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators };
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn

@@ -6,7 +6,7 @@
  */
 import { FRAMES_PER_2M, PTE_PS } from '../constants';
 import { ZERO } from '../content';
-import { guestEntry, guestPresent } from '../paging/entries';
+import { guestEntry, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
 import type { AccessKind } from '../mmu/walk';
 import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
@@ -28,6 +28,11 @@ export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal 
 export function handlePageFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal {
   const denied = vmaAllows(p, vpn, access);
   if (denied) return denied;
+  // Mechanisms' handlers first (THP's huge zero page and zero-page copy-on-write).
+  for (const hook of g.faultHooks) {
+    const r = hook(world, g, p, vpn, access);
+    if (r !== null) return r;
+  }
   const vma = p.vmaAt(vpn)!;
   const huge = vma.huge && g.config.hugePages;
   if (huge) {
@@ -43,9 +48,14 @@ function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, 
   if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in slot) return slot;
   if (guestPresent(slot.entry)) {
+    // A huge VMA whose PMD points at a PTE table (a split huge page): the 4 KiB path serves it.
+    if (level === 2 && !guestIsLeaf(slot.entry, 2)) return 'fallback';
     // Present already: a spurious fault (the TLB held an older translation). Nothing to do.
     return true;
   }
+  // A page under migration is waited for, never replaced (mm/memory.c do_swap_page ->
+  // mm/migrate.c migration_entry_wait): the access retries once the migration has ended.
+  if (isMigrationEntry(slot.entry)) return refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page under migration`);
   if (slot.level !== level) return 'fallback';
   const frames = level === 2 ? FRAMES_PER_2M : 1;
   const vpnBase = vpn - (vpn % frames);

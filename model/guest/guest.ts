@@ -13,13 +13,21 @@ import type { Journal } from '../journal';
 import type { Process } from './process';
 import type { PressureHook } from './alloc';
 import type { World } from '../world';
+import type { Refusal } from '../result';
+import type { AccessKind } from '../mmu/walk';
 import { hex } from '../../properties/violation';
 
 /** Who inside the guest owns an allocated guest frame. Mechanisms add kinds here. */
 export type GuestFrameOwner =
   | { readonly kind: 'page-table'; readonly pid: number; readonly level: number }
   | { readonly kind: 'anon'; readonly pid: number; readonly vpn: number }
-  | { readonly kind: 'kernel'; readonly alloc: number };
+  | { readonly kind: 'kernel'; readonly alloc: number }
+  /** The new page of a migration in flight (mm/migrate.c: the destination folio, not yet mapped). */
+  | { readonly kind: 'migrate-target'; readonly src: number }
+  /** The shared zero page or huge zero page (mm/huge_memory.c huge_zero_folio): mapped read-only by anyone. */
+  | { readonly kind: 'zero-page'; readonly huge: boolean }
+  /** Device memory of a virtio-mem block that is not online (unplugged, or taken by the driver to unplug it). */
+  | { readonly kind: 'virtio-mem'; readonly block: number };
 
 export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
   if (!o) return 'free';
@@ -30,6 +38,12 @@ export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
       return `pid ${o.pid} va ${hex(o.vpn * 4096)}`;
     case 'kernel':
       return `kernel alloc #${o.alloc}`;
+    case 'migrate-target':
+      return `migration target of gfn ${hex(o.src)}`;
+    case 'zero-page':
+      return o.huge ? 'huge zero page' : 'zero page';
+    case 'virtio-mem':
+      return `virtio-mem block ${o.block} (offline)`;
   }
 }
 
@@ -71,6 +85,32 @@ export interface PendingReclaim {
   readonly early: Map<number, Content> | null;
 }
 
+/**
+ * Host-side hooks on the primary mapping of guest memory, registered by mechanisms in their
+ * init (the core registers none). Each answers only for the gfns that are its business.
+ */
+export interface BackingHook {
+  /** A host fault on gfn may not be served now: a migration entry (wait), an unplugged block (refuse). */
+  readonly guard?: (world: World, g: Guest, gfn: number) => Refusal | null;
+  /** Why the core may not reclaim or migrate the frame behind gfn now (locked for migration, KSM), or null. */
+  readonly busy?: (world: World, g: Guest, gfn: number) => string | null;
+  /** Serve a write fault on a write-protected gfn (KSM breaks copy-on-write); null if not this hook's. */
+  readonly writeFault?: (world: World, g: Guest, gfn: number) => true | Refusal | null;
+  /** The primary mapping of gfn is write-protected: the EPT maps it without W (KSM). */
+  readonly readOnly?: (world: World, g: Guest, gfn: number) => boolean;
+  /**
+   * Why the host must not populate gfn by collapsing its 2 MiB unit (an unplugged virtio-mem
+   * block; ballooned or reported memory the host discarded), or null.
+   */
+  readonly collapseBarrier?: (world: World, g: Guest, gfn: number) => string | null;
+}
+
+/**
+ * A guest page-fault handler a mechanism puts before the default anonymous one (THP's huge
+ * zero page, copy-on-write of the zero page). Returns null when the fault is not its business.
+ */
+export type AnonFaultHook = (world: World, g: Guest, p: Process, vpn: number, access: AccessKind) => true | Refusal | null;
+
 export class Guest {
   readonly vpid: number;
   readonly buddy: BuddyAllocator;
@@ -102,6 +142,15 @@ export class Guest {
    * each returns the pages it freed (virtio-balloon's deflate-on-OOM registers here).
    */
   readonly oomNotifiers: ((world: World, g: Guest) => number)[] = [];
+  readonly backingHooks: BackingHook[] = [];
+  readonly faultHooks: AnonFaultHook[] = [];
+  /**
+   * Asked before an unmapped user page is freed: true when a mechanism still holds the page
+   * (isolated for migration) and will free it itself (folio_put with an extra reference).
+   */
+  readonly freeHooks: ((world: World, g: Guest, gfn: number, order: number) => boolean)[] = [];
+  /** Run first when the VM is destroyed (model/teardown.ts): mechanisms release what they share. */
+  readonly teardownHooks: ((world: World, g: Guest) => void)[] = [];
 
   constructor(
     readonly id: number,

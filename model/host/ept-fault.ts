@@ -8,7 +8,7 @@
  * With huge pages on, a fault in a 2 MiB unit none of whose frames is backed or swapped is
  * served by one order-9 host block mapped with a 2 MiB EPT leaf (THP backing of guest memory).
  */
-import { FRAMES_PER_2M } from '../constants';
+import { EPT_EXEC, EPT_READ, EPT_RWX, FRAMES_PER_2M } from '../constants';
 import { copyContent, ZERO } from '../content';
 import type { Guest } from '../guest/guest';
 import type { World } from '../world';
@@ -31,6 +31,12 @@ function unitUntouched(g: Guest, base: number): boolean {
 
 /** hva_to_pfn for guest memory: find or make the host frame behind gfn. */
 export function resolveBacking(world: World, g: Guest, gfn: number): Resolved | Refusal {
+  // Mechanisms may hold the fault off: a migration entry in the primary mapping (wait), an
+  // unplugged virtio-mem block (refuse).
+  for (const h of g.backingHooks) {
+    const stop = h.guard?.(world, g, gfn);
+    if (stop) return stop;
+  }
   const unit = Math.floor(gfn / FRAMES_PER_2M);
   const existing = g.backing.get(gfn);
   if (existing !== undefined) return { hfn: existing, frames: g.hugeBacked.has(unit) ? FRAMES_PER_2M : 1 };
@@ -81,15 +87,30 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
   }
   const base = gfn - (gfn % r.frames);
   const hfnBase = r.hfn - (gfn - base);
-  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2);
+  // A write-protected primary mapping (a KSM page) is mapped without W: a write faults again
+  // and breaks copy-on-write first (eptFault below).
+  const readOnly = g.backingHooks.some((h) => h.readOnly?.(world, g, gfn) === true);
+  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2, readOnly ? EPT_READ | EPT_EXEC : EPT_RWX);
   if (done !== true) return done;
   world.journal.note(() => `g${g.id} EPT: gfn ${hex(base)} -> hfn ${hex(hfnBase)} (${r.frames === 1 ? '4K' : '2M'})`);
   world.transition('nested-mmu', 'fault', 'installed');
   return true;
 }
 
-/** A whole EPT violation handled in one step (the common, unraced case). */
-export function eptFault(world: World, g: Guest, gfn: number): true | Refusal {
+/**
+ * A whole EPT violation handled in one step (the common, unraced case). A write to a gfn whose
+ * EPT leaf is present but read-only is a write-protection fault: the host's write fault
+ * (hva_to_pfn with FOLL_WRITE -> do_wp_page) breaks copy-on-write, whose invalidation zaps the
+ * leaf, and the access retries.
+ */
+export function eptFault(world: World, g: Guest, gfn: number, write = false): true | Refusal {
+  if (write && g.ept.lookup(world, gfn).kind === 'leaf') {
+    for (const h of g.backingHooks) {
+      const r = h.writeFault?.(world, g, gfn);
+      if (r) return r;
+    }
+    return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: write to a read-only EPT leaf that no mechanism claims`);
+  }
   const seq = g.invalidation.seq;
   const r = resolveBacking(world, g, gfn);
   if ('ok' in r) return r;

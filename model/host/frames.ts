@@ -16,7 +16,11 @@ import { hex } from '../../properties/violation';
 export type HostOwner =
   | { readonly kind: 'host-kernel'; readonly tag: string }
   | { readonly kind: 'guest-memory'; readonly guest: number; readonly gfn: number }
-  | { readonly kind: 'ept-table'; readonly guest: number; readonly level: number };
+  | { readonly kind: 'ept-table'; readonly guest: number; readonly level: number }
+  /** The new frame of a host migration in flight for (guest, gfn) (mm/migrate.c destination folio). */
+  | { readonly kind: 'migrate-target'; readonly guest: number; readonly gfn: number }
+  /** A KSM page (mm/ksm.c stable node): mapped read-only by every (guest, gfn) of the node. */
+  | { readonly kind: 'ksm'; readonly node: number };
 
 export interface PageOwnerRecord {
   /** The model function that allocated, e.g. "ept-fault", "ept-table". */
@@ -41,6 +45,10 @@ export function describeOwner(o: HostOwner | undefined): string {
       return `g${o.guest} gfn ${hex(o.gfn)}`;
     case 'ept-table':
       return `g${o.guest} EPT table L${o.level}`;
+    case 'migrate-target':
+      return `migration target for g${o.guest} gfn ${hex(o.gfn)}`;
+    case 'ksm':
+      return `KSM page (stable node ${o.node})`;
   }
 }
 

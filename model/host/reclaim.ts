@@ -21,10 +21,27 @@ function unitOf(g: Guest, gfn: number): { base: number; frames: number } {
   return g.hugeBacked.has(unit) ? { base: unit * FRAMES_PER_2M, frames: FRAMES_PER_2M } : { base: gfn, frames: 1 };
 }
 
+/**
+ * Why a mechanism holds the unit's frames (folio_trylock failing on a page under migration, a
+ * KSM page the model leaves to KSM), or null: shrink_folio_list and migrate_pages skip it.
+ */
+function heldBy(world: World, g: Guest, base: number, frames: number): string | null {
+  for (const h of g.backingHooks) {
+    if (!h.busy) continue;
+    for (let i = 0; i < frames; i++) {
+      const why = h.busy(world, g, base + i);
+      if (why) return why;
+    }
+  }
+  return null;
+}
+
 export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim of gfn ${hex(g.pendingReclaim.gfn)} is in flight`);
   if (!g.backing.has(gfn)) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
   const { base, frames } = unitOf(g, gfn);
+  const held = heldBy(world, g, base, frames);
+  if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
   let early: Map<number, Content> | null = null;
   if (world.fault('reclaim-copies-before-zap')) {
     // Hazard: the contents may be copied out only after the zap and the flush; a copy taken
@@ -76,6 +93,8 @@ export function migrate(world: World, g: Guest, gfn: number): OpResult {
   const old = g.backing.get(gfn);
   if (old === undefined) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
   const { base, frames } = unitOf(g, gfn);
+  const held = heldBy(world, g, base, frames);
+  if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
   const order = frames === 1 ? 0 : 9;
   const oldBase = g.backing.get(base)!;
   const target = hostAlloc(world, order, 'MOVABLE', (i) => ({ kind: 'guest-memory', guest: g.id, gfn: base + i }), 'migrate', 'migrate-target');

@@ -6,7 +6,7 @@
  */
 import { PTE_RW } from '../constants';
 import { type Content, ZERO } from '../content';
-import { framesAtLevel, guestIsLeaf, guestPresent, indexAt } from '../paging/entries';
+import { framesAtLevel, guestIsLeaf, guestPresent, indexAt, isMigrationEntry } from '../paging/entries';
 import type { Entry } from '../paging/table';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
@@ -35,6 +35,9 @@ export function peekLeaf(world: World, g: Guest, p: Process, vpn: number): PeekL
     const c = peekGuestPhysical(world, g, tableGfn);
     if (c.kind !== 'table' || c.table.kind !== 'guest') return null;
     const e = c.table.get(indexAt(vpn, level));
+    // A migration entry still names the page (mm/migrate.c): the page is reachable, only
+    // waiting, so the abstract view follows it to the page being migrated.
+    if ((level as number) === 1 && isMigrationEntry(e)) return { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx };
     if (!guestPresent(e)) return null;
     writable &&= (e.flags & PTE_RW) !== 0;
     nx ||= e.nx;

@@ -8,6 +8,7 @@
 import { describeOwner } from '../../model/host/frames';
 import { describeGuestOwner, type Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
+import { compactionState } from '../../model/compaction/state';
 import type { Property } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -42,6 +43,13 @@ function checkHostFrame(w: World, hfn: number, r: Reporter): void {
     }
     case 'host-kernel':
       return;
+    case 'migrate-target': {
+      // Claimed by a host migration in flight for exactly this (guest, gfn).
+      const m = [...compactionState(w).active.values()].find((x) => x.side === 'host' && x.dst === hfn);
+      if (!m || m.guest !== owner.guest || m.gfn !== owner.gfn)
+        r.report({ property: NAME, kind: 'leaked-frame', subject, message: 'a migration target that no migration in flight holds', expected: `host migration of g${owner.guest} gfn ${hex(owner.gfn)} to ${hex(hfn)}`, actual: m ? `migration #${m.id} of g${m.guest} gfn ${hex(m.gfn)}` : 'none' });
+      return;
+    }
   }
 }
 
