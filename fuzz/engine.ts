@@ -22,6 +22,7 @@ import {
 import { generate, KindTable, type Choice } from './generate';
 import { Runner, runTrace } from './run';
 import { swarmArb } from './swarm';
+import { foldChanges } from './changes';
 
 export const MODEL_VERSION = '0.1.0';
 /** Operations per run at most. */
@@ -103,23 +104,55 @@ function sameFailure(a: Violation | null, b: Violation): boolean {
   return a !== null && a.property === b.property && a.kind === b.kind;
 }
 
-/** Remove chunks of operations while the same property still breaks the same way. */
+/**
+ * Shrink a concrete trace while the same property still breaks the same way, without the
+ * generators (so the result replays anywhere): remove chunks of operations (halving the chunk
+ * size down to one), then lower each numeric argument value across the whole trace at once
+ * (so a pid or guest renumbering stays consistent), and repeat while either pass helps.
+ * Bounded by SHRINK_REPLAYS_MAX replays.
+ */
 export function shrinkOperations(config: ModelConfig, ops: readonly Operation[], target: Violation, only: ReadonlySet<string>): { ops: Operation[]; violation: Violation } {
   let best = [...ops];
   let bestV = target;
   let replays = 0;
-  for (let chunk = Math.max(1, Math.floor(best.length / 2)); chunk >= 1; chunk = Math.floor(chunk / 2)) {
-    for (let i = 0; i < best.length && replays < SHRINK_REPLAYS_MAX; ) {
-      const candidate = best.slice(0, i).concat(best.slice(i + chunk));
-      replays++;
-      const r = runTrace(config, candidate, { check: 'incremental', properties: only });
-      if (sameFailure(r.violation, target)) {
-        best = candidate.slice(0, r.steps);
-        bestV = r.violation!;
-      } else i += chunk;
-    }
+  const attempt = (candidate: Operation[]): boolean => {
+    if (replays >= SHRINK_REPLAYS_MAX) return false;
+    replays++;
+    const r = runTrace(config, candidate, { check: 'incremental', properties: only });
+    if (!sameFailure(r.violation, target)) return false;
+    best = candidate.slice(0, r.steps);
+    bestV = r.violation!;
+    return true;
+  };
+  for (let round = 0; round < 4; round++) {
+    const before = best.length;
+    const beforeWeight = traceWeight(best);
+    for (let chunk = Math.max(1, Math.floor(best.length / 2)); chunk >= 1; chunk = Math.floor(chunk / 2))
+      for (let i = 0; i < best.length; ) if (!attempt(best.slice(0, i).concat(best.slice(i + chunk)))) i += chunk;
+    for (const [arg, value] of numericArgs(best))
+      for (const smaller of [0, 1, Math.floor(value / 2), value - 1])
+        if (smaller < value && attempt(substitute(best, arg, value, smaller))) break;
+    if (best.length === before && traceWeight(best) === beforeWeight) break;
   }
   return { ops: best, violation: bestV };
+}
+
+/** Distinct (argument name, value) pairs of the trace, largest values first. */
+function numericArgs(ops: readonly Operation[]): [string, number][] {
+  const seen = new Map<string, [string, number]>();
+  for (const op of ops)
+    for (const [k, v] of Object.entries(op.args)) if (typeof v === 'number' && v > 0) seen.set(`${k}=${v}`, [k, v]);
+  return [...seen.values()].sort((a, b) => b[1] - a[1]);
+}
+
+function substitute(ops: readonly Operation[], arg: string, from: number, to: number): Operation[] {
+  return ops.map((op) => (op.args[arg] === from ? { kind: op.kind, args: { ...op.args, [arg]: to } } : op));
+}
+
+function traceWeight(ops: readonly Operation[]): number {
+  let sum = 0;
+  for (const op of ops) for (const v of Object.values(op.args)) if (typeof v === 'number') sum += v;
+  return sum;
 }
 
 function opKindAt(ops: readonly Operation[], step: number): string {
@@ -209,7 +242,7 @@ export function replay(cx: Counterexample, opts: { faults: readonly string[] }):
     check: 'incremental',
     verbose: true,
     onStep: (step, op, result, changes, violations) =>
-      steps.push({ step, operation: op, outcome: result.ok ? 'ok' : `${result.error}: ${result.detail}`, changes: [...changes], violations: [...violations] }),
+      steps.push({ step, operation: op, outcome: result.ok ? 'ok' : `${result.error}: ${result.detail}`, changes: foldChanges(changes), violations: [...violations] }),
   });
   for (const op of cx.operations) {
     r.apply(op);

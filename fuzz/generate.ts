@@ -41,7 +41,19 @@ export class KindTable {
  */
 export function generate(w: World, table: KindTable, c: Choice): Operation {
   const kind = table.draw(c[0]);
-  return gens[kind]!(w, c) ?? gens['guest.mmap']!(w, c) ?? gens['guest.spawn']!(w, c)!;
+  const op = gens[kind]!(w, c);
+  if (op) return op;
+  // Nothing to act on: build what is missing (a process, then a mapping), else touch memory.
+  let processes = 0;
+  let bare = false;
+  for (const g of w.guests)
+    for (const p of g.processes.values()) {
+      processes++;
+      if (p.vmas.length === 0) bare = true;
+    }
+  if (processes === 0) return gens['guest.spawn']!(w, c)!;
+  if (bare) return gens['guest.mmap']!(w, c) ?? gens['guest.spawn']!(w, c)!;
+  return gens['guest.write']!(w, c) ?? gens['guest.spawn']!(w, c)!;
 }
 
 export function generatorKinds(): string[] {

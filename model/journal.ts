@@ -38,6 +38,14 @@ export interface RangeTouch {
 export class Journal {
   /** Host frames whose owner or content changed. */
   readonly frames = new Set<number>();
+  /**
+   * Host frames that lost an owner or a mapping (freed, reassigned, dropped by the primary
+   * mapping): only these can leave a stale EPT or TLB entry behind, so those checks look here
+   * (a subset of `frames`).
+   */
+  readonly released = new Set<number>();
+  /** Host frames whose owner record changed, and the released ones (a subset of `frames`). */
+  readonly owners = new Set<number>();
   /** Per guest: gfns whose backing, EPT leaf, guest ownership or content changed. */
   readonly gfns = new Map<number, Set<number>>();
   /** Per guest: guest page-table gfns written (entries added, changed, removed). */
@@ -60,6 +68,17 @@ export class Journal {
 
   frame(hfn: number): void {
     this.frames.add(hfn);
+  }
+
+  release(hfn: number): void {
+    this.frames.add(hfn);
+    this.released.add(hfn);
+    this.owners.add(hfn);
+  }
+
+  owner(hfn: number): void {
+    this.frames.add(hfn);
+    this.owners.add(hfn);
   }
 
   gfn(guest: number, gfn: number): void {
@@ -102,6 +121,8 @@ export class Journal {
 
   clear(): void {
     this.frames.clear();
+    this.released.clear();
+    this.owners.clear();
     this.gfns.clear();
     this.guestTables.clear();
     this.eptTables.clear();

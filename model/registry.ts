@@ -3,14 +3,14 @@
  * transitions and the settle phase all derive from this list; properties are listed in
  * properties/index.ts and generators in fuzz/generators/index.ts.
  */
-import type { ModelConfig } from './config';
+import { validateModelConfig, type ModelConfig } from './config';
 import type { FaultDef } from './faults';
 import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
 import { compactionMechanism } from './mechanisms/compaction';
 import { thpMechanism } from './mechanisms/thp';
 import type { OperationDef } from './ops/operation';
-import { isRefusal, type Refusal } from './result';
+import { isRefusal, refuse, type Refusal } from './result';
 import { World } from './world';
 
 export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism];
@@ -32,6 +32,8 @@ export function faultNamed(name: string): FaultDef | undefined {
 
 /** Build a world and let every mechanism set itself up in it. */
 export function createWorld(config: ModelConfig): World | Refusal {
+  const impossible = validateModelConfig(config);
+  if (impossible) return refuse('invalid', impossible);
   const w = World.create(config);
   if (isRefusal(w)) return w;
   for (const m of mechanisms) m.init?.(w);

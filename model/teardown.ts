@@ -8,7 +8,7 @@ import { FRAMES_PER_2M } from './constants';
 import { exit, kfree } from './guest/kernel';
 import type { Guest } from './guest/guest';
 import { hostFree } from './host/alloc';
-import { invalidateBegin, invalidateEnd } from './mmu/notifier';
+import { invalidateEnd, invalidateMark } from './mmu/notifier';
 import type { World } from './world';
 
 export function destroyGuest(world: World, g: Guest): void {
@@ -16,7 +16,11 @@ export function destroyGuest(world: World, g: Guest): void {
   for (const h of g.teardownHooks) h(world, g);
   for (const p of [...g.processes.values()]) exit(world, g, p);
   for (const id of [...g.kernelAllocs.keys()]) kfree(world, g, id);
-  invalidateBegin(world, g, 0, g.config.frames);
+  // invalidate_range_start over the whole guest: zap what the EPT holds (walking its leaves,
+  // not every gfn of the space), then flush.
+  invalidateMark(world, g, 0, g.config.frames);
+  for (const leaf of g.ept.leaves(world)) g.ept.zap(world, leaf.gfn);
+  world.tlb.inveptSingle(g.ept.root);
   const freed = new Set<number>();
   for (const [gfn, hfn] of [...g.backing]) {
     const unit = Math.floor(gfn / FRAMES_PER_2M);

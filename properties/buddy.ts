@@ -35,7 +35,7 @@
  */
 import { MAX_PAGE_ORDER, PAGEBLOCK_FRAMES, PAGEBLOCK_ORDER } from '../model/constants';
 import type { AllocatedBlockInfo, BuddyAllocator, FreeBlockInfo } from '../model/buddy/buddy';
-import { MIGRATE_TYPES, mayMergeAcrossPageblocks, type MigrateType } from '../model/buddy/migratetype';
+import { MIGRATE_TYPES, mayMergeAcrossPageblocks, migrateTypeIndex, type MigrateType } from '../model/buddy/migratetype';
 import { hex, type Reporter } from './violation';
 
 export const BUDDY_PROPERTY = 'buddy-invariants';
@@ -98,7 +98,7 @@ export function snapshotBuddy(b: BuddyAllocator): BuddySnapshot {
 // Shared definitions
 
 function size(order: number): number {
-  return 2 ** order;
+  return 1 << order; // orders stay below 31: a shift, not Math.pow, on the hot path
 }
 function aligned(pfn: number, order: number): boolean {
   return Number.isInteger(pfn) && pfn >= 0 && pfn % size(order) === 0;
@@ -136,6 +136,9 @@ function listMismatches(typeOf: (pfn: number) => MigrateType, e: FreeBlockInfo):
 function block(name: string, pfn: number, order: number): string {
   return `${name} pfn ${hex(pfn)} order ${order}`;
 }
+/** A violation subject, formatted lazily. */
+type Subject = string | (() => string);
+
 function freeSubject(name: string, e: FreeBlockInfo): string {
   return `${block(name, e.pfn, e.order)} (free, ${e.list} list)`;
 }
@@ -410,6 +413,15 @@ class BuddyShadow {
   typeOf = (pfn: number): MigrateType => this.types.get(alignDown(pfn, PAGEBLOCK_ORDER)) ?? 'MOVABLE';
 
   /** Re-read everything the allocator says about one pfn. O(MAX_PAGE_ORDER * lists). */
+  /** No violation counted and no totals off: the last check found nothing. */
+  clean(): boolean {
+    for (const k in this.counts) if (this.counts[k as CountKind] !== 0) return false;
+    return this.lastClean;
+  }
+
+  /** Whether the last full comparison of counters and lists agreed (set by the checker). */
+  lastClean = false;
+
   refresh(b: BuddyAllocator, pfn: number): void {
     for (const e of this.freeAt.get(pfn) ?? []) this.removeFree(pfn, e);
     this.freeAt.delete(pfn);
@@ -447,7 +459,7 @@ class BuddyShadow {
     this.freePages += d * sz;
     if (e.list !== 'ISOLATE') this.nonIsolatedPages += d * sz;
     bump(this.perList, listKey(e.order, e.list), d);
-    const subject = freeSubject(this.name, { pfn, order: e.order, list: e.list });
+    const subject = (): string => freeSubject(this.name, { pfn, order: e.order, list: e.list });
     if (!inRange(this.base, this.frames, pfn, e.order)) this.count('out-of-range', d, subject);
     if (!aligned(pfn, e.order)) {
       this.count('misaligned', d, subject);
@@ -480,7 +492,7 @@ class BuddyShadow {
 
   private allocEntryDelta(a: AllocatedBlockInfo, d: 1 | -1): void {
     this.allocatedPages += d * size(a.order);
-    const subject = allocSubject(this.name, a);
+    const subject = (): string => allocSubject(this.name, a);
     if (!inRange(this.base, this.frames, a.head, a.order)) this.count('out-of-range', d, subject);
     if (!aligned(a.head, a.order)) {
       this.count('misaligned', d, subject);
@@ -517,43 +529,44 @@ class BuddyShadow {
   }
 
   /** Mismatching free entries covering one pageblock, given its current type. */
-  private refreshPageblock(pb: number, subject?: string): void {
+  private refreshPageblock(pb: number, subject?: Subject): void {
     const now = this.typeOf(pb) === 'ISOLATE' ? (this.pbNon.get(pb) ?? 0) : (this.pbIso.get(pb) ?? 0);
-    this.replace(this.pbContrib, pb, now, 'isolate-list-mismatch', subject ?? `${this.name} pageblock ${hex(pb)}`);
+    this.replace(this.pbContrib, pb, now, 'isolate-list-mismatch', subject ?? ((): string => `${this.name} pageblock ${hex(pb)}`));
   }
 
   /** Unmerged buddy pairs of (pfn, order): (entries at one) x (entries at the other). */
-  private refreshPair(pfn: number, order: number, subject?: string): void {
+  private refreshPair(pfn: number, order: number, subject?: Subject): void {
     const lo = Math.min(pfn, pfn ^ size(order));
     const hi = lo + size(order);
     const now = mergeAllowed(this.typeOf, lo, order)
       ? (this.cntF.get(lo * 16 + order) ?? 0) * (this.cntF.get(hi * 16 + order) ?? 0)
       : 0;
-    this.replace(this.pairContrib, lo * 16 + order, now, 'not-merged', subject ?? block(this.name, lo, order));
+    this.replace(this.pairContrib, lo * 16 + order, now, 'not-merged', subject ?? ((): string => block(this.name, lo, order)));
   }
 
-  private refreshMixed(pfn: number, order: number, subject?: string): void {
+  private refreshMixed(pfn: number, order: number, subject?: Subject): void {
     const now = mixedIsolation(this.typeOf, pfn, order) ? (this.cntF.get(pfn * 16 + order) ?? 0) : 0;
-    this.replace(this.mixedContrib, pfn * 16 + order, now, 'merged-across-isolation', subject ?? block(this.name, pfn, order));
+    this.replace(this.mixedContrib, pfn * 16 + order, now, 'merged-across-isolation', subject ?? ((): string => block(this.name, pfn, order)));
   }
 
-  private replace(m: Map<number, number>, key: number, now: number, kind: CountKind, subject: string): void {
+  private replace(m: Map<number, number>, key: number, now: number, kind: CountKind, subject: Subject): void {
     const before = m.get(key) ?? 0;
     if (now === 0) m.delete(key);
     else m.set(key, now);
     this.count(kind, now - before, subject);
   }
 
-  private count(kind: CountKind, delta: number, subject: string): void {
+  private count(kind: CountKind, delta: number, subject: Subject): void {
     if (delta === 0) return;
     this.counts[kind] += delta;
-    if (delta > 0) this.witness.set(kind, subject);
+    // Subjects are formatted only when they become a witness (hot path: most deltas are 0).
+    if (delta > 0) this.witness.set(kind, typeof subject === 'string' ? subject : subject());
     if (this.counts[kind] === 0) this.witness.delete(kind);
   }
 }
 
 function listKey(order: number, list: MigrateType): number {
-  return order * 8 + MIGRATE_TYPES.indexOf(list);
+  return order * 8 + migrateTypeIndex(list);
 }
 
 function bump(m: Map<number, number>, key: number, d: number): void {
@@ -605,6 +618,12 @@ const KIND_MESSAGES: Record<CountKind, [string, string]> = {
  */
 export function checkBuddyIncremental(b: BuddyAllocator, dirty: readonly number[], r: Reporter): void {
   const s = shadowOf(b);
+  // An allocator this step did not touch has the lists and counters it had at the last check,
+  // which agreed then (a disagreement stops the run): nothing to compare.
+  if (dirty.length === 0 && s.clean()) return;
+  let reported = 0;
+  const outer = r;
+  r = { step: outer.step, report: (v) => { reported++; outer.report(v); } };
   for (const pfn of dirty) s.refresh(b, pfn);
   for (const kind of BUDDY_VIOLATION_KINDS) {
     if (!(kind in s.counts)) continue;
@@ -620,10 +639,15 @@ export function checkBuddyIncremental(b: BuddyAllocator, dirty: readonly number[
       actual: `${n} violating ${kind === 'overlap' || kind === 'allocated-overlap' || kind === 'not-merged' ? 'pairs' : 'entries'}`,
     });
   }
+  // Every list's counter against the shadow's count of its entries: integer compares, and
+  // the message is built only for a list that disagrees.
   for (let order = 0; order <= MAX_PAGE_ORDER; order++) {
-    for (const list of MIGRATE_TYPES) {
-      reportNrFree(r, b.name, order, list, s.perList.get(listKey(order, list)) ?? 0, b.freeBlocks(order, list));
+    for (let li = 0; li < MIGRATE_TYPES.length; li++) {
+      const listed = s.perList.get(order * 8 + li) ?? 0;
+      const counter = b.nrFreeAt(order, li);
+      if (listed !== counter) reportNrFree(r, b.name, order, MIGRATE_TYPES[li]!, listed, counter);
     }
   }
   reportTotals(r, b.name, b.frames, s.nonIsolatedPages, b.freePages(), s.allocatedPages, b.allocatedPages(), s.freePages);
+  s.lastClean = reported === 0;
 }

@@ -9,7 +9,10 @@
 export interface Violation {
   readonly property: string;
   readonly kind: string;
-  /** Index of the operation after which the violation was seen (-1: initial state). */
+  /**
+   * Index of the operation after which the violation was seen; the number of operations when
+   * it was seen by the end-of-run full check or the settle phase's liveness checks.
+   */
   readonly step: number;
   /** What the violation is about: "hfn 0x1a3", "g1 pid 2 va 0x7f0000001000", ... */
   readonly subject: string;

@@ -56,7 +56,7 @@ test.each([
   ['unknown property', mutated((c) => (c.violation.property = 'nope')), /^\$\.violation\.property: unknown property "nope"$/],
   ['unknown fault', mutated((c) => (c.faults = ['nope'])), /^\$\.faults\[0\]: unknown fault "nope"$/],
   ['unknown weight kind', mutated((c) => (c.config.weights.warp = 1)), /^\$\.config\.weights: unknown operation kind "warp"$/],
-  ['step past the trace', mutated((c) => (c.violation.step = 3)), /^\$\.violation\.step: 3 is past the last operation \(3 operations\)$/],
+  ['step past the trace', mutated((c) => (c.violation.step = 4)), /^\$\.violation\.step: 4 is past the last operation \(3 operations\)$/],
   ['step below -1', mutated((c) => (c.violation.step = -2)), /^\$\.violation\.step: /],
   ['non-integer step', mutated((c) => (c.violation.step = 1.5)), /^\$\.violation\.step: /],
   ['negative weight', mutated((c) => (c.config.weights['mmu.map'] = -1)), /^\$\.config\.weights\["mmu\.map"\]: /],

@@ -35,7 +35,8 @@ function semanticProblem(cx: Counterexample, engine: Pick<Engine, 'inventory' | 
   const faults = new Set(inv.faults.map((f) => f.name));
   const operations = new Set(inv.operations.map((o) => o.name));
   if (!properties.has(cx.violation.property)) return `$.violation.property: unknown property "${cx.violation.property}"`;
-  if (cx.violation.step >= cx.operations.length) {
+  // step == operations.length: seen by the end-of-run check or the settle phase (liveness).
+  if (cx.violation.step > cx.operations.length) {
     return `$.violation.step: ${cx.violation.step} is past the last operation (${cx.operations.length} operations)`;
   }
   for (let i = 0; i < cx.faults.length; i++) {

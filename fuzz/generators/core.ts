@@ -6,8 +6,15 @@ import type { World } from '../../model/world';
 import type { Operation } from '../contract';
 import { guestOf, nthKey, pagesFor, pick, procOf, vpnIn, type Choice, type Gen } from './pick';
 
+/** Processes per guest past which spawns are mostly declined (1 in 8 still goes through). */
+const PROCESSES_PER_GUEST_MAX = 3;
+
 export const coreGenerators: Record<string, Gen> = {
-  'guest.spawn': (w, c) => ({ kind: 'guest.spawn', args: { guest: guestOf(w, c[1]).id } }),
+  // A few processes per guest: more would spread the other operations too thin to interact.
+  'guest.spawn': (w, c) => {
+    const g = guestOf(w, c[1]);
+    return g.processes.size >= PROCESSES_PER_GUEST_MAX && c[2] % 8 !== 0 ? null : { kind: 'guest.spawn', args: { guest: g.id } };
+  },
   'guest.exit': (w, c) => {
     const x = procOf(w, c[1]);
     return x ? { kind: 'guest.exit', args: { guest: x.g.id, pid: x.p.pid } } : null;

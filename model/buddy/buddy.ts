@@ -35,8 +35,10 @@
  * orders that matter (free lists, dirty pfns) are explicit.
  */
 import { MAX_PAGE_ORDER, PAGEBLOCK_FRAMES, PAGEBLOCK_ORDER } from '../constants';
+
+const MAX_ORDER_FRAMES = 1 << MAX_PAGE_ORDER;
 import { fragmentationIndex as fragIndex } from './fragmentation';
-import { FreeList } from './free-list';
+import { FreeList, type Membership } from './free-list';
 import {
   FALLBACKS,
   MIGRATE_TYPES,
@@ -176,6 +178,10 @@ export class BuddyAllocator {
   private readonly nrFreeCounts: number[] = [];
   /** Head pfn of each free block -> pack(order, list): PageBuddy + buddy_order + the list. */
   private readonly freeHead = new Map<number, number>();
+  /** Which lists hold each pfn, kept by the lists themselves (free-list.ts Membership). */
+  private readonly membership: Membership = new Map();
+  /** Free-block heads per max-order region (see setHead). */
+  private readonly headsInRegion = new Map<number, number>();
   /** Head pfn of each allocated block -> pack(order, requested migrate type). */
   private readonly allocated = new Map<number, number>();
   /** Pageblock head pfn -> type index, only where it differs from MOVABLE (memmap_init). */
@@ -206,7 +212,7 @@ export class BuddyAllocator {
     this.frames = frames;
     this.faults = opts.faults;
     for (let i = 0; i < (MAX_PAGE_ORDER + 1) * MIGRATE_TYPE_COUNT; i++) {
-      this.lists.push(new FreeList());
+      this.lists.push(new FreeList(i, this.membership));
       this.nrFreeCounts.push(0);
     }
     // memmap_init + memblock_free_all: all memory free as max-order MOVABLE blocks, in pfn
@@ -597,16 +603,12 @@ export class BuddyAllocator {
   /**
    * Every (order, list) whose free list holds `pfn`, read from the lists themselves (not the
    * head index): the checkers use this so that a list/index disagreement cannot hide.
-   * O(MAX_PAGE_ORDER * MIGRATE_TYPES).
+   * One lookup in the lists' own membership map.
    */
   freeEntriesAt(pfn: number): { order: number; list: MigrateType }[] {
-    const out: { order: number; list: MigrateType }[] = [];
-    for (let order = 0; order <= MAX_PAGE_ORDER; order++) {
-      for (let mt = 0; mt < MIGRATE_TYPE_COUNT; mt++) {
-        if (this.list(order, mt).has(pfn)) out.push({ order, list: MIGRATE_TYPES[mt]! });
-      }
-    }
-    return out;
+    const ids = this.membership.get(pfn);
+    if (!ids) return [];
+    return [...ids].sort((a, b) => a - b).map((i) => ({ order: Math.floor(i / MIGRATE_TYPE_COUNT), list: MIGRATE_TYPES[i % MIGRATE_TYPE_COUNT]! }));
   }
 
   /** The allocated block containing pfn, if any (aligned ancestors, O(MAX_PAGE_ORDER)). */
@@ -640,6 +642,11 @@ export class BuddyAllocator {
   }
 
   /** Blocks on the free lists of `order` (one list, or all lists when mt is omitted). */
+  /** nr_free of one list by index (migrateTypeIndex order); the checkers' hot path. */
+  nrFreeAt(order: number, mtIdx: number): number {
+    return this.nrFreeCounts[order * MIGRATE_TYPE_COUNT + mtIdx]!;
+  }
+
   freeBlocks(order: number, mt?: MigrateType): number {
     if (!isOrder(order)) return 0;
     if (mt !== undefined) return this.nrFreeCounts[order * MIGRATE_TYPE_COUNT + migrateTypeIndex(mt)]!;
@@ -742,7 +749,7 @@ export class BuddyAllocator {
         const idx = c.order * MIGRATE_TYPE_COUNT + migrateTypeIndex(c.list);
         this.lists[idx]!.addHead(c.pfn);
         this.nrFreeCounts[idx]!++;
-        if (!this.freeHead.has(c.pfn)) this.freeHead.set(c.pfn, pack(c.order, migrateTypeIndex(c.list)));
+        if (!this.freeHead.has(c.pfn)) this.setHead(c.pfn, pack(c.order, migrateTypeIndex(c.list)));
         this.dirty.add(c.pfn);
         return;
       }
@@ -752,7 +759,7 @@ export class BuddyAllocator {
           const idx = orderOf(packed) * MIGRATE_TYPE_COUNT + mtIdxOf(packed);
           this.lists[idx]!.remove(c.pfn);
           this.nrFreeCounts[idx]!--;
-          this.freeHead.delete(c.pfn);
+          this.deleteHead(c.pfn);
         }
         this.dirty.add(c.pfn);
         return;
@@ -764,14 +771,20 @@ export class BuddyAllocator {
       case 'set-type':
         this.setTypeIdx(alignDown(c.pfn, PAGEBLOCK_ORDER), migrateTypeIndex(c.mt));
         return;
+      // A counter only ever changes inside an operation, and every operation dirties some
+      // pfn; the incremental check relies on that to skip untouched allocators, so a counter
+      // corruption dirties the allocator's first pfn as the operation that made it would.
       case 'bump-nr-free':
         this.nrFreeCounts[c.order * MIGRATE_TYPE_COUNT + migrateTypeIndex(c.list)]! += c.delta;
+        this.dirty.add(this.base);
         return;
       case 'bump-free-pages':
         this.nrFreePages += c.delta;
+        this.dirty.add(this.base);
         return;
       case 'bump-allocated-pages':
         this.allocatedPageCount += c.delta;
+        this.dirty.add(this.base);
         return;
     }
   }
@@ -809,9 +822,31 @@ export class BuddyAllocator {
     return this.pbFreeSmall.get(pb) ?? 0;
   }
 
+  /**
+   * The head index, with a count of free-block heads per max-order region beside it: a free
+   * block never straddles a region, so a region with no heads answers "not free" in one lookup
+   * (the common case for allocated memory, and the checks ask it for every frame they touch).
+   */
+  private setHead(pfn: number, packed: number): void {
+    if (!this.freeHead.has(pfn)) {
+      const region = Math.floor(pfn / MAX_ORDER_FRAMES);
+      this.headsInRegion.set(region, (this.headsInRegion.get(region) ?? 0) + 1);
+    }
+    this.freeHead.set(pfn, packed);
+  }
+
+  private deleteHead(pfn: number): void {
+    if (!this.freeHead.delete(pfn)) return;
+    const region = Math.floor(pfn / MAX_ORDER_FRAMES);
+    const n = (this.headsInRegion.get(region) ?? 0) - 1;
+    if (n <= 0) this.headsInRegion.delete(region);
+    else this.headsInRegion.set(region, n);
+  }
+
   /** The free block (head, packed) containing [pfn, pfn + 2^minOrder), if any. */
   private enclosingFree(pfn: number, minOrder: number): [number, number] | undefined {
     if (!Number.isInteger(pfn) || pfn < 0) return undefined;
+    if (!this.headsInRegion.has(Math.floor(pfn / MAX_ORDER_FRAMES))) return undefined;
     for (let order = minOrder; order <= MAX_PAGE_ORDER; order++) {
       const head = alignDown(pfn, order);
       const packed = this.freeHead.get(head);
@@ -825,7 +860,7 @@ export class BuddyAllocator {
     if (toTail) this.lists[idx]!.addTail(pfn);
     else this.lists[idx]!.addHead(pfn);
     this.nrFreeCounts[idx]!++;
-    this.freeHead.set(pfn, pack(order, mtIdx));
+    this.setHead(pfn, pack(order, mtIdx));
     if (order < PAGEBLOCK_ORDER) this.bump(this.pbFreeSmall, alignDown(pfn, PAGEBLOCK_ORDER), 1 << order);
     this.dirty.add(pfn);
   }
@@ -837,7 +872,7 @@ export class BuddyAllocator {
     const idx = order * MIGRATE_TYPE_COUNT + mtIdxOf(packed);
     this.lists[idx]!.remove(pfn);
     this.nrFreeCounts[idx]!--;
-    this.freeHead.delete(pfn);
+    this.deleteHead(pfn);
     if (order < PAGEBLOCK_ORDER) this.bump(this.pbFreeSmall, alignDown(pfn, PAGEBLOCK_ORDER), -(1 << order));
     this.dirty.add(pfn);
   }

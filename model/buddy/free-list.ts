@@ -12,11 +12,38 @@
 /** End-of-list marker (pfns are never negative). */
 const NIL = -1;
 
+/**
+ * Which lists hold each pfn, kept by the lists themselves on every add and remove (so it can
+ * never disagree with them): pfn -> list ids. Lets a checker ask "which lists hold this pfn"
+ * in one lookup instead of asking every list.
+ */
+export type Membership = Map<number, number[]>;
+
 export class FreeList {
   private readonly nextOf = new Map<number, number>();
   private readonly prevOf = new Map<number, number>();
   private headPfn = NIL;
   private tailPfn = NIL;
+
+  constructor(
+    private readonly id = 0,
+    private readonly membership: Membership | null = null,
+  ) {}
+
+  private joined(pfn: number): void {
+    if (!this.membership) return;
+    const ids = this.membership.get(pfn);
+    if (ids) ids.push(this.id);
+    else this.membership.set(pfn, [this.id]);
+  }
+
+  private left(pfn: number): void {
+    const ids = this.membership?.get(pfn);
+    if (!ids) return;
+    const i = ids.indexOf(this.id);
+    if (i >= 0) ids.splice(i, 1);
+    if (ids.length === 0) this.membership!.delete(pfn);
+  }
 
   get length(): number {
     return this.nextOf.size;
@@ -42,6 +69,7 @@ export class FreeList {
     if (this.headPfn !== NIL) this.prevOf.set(this.headPfn, pfn);
     else this.tailPfn = pfn;
     this.headPfn = pfn;
+    this.joined(pfn);
   }
 
   /** include/linux/list.h `list_add_tail`: cold end (move_to_free_list, FPI_TO_TAIL). */
@@ -52,6 +80,7 @@ export class FreeList {
     if (this.tailPfn !== NIL) this.nextOf.set(this.tailPfn, pfn);
     else this.headPfn = pfn;
     this.tailPfn = pfn;
+    this.joined(pfn);
   }
 
   /** include/linux/list.h `list_del`; false when `pfn` is not on this list. */
@@ -65,6 +94,7 @@ export class FreeList {
     else this.prevOf.set(next, prev);
     this.nextOf.delete(pfn);
     this.prevOf.delete(pfn);
+    this.left(pfn);
     return true;
   }
 

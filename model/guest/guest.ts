@@ -178,9 +178,15 @@ export class Guest {
   }
 
   setBacking(gfn: number, hfn: number | undefined): void {
+    // The frame that loses the gfn is touched too: whatever it is now must be accounted for.
+    const old = this.backing.get(gfn);
+    if (old !== undefined && old !== hfn) this.journal.release(old);
     if (hfn === undefined) this.backing.delete(gfn);
     else this.backing.set(gfn, hfn);
     this.journal.gfn(this.id, gfn);
+    // A page-table page that changes frames changes every translation below it.
+    const t = this.tables.get(gfn);
+    if (t) this.journal.range(this.id, t.pid, t.vpnBase, t.vpnBase + 512 ** t.level);
   }
 
   /** True when a fault that snapshotted `seq` for gfn must retry (is_page_fault_stale). */

@@ -14,7 +14,7 @@ import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
 import { Process, type Prot } from './process';
 import { allocTable, slotFor, tableAt, writeEntry } from './page-tables';
-import { physWrite } from './phys';
+import { physWrite, touch } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
 
@@ -43,6 +43,20 @@ export function mmap(world: World, g: Guest, p: Process, start: number, pages: n
   return ok();
 }
 
+/**
+ * Fault in every page-table page of pid before changing anything, so that an operation that
+ * cannot get at its tables (the host is out of memory to swap one back in) is refused whole,
+ * never half done.
+ */
+function tablesResident(world: World, g: Guest, pid: number): Refusal | null {
+  for (const [gfn, t] of g.tables) {
+    if (t.pid !== pid) continue;
+    const hfn = touch(world, g, gfn);
+    if (typeof hfn !== 'number') return hfn;
+  }
+  return null;
+}
+
 /** Flush [start, end) of pid from the TLB, by pages or whole, as Linux x86 decides. */
 export function flushRange(world: World, g: Guest, pid: number, start: number, end: number): void {
   if (end - start > TLB_SINGLE_PAGE_FLUSH_CEILING) world.tlb.flushPcid(g.vpid, pid);
@@ -54,6 +68,8 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
   for (const v of p.vmas)
     if (v.huge && v.start < end && start < v.end && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
       return refuse('misaligned', `munmap of part of a 2 MiB page at va ${hex(start * 4096)}`);
+  const unreachable = tablesResident(world, g, p.pid);
+  if (unreachable) return unreachable;
   const freed: { gfn: number; order: number }[] = [];
   const emptied = new Set<number>();
   // 1. zap the leaves (zap_pte_range)
@@ -104,7 +120,7 @@ export function freeUserFrames(world: World, g: Guest, gfn: number, order: numbe
   // A page a mechanism still holds a reference to (isolated for migration) is freed by that
   // mechanism when it lets go (folio_put with the isolation's reference still held).
   if (g.freeHooks.some((h) => h(world, g, gfn, order))) return;
-  for (let i = 0; i < 2 ** order; i++) g.clearOwner(gfn + i);
+  for (let i = 0, n = 1 << order; i < n; i++) g.clearOwner(gfn + i);
   guestFree(world, g, gfn, order);
 }
 
@@ -140,6 +156,8 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
       return refuse('misaligned', `mprotect of part of a 2 MiB page at va ${hex(start * 4096)}`);
     v = vma.end;
   }
+  const unreachable = tablesResident(world, g, p.pid);
+  if (unreachable) return unreachable;
   p.protectRange(start, end, prot);
   for (let vpn = start; vpn < end; ) {
     const slot = slotFor(world, g, p, vpn, 1, false);
@@ -168,6 +186,8 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
 }
 
 export function exit(world: World, g: Guest, p: Process): OpResult {
+  const unreachable = tablesResident(world, g, p.pid);
+  if (unreachable) return unreachable;
   for (const v of [...p.vmas]) {
     const r = munmap(world, g, p, v.start, v.end - v.start);
     if (!r.ok) return r;
@@ -193,7 +213,7 @@ export function kalloc(world: World, g: Guest, order: number, mt: MigrateType): 
   const gfn = guestAlloc(world, g, order, mt);
   if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
   const id = g.nextAlloc++;
-  for (let i = 0; i < 2 ** order; i++) {
+  for (let i = 0, n = 1 << order; i < n; i++) {
     g.setOwner(gfn + i, { kind: 'kernel', alloc: id });
     // kzalloc: the kernel clears what it allocates.
     const w = physWrite(world, g, gfn + i, ZERO);
@@ -212,7 +232,7 @@ export function kfree(world: World, g: Guest, id: number): OpResult {
   const a = g.kernelAllocs.get(id);
   if (!a) return refuse('no-such-allocation', `g${g.id} has no kernel allocation #${id}`);
   g.kernelAllocs.delete(id);
-  for (let i = 0; i < 2 ** a.order; i++) g.clearOwner(a.gfn + i);
+  for (let i = 0, n = 1 << a.order; i < n; i++) g.clearOwner(a.gfn + i);
   guestFree(world, g, a.gfn, a.order);
   return ok();
 }

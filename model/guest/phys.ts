@@ -6,6 +6,7 @@
 import { ACCESS_RETRIES_MAX, EPT_WRITE } from '../constants';
 import { type Content } from '../content';
 import { eptFault } from '../host/ept-fault';
+import { waitForInvalidation } from '../host/reclaim';
 import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
 import type { Guest } from './guest';
@@ -21,7 +22,7 @@ export function touch(world: World, g: Guest, gfn: number, write = false): numbe
     if (h.kind === 'leaf' && (!write || (h.entry.flags & EPT_WRITE) !== 0)) return h.hfn;
     if (h.kind === 'misconfig') return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: EPT table at hfn ${hex(h.tableHfn)} is not a table`);
     const f = eptFault(world, g, gfn, write);
-    if (f !== true) return f;
+    if (f !== true && !(f.error === 'retry' && waitForInvalidation(world, g, gfn))) return f;
   }
   return refuse('retry', `g${g.id} gfn ${hex(gfn)}: EPT fault did not settle`);
 }

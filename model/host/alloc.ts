@@ -19,13 +19,13 @@ export function hostAlloc(
   const r = world.hostBuddy.alloc(order, mt);
   if (typeof r !== 'number') return refuse('host-oom', `host buddy: ${r.error} (order ${order}, ${mt})`);
   const rec = { site, reason, step: world.step, order };
-  for (let i = 0; i < 2 ** order; i++) world.frames.setOwner(r + i, ownerOf(i), rec);
+  for (let i = 0, n = 1 << order; i < n; i++) world.frames.setOwner(r + i, ownerOf(i), rec);
   return r;
 }
 
 /** Free a block the host allocated; the ledger entries go first, then the buddy takes it. */
 export function hostFree(world: World, hfn: number, order: number): void {
-  for (let i = 0; i < 2 ** order; i++) world.frames.clearOwner(hfn + i);
+  for (let i = 0, n = 1 << order; i < n; i++) world.frames.clearOwner(hfn + i);
   const r = world.hostBuddy.free(hfn, order);
   // A refused free means the model itself double-freed: recorded for the ownership property
   // rather than thrown, so an injected bug shows up as a violation, not a crash.

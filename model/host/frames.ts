@@ -97,7 +97,8 @@ export class HostFrames {
     if (before?.owner.kind === 'guest-memory') this.unindex(before.owner.guest, before.owner.gfn, hfn);
     if (owner.kind === 'guest-memory') this.guestIndex.set(guestKey(owner.guest, owner.gfn), hfn);
     this.records.set(hfn, { owner, alloc });
-    this.journal.frame(hfn);
+    if (before) this.journal.release(hfn);
+    else this.journal.owner(hfn);
     this.journal.note(() => `hfn ${hex(hfn)}: ${describeOwner(before?.owner)} -> ${describeOwner(owner)} (${alloc.site}: ${alloc.reason})`);
   }
 
@@ -105,7 +106,7 @@ export class HostFrames {
     const before = this.records.get(hfn);
     if (before?.owner.kind === 'guest-memory') this.unindex(before.owner.guest, before.owner.gfn, hfn);
     this.records.delete(hfn);
-    this.journal.frame(hfn);
+    this.journal.release(hfn);
     this.journal.note(() => `hfn ${hex(hfn)}: ${describeOwner(before?.owner)} -> free (holds ${describeContent(this.read(hfn))})`);
   }
 

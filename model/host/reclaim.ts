@@ -87,6 +87,19 @@ export function reclaimEnd(world: World, g: Guest): OpResult {
   return ok();
 }
 
+/**
+ * A vCPU whose fault retries because the host is invalidating its gfn spins until the host's
+ * invalidate_range_end; in a one-thread model that means the host's pending reclaim runs to
+ * its end now. Returns whether there was one to finish (false: the retry stands).
+ */
+export function waitForInvalidation(world: World, g: Guest, gfn: number): boolean {
+  const r = g.pendingReclaim;
+  if (!r || gfn < r.gfn || gfn >= r.gfn + r.frames) return false;
+  world.journal.note(() => `g${g.id}: vCPU waits for the host's reclaim of gfn ${hex(r.gfn)} to end`);
+  reclaimEnd(world, g);
+  return true;
+}
+
 /** Move the frame(s) behind gfn to a new host block: begin, copy, remap, free, end. */
 export function migrate(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim is in flight`);

@@ -9,6 +9,7 @@ import { ACCESS_RETRIES_MAX, FRAMES_PER_1G, FRAMES_PER_2M } from '../constants';
 import { type Content, data } from '../content';
 import { framesAtLevel } from '../paging/entries';
 import { eptFault } from '../host/ept-fault';
+import { waitForInvalidation } from '../host/reclaim';
 import { handlePageFault, vmaAllows } from '../guest/fault';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
@@ -68,7 +69,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
       }
       case 'ept-violation': {
         const f = eptFault(world, g, w.gfn);
-        if (f !== true) return f;
+        if (f !== true && !(f.error === 'retry' && waitForInvalidation(world, g, w.gfn))) return f;
         continue;
       }
       case 'bad-table':

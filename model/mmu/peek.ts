@@ -46,3 +46,37 @@ export function peekLeaf(world: World, g: Guest, p: Process, vpn: number): PeekL
   }
   return null;
 }
+
+/**
+ * Every present leaf of p's tables that overlaps [vpnStart, vpnEnd), visiting only present
+ * subtrees (cost follows what is mapped, not the width of the range).
+ */
+export function forEachLeaf(world: World, g: Guest, p: Process, vpnStart: number, vpnEnd: number, fn: (vpn: number, leaf: PeekLeaf) => void): void {
+  const visit = (tableGfn: number, level: number, base: number, writable: boolean, nx: boolean): void => {
+    const c = peekGuestPhysical(world, g, tableGfn);
+    if (c.kind !== 'table' || c.table.kind !== 'guest') return;
+    const span = framesAtLevel(level);
+    const first = Math.max(0, Math.floor((vpnStart - base) / span));
+    const last = Math.min(511, Math.floor((vpnEnd - 1 - base) / span));
+    if (first > last) return;
+    const visitEntry = (e: Entry, i: number): void => {
+      if (i < first || i > last) return;
+      // A migration entry still names its page, as in peekLeaf.
+      if (level === 1 && isMigrationEntry(e)) {
+        const v = base + i;
+        if (v >= vpnStart && v < vpnEnd) fn(v, { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx });
+        return;
+      }
+      if (!guestPresent(e)) return;
+      const w = writable && (e.flags & PTE_RW) !== 0;
+      const x = nx || e.nx;
+      const v = base + i * span;
+      if (guestIsLeaf(e, level)) {
+        for (let k = Math.max(v, vpnStart); k < Math.min(v + span, vpnEnd); k++) fn(k, { entry: e, level, gfn: e.pfn + (k - v), writable: w, nx: x });
+      } else visit(e.pfn, level - 1, v, w, x);
+    };
+    if (last - first + 1 < c.table.size) for (let i = first; i <= last; i++) { const e = c.table.get(i); if (e) visitEntry(e, i); }
+    else c.table.forEach(visitEntry);
+  };
+  visit(p.cr3, g.config.guestLevels, 0, true, false);
+}

@@ -194,6 +194,7 @@ function unindex(m: Map<number, Set<TlbEntry>>, key: number, e: TlbEntry): void 
 function collect(maps: Map<number, Set<TlbEntry>>[], frame: number, keyBase = 0): TlbEntry[] {
   const out: TlbEntry[] = [];
   for (let s = 0; s < SIZES.length; s++) {
+    if (maps[s]!.size === 0) continue;
     const size = SIZES[s]!;
     const set = maps[s]!.get(keyBase + frame - (frame % size));
     if (set) for (const e of set) out.push(e);

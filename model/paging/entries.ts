@@ -8,14 +8,17 @@ import {
 } from '../constants';
 import type { Entry } from './table';
 
+/** Frames (4 KiB) covered by one entry at each level 0..5: 1, 512, 512^2, ... (hot: a table). */
+const FRAMES_AT_LEVEL: readonly number[] = [0, 1, 2, 3, 4, 5].map((l) => (l === 0 ? 0 : 2 ** (PT_INDEX_BITS * (l - 1))));
+
 /** Frames (4 KiB) covered by one entry at a level: 1, 512, 512^2, ... */
 export function framesAtLevel(level: number): number {
-  return 2 ** (PT_INDEX_BITS * (level - 1));
+  return FRAMES_AT_LEVEL[level]!;
 }
 
 /** Index into the table of `level` for a virtual (or guest-physical) page number. */
 export function indexAt(pageNumber: number, level: number): number {
-  return Math.floor(pageNumber / framesAtLevel(level)) % 512;
+  return Math.floor(pageNumber / FRAMES_AT_LEVEL[level]!) % 512;
 }
 
 /** Page size in bytes of a leaf at `level`. */

@@ -7,7 +7,7 @@
  */
 import { describeContent } from '../../model/content';
 import { describeExpected, meets } from '../oracle';
-import { peekGuestPhysical, peekLeaf } from '../../model/mmu/peek';
+import { forEachLeaf, peekGuestPhysical, peekLeaf } from '../../model/mmu/peek';
 import type { World } from '../../model/world';
 import type { Oracle } from '../oracle';
 import type { Property, StepContext } from '../property';
@@ -24,7 +24,7 @@ function checkPage(w: World, o: Oracle, guest: number, pid: number, vpn: number,
   const g = w.guests[guest]!;
   const p = g.processes.get(pid);
   const ap = o.process(guest, pid);
-  const subject = `g${guest} pid ${pid} va ${hex(vpn * 4096)}`;
+  const subject = (): string => `g${guest} pid ${pid} va ${hex(vpn * 4096)}`;
   if (!p || !ap) {
     if (!!p !== !!ap) r.report({ property: NAME, kind: 'process-mismatch', subject: `g${guest} pid ${pid}`, message: 'the process exists on one side only', expected: ap ? 'exists' : 'gone', actual: p ? 'exists' : 'gone' });
     return;
@@ -43,10 +43,10 @@ function checkPage(w: World, o: Oracle, guest: number, pid: number, vpn: number,
     if (!meets(expected, actual)) fields.push(['content', describeExpected(expected), describeContent(actual)]);
     if (fields.length > 0) {
       const kind = fields[0]![0] === 'mapped' ? 'unexpected-mapping' : fields[0]![0] === 'content' ? 'content-mismatch' : 'excess-permission';
-      r.report({ property: NAME, kind, subject, message: 'the concrete page differs from the oracle', ...diff(fields) });
+      r.report({ property: NAME, kind, subject: subject(), message: 'the concrete page differs from the oracle', ...diff(fields) });
     }
   } else if (expected.kind === 'data' || expected.kind === 'poison') {
-    r.report({ property: NAME, kind: 'lost-page', subject, message: 'a written page is no longer mapped', expected: describeExpected(expected), actual: 'not mapped' });
+    r.report({ property: NAME, kind: 'lost-page', subject: subject(), message: 'a written page is no longer mapped', expected: describeExpected(expected), actual: 'not mapped' });
   }
 }
 
@@ -56,11 +56,11 @@ function checkAccess({ oracle: o, op, result }: StepContext, r: Reporter): void 
   const allowed = o.allows(a.guest as number, a.pid as number, a.vpn as number, op.kind === 'guest.write');
   const processExists = o.process(a.guest as number, a.pid as number) !== undefined;
   if (!processExists) return;
-  const subject = `g${String(a.guest)} pid ${String(a.pid)} va ${hex((a.vpn as number) * 4096)}`;
+  const subject = (): string => `g${String(a.guest)} pid ${String(a.pid)} va ${hex((a.vpn as number) * 4096)}`;
   if (!allowed && result.ok)
-    r.report({ property: NAME, kind: 'protection-bypassed', subject, message: `a ${op.kind} the oracle forbids succeeded`, expected: 'segv', actual: 'ok' });
+    r.report({ property: NAME, kind: 'protection-bypassed', subject: subject(), message: `a ${op.kind} the oracle forbids succeeded`, expected: 'segv', actual: 'ok' });
   if (allowed && !result.ok && result.error === 'segv')
-    r.report({ property: NAME, kind: 'spurious-segv', subject, message: `a ${op.kind} the oracle allows faulted`, expected: 'ok', actual: `segv (${result.detail})` });
+    r.report({ property: NAME, kind: 'spurious-segv', subject: subject(), message: `a ${op.kind} the oracle allows faulted`, expected: 'ok', actual: `segv (${result.detail})` });
 }
 
 export const oracleAgreement: Property = {
@@ -86,7 +86,7 @@ export const oracleAgreement: Property = {
         continue;
       }
       for (const vpn of ap.memory.keys()) if (vpn >= rg.vpnStart && vpn < rg.vpnEnd) visit(rg.guest, rg.pid, vpn);
-      if (rg.vpnEnd - rg.vpnStart <= 1024) for (let v = rg.vpnStart; v < rg.vpnEnd; v++) if (peekLeaf(w, w.guests[rg.guest]!, p, v)) visit(rg.guest, rg.pid, v);
+      forEachLeaf(w, w.guests[rg.guest]!, p, rg.vpnStart, rg.vpnEnd, (vpn) => visit(rg.guest, rg.pid, vpn));
     }
     for (const [gid, gfns] of j.gfns) {
       const g = w.guests[gid]!;
@@ -106,7 +106,7 @@ export const oracleAgreement: Property = {
           continue;
         }
         const vpns = new Set<number>(ap.memory.keys());
-        for (const v of p.vmas) for (let vpn = v.start; vpn < v.end && vpn - v.start < 4096; vpn++) if (peekLeaf(w, g, p, vpn)) vpns.add(vpn);
+        forEachLeaf(w, g, p, 0, Number.MAX_SAFE_INTEGER, (vpn) => vpns.add(vpn));
         for (const vpn of vpns) checkPage(w, o, g.id, pid, vpn, r);
       }
     }

@@ -19,26 +19,26 @@ const NAME = 'page-table-well-formed';
 function checkGuestTable(w: World, g: Guest, gfn: number, r: Reporter): void {
   const info = g.tables.get(gfn);
   if (!info) return; // freed: its referrers are checked through tableRefs
-  const subject = `g${g.id} table gfn ${hex(gfn)}`;
+  const subject = (): string => `g${g.id} table gfn ${hex(gfn)}`;
   const c = peekGuestPhysical(w, g, gfn);
   if (c.kind !== 'table' || c.table.kind !== 'guest' || c.table.level !== info.level) {
-    r.report({ property: NAME, kind: 'not-a-table', subject, message: 'a page-table page does not hold a table of its level', expected: `L${info.level} table`, actual: c.kind });
+    r.report({ property: NAME, kind: 'not-a-table', subject: subject(), message: 'a page-table page does not hold a table of its level', expected: `L${info.level} table`, actual: c.kind });
     return;
   }
   const owner = g.owners.get(gfn);
   if (owner?.kind !== 'page-table' || owner.pid !== info.pid)
-    r.report({ property: NAME, kind: 'table-not-owned', subject, message: 'a live page-table page is not owned as one', expected: `pid ${info.pid} page table`, actual: describeGuestOwner(owner) });
+    r.report({ property: NAME, kind: 'table-not-owned', subject: subject(), message: 'a live page-table page is not owned as one', expected: `pid ${info.pid} page table`, actual: describeGuestOwner(owner) });
   c.table.forEach((e, idx) => {
     if (!guestPresent(e)) return;
-    const at = `${subject}[${idx}]`;
+    const at = (): string => `${subject()}[${idx}]`;
     if (guestPsReserved(e, info.level)) {
-      r.report({ property: NAME, kind: 'reserved-bit', subject: at, message: 'PS set above the PDPTE', expected: 'PS clear', actual: 'PS set' });
+      r.report({ property: NAME, kind: 'reserved-bit', subject: at(), message: 'PS set above the PDPTE', expected: 'PS clear', actual: 'PS set' });
       return;
     }
     if (!guestIsLeaf(e, info.level)) {
       const child = g.tables.get(e.pfn);
       if (!child || child.level !== info.level - 1 || child.pid !== info.pid || child.parent !== gfn || child.index !== idx)
-        r.report({ property: NAME, kind: 'dangling-table-pointer', subject: at, message: 'a table entry points at a frame that is not its child table', expected: `pid ${info.pid} L${info.level - 1} table`, actual: `gfn ${hex(e.pfn)}: ${describeGuestOwner(g.owners.get(e.pfn))}` });
+        r.report({ property: NAME, kind: 'dangling-table-pointer', subject: at(), message: 'a table entry points at a frame that is not its child table', expected: `pid ${info.pid} L${info.level - 1} table`, actual: `gfn ${hex(e.pfn)}: ${describeGuestOwner(g.owners.get(e.pfn))}` });
       return;
     }
     const vpn = info.vpnBase + idx * framesAtLevel(info.level);
@@ -48,7 +48,7 @@ function checkGuestTable(w: World, g: Guest, gfn: number, r: Reporter): void {
       // The shared zero pages may be mapped anywhere by anyone, read-only (mm/huge_memory.c).
       if (o?.kind === 'zero-page' && (e.flags & PTE_RW) === 0) continue;
       if (o?.kind !== 'anon' || o.pid !== info.pid || o.vpn !== vpn + i)
-        r.report({ property: NAME, kind: 'dangling-leaf', subject: at, message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${info.pid} va ${hex((vpn + i) * 4096)}`, actual: `gfn ${hex(e.pfn + i)}: ${describeGuestOwner(o)}` });
+        r.report({ property: NAME, kind: 'dangling-leaf', subject: at(), message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${info.pid} va ${hex((vpn + i) * 4096)}`, actual: `gfn ${hex(e.pfn + i)}: ${describeGuestOwner(o)}` });
     }
   });
 }
@@ -74,19 +74,19 @@ function checkEptTable(w: World, g: Guest, hfn: number, r: Reporter): void {
   const info = g.ept.tables.get(hfn);
   if (!info) return;
   const t = g.ept.table(w, hfn);
-  const subject = `g${g.id} EPT table hfn ${hex(hfn)}`;
+  const subject = (): string => `g${g.id} EPT table hfn ${hex(hfn)}`;
   if (!t || t.level !== info.level) {
-    r.report({ property: NAME, kind: 'not-a-table', subject, message: 'an EPT table frame does not hold a table of its level', expected: `L${info.level} EPT table`, actual: t ? `L${t.level}` : w.frames.read(hfn).kind });
+    r.report({ property: NAME, kind: 'not-a-table', subject: subject(), message: 'an EPT table frame does not hold a table of its level', expected: `L${info.level} EPT table`, actual: t ? `L${t.level}` : w.frames.read(hfn).kind });
     return;
   }
   t.forEach((e, idx) => {
     if (!eptPresent(e)) return;
     const bad = eptMisconfigured(e, info.level);
-    if (bad) r.report({ property: NAME, kind: 'ept-misconfig', subject: `${subject}[${idx}]`, message: 'an EPT misconfiguration', expected: 'a valid entry', actual: bad });
+    if (bad) r.report({ property: NAME, kind: 'ept-misconfig', subject: `${subject()}[${idx}]`, message: 'an EPT misconfiguration', expected: 'a valid entry', actual: bad });
     if (!eptIsLeaf(e, info.level)) {
       const child = g.ept.tables.get(e.pfn);
       if (!child || child.level !== info.level - 1 || child.parent !== hfn)
-        r.report({ property: NAME, kind: 'dangling-table-pointer', subject: `${subject}[${idx}]`, message: 'an EPT entry points at a frame that is not its child table', expected: `L${info.level - 1} EPT table`, actual: `hfn ${hex(e.pfn)}` });
+        r.report({ property: NAME, kind: 'dangling-table-pointer', subject: `${subject()}[${idx}]`, message: 'an EPT entry points at a frame that is not its child table', expected: `L${info.level - 1} EPT table`, actual: `hfn ${hex(e.pfn)}` });
     }
   });
 }
@@ -108,6 +108,14 @@ export const pageTableWellFormed: Property = {
       }
     }
     for (const [gid, hfns] of j.eptTables) for (const hfn of hfns) checkEptTable(w, w.guests[gid]!, hfn, r);
+    // Any host frame written this step that holds a table: a stray write may have replaced it.
+    for (const hfn of j.frames) {
+      const o = w.frames.owner(hfn);
+      if (o?.kind === 'guest-memory') {
+        const g = w.guests[o.guest]!;
+        if (g.tables.has(o.gfn) && !j.guestTables.get(o.guest)?.has(o.gfn)) checkGuestTable(w, g, o.gfn, r);
+      } else if (o?.kind === 'ept-table' && !j.eptTables.get(o.guest)?.has(hfn)) checkEptTable(w, w.guests[o.guest]!, hfn, r);
+    }
   },
   checkAll({ world: w }, r) {
     for (const g of w.guests) {

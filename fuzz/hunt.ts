@@ -1,0 +1,56 @@
+/**
+ * Hunting one fault: runs on one core, in fixed seed order, until a run breaks one of the
+ * properties the fault names, then shrinks that run's trace. Shared by the catalogue
+ * (`npm run catalogue`) and the benchmark. Wall-clock time is read here, in the harness,
+ * never in the model.
+ */
+import fc from 'fast-check';
+import { performance } from 'node:perf_hooks';
+import type { FaultDef } from '../model/faults';
+import type { Counterexample, Operation } from './contract';
+import { COUNTEREXAMPLE_FORMAT, COUNTEREXAMPLE_VERSION } from './contract';
+import { generateAndRun, MODEL_VERSION, modelConfigOf, shrinkOperations, STEPS_MAX } from './engine';
+import { swarmArb } from './swarm';
+import type { Violation } from '../properties/violation';
+
+/** Runs drawn per fast-check sample call. */
+const SAMPLE_BATCH = 25;
+
+export interface HuntResult {
+  readonly fault: string;
+  readonly found: boolean;
+  readonly runs: number;
+  /** Seconds to the first failing run (detection only, without shrinking). */
+  readonly secondsToFailure: number | null;
+  readonly violation: Violation | null;
+  readonly shrunk: readonly Operation[] | null;
+  readonly counterexample: Counterexample | null;
+}
+
+export function hunt(f: FaultDef, seed: number, budgetSeconds: number): HuntResult {
+  const arb = fc.record({
+    config: swarmArb([]),
+    choices: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: STEPS_MAX, size: 'max' }),
+  });
+  const t0 = performance.now();
+  let runs = 0;
+  for (let batch = 0; (performance.now() - t0) / 1000 < budgetSeconds; batch++) {
+    const batchSeed = (seed * 7919 + batch) | 0;
+    for (const s of fc.sample(arb, { seed: batchSeed, numRuns: SAMPLE_BATCH })) {
+      runs++;
+      const r = generateAndRun(s, [f.name], new Set());
+      if (!r.violation || !f.breaks.includes(r.violation.property)) continue;
+      const seconds = (performance.now() - t0) / 1000;
+      const mc = modelConfigOf(s.config, [f.name]);
+      const shrunk = shrinkOperations(mc, r.ops.slice(0, r.violation.step + 1), r.violation, new Set());
+      return {
+        fault: f.name, found: true, runs, secondsToFailure: seconds, violation: shrunk.violation, shrunk: shrunk.ops,
+        counterexample: {
+          format: COUNTEREXAMPLE_FORMAT, version: COUNTEREXAMPLE_VERSION, config: s.config, faults: [f.name], operations: shrunk.ops, violation: shrunk.violation,
+          origin: { seed: batchSeed, path: '', fastCheckVersion: '', commit: 'unknown', modelVersion: MODEL_VERSION, date: new Date().toISOString() },
+        },
+      };
+    }
+  }
+  return { fault: f.name, found: false, runs, secondsToFailure: null, violation: null, shrunk: null, counterexample: null };
+}
