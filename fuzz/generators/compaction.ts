@@ -6,6 +6,9 @@
  */
 import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER } from '../../model/constants';
 import { compactionState } from '../../model/compaction/state';
+import { blockAvailable } from '../../model/compaction/zone';
+import { compactGap } from '../../model/compaction/compact';
+import { FRAGMENT_PAGES_MAX } from '../../model/compaction/ops';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
 import type { Operation } from '../contract';
@@ -19,9 +22,12 @@ function anonGfn(w: World, g: Guest, c: number): number | undefined {
     const hit = pick(cached, c >> 1);
     if (hit !== undefined) return hit;
   }
-  const anon: number[] = [];
-  for (const [gfn, o] of g.owners) if (o.kind === 'anon') anon.push(gfn);
-  return pick(anon, c >> 1);
+  // One choice in four: a page that is not a process page (kernel, page table, zero page):
+  // the migration must be refused.
+  const other = c % 4 === 2;
+  const pages: number[] = [];
+  for (const [gfn, o] of g.owners) if (other ? o.kind !== 'anon' && o.kind !== 'virtio-mem' : o.kind === 'anon') pages.push(gfn);
+  return pick(pages, c >> 2);
 }
 
 /** A gfn backed by a 4 KiB host frame: one behind a TLB entry (odd choices), else any. */
@@ -52,8 +58,10 @@ export const compactionGenerators: Record<string, Gen> = {
   'compaction.fragment': (w: World, c: Choice): Operation | null => {
     const x = procOf(w, c[1]);
     if (!x) return null;
-    const pages = [256, 1024, 2048, 512][c[2] % 4]!;
-    return { kind: 'compaction.fragment', args: { guest: x.g.id, pid: x.p.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 4096, pages } };
+    // Enough to matter: a good part of what the guest has free, so that high orders run out.
+    const free = x.g.buddy.freePages();
+    const pages = Math.max(2, Math.min(FRAGMENT_PAGES_MAX, [free >> 1, 512, (free * 3) >> 2, 256][c[2] % 4]!));
+    return { kind: 'compaction.fragment', args: { guest: x.g.id, pid: x.p.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages } };
   },
   'compaction.migrate.begin': (w: World, c: Choice): Operation | null => {
     const g = guestOf(w, c[1]);
@@ -65,8 +73,22 @@ export const compactionGenerators: Record<string, Gen> = {
     const id = nthKey(compactionState(w).active, c[1]);
     return id === undefined ? null : { kind: 'compaction.migrate.step', args: { id } };
   },
-  'compaction.run': (w: World, c: Choice): Operation | null => ({
-    kind: 'compaction.run',
-    args: { side: c[2] % 3 === 0 ? 'host' : 'guest', guest: guestOf(w, c[1]).id, order: orderFor(c[3]), proactive: c[2] % 4 === 1 },
-  }),
+  'compaction.run': (w: World, c: Choice): Operation | null => {
+    const side = c[2] % 3 === 0 ? 'host' : 'guest';
+    const g = guestOf(w, c[1]);
+    // Mostly the order a request would now fail at (the smallest with no free block), the case
+    // compaction exists for; else one of the orders that matter.
+    // Mostly the highest order a request would now fail at for which compaction has the free
+    // pages it needs (compact_gap): the hard case, where only a whole emptied block will do.
+    const b = side === 'host' ? w.hostBuddy : g.buddy;
+    let failing = -1;
+    for (let o = 1; o <= MAX_PAGE_ORDER; o++) if (!blockAvailable(b, o) && b.freePages() > b.watermarks().low + compactGap(o)) failing = o;
+    if (failing < 0 && side === 'guest' && c[3] % 4 !== 3) {
+      // Nothing to compact for: fragment the zone first (what compaction exists for).
+      const x = pick([...g.processes.values()], c[1] >> 2);
+      if (x) return { kind: 'compaction.fragment', args: { guest: g.id, pid: x.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages: Math.max(2, Math.min(FRAGMENT_PAGES_MAX, g.buddy.freePages())) } };
+    }
+    const order = failing > 0 && c[3] % 4 !== 3 ? failing : orderFor(c[3]);
+    return { kind: 'compaction.run', args: { side, guest: g.id, order, proactive: c[2] % 4 === 1 } };
+  },
 };

@@ -23,14 +23,14 @@ import type { MigrateType } from '../buddy/migratetype';
 import type { World } from '../world';
 import { beginGuestMigration, beginHostMigration, guestMovable, hostMovable, runMigration } from './migrate';
 import { compactionState, guestLockedSet, prune, type CompactionRun, type MigrationSide, type PageblockGhost, type ZoneGhost } from './state';
-import { blockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
+import { blockAvailable, isolatedBlockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
 
 /** mm/compaction.c sysctl_extfrag_threshold default. */
 export const EXTFRAG_THRESHOLD_DEFAULT = 500;
 /** COMPACT_CLUSTER_MAX = SWAP_CLUSTER_MAX: pages isolated per batch. */
 export const COMPACT_CLUSTER_MAX = 32;
 
-export const FAULT_TARGET_BELOW_MIGRATE_SCANNER = 'compaction-target-below-migrate-scanner';
+export const FAULT_COUNTS_ISOLATED_FREE = 'compaction-counts-isolated-free';
 
 const MECH = 'compaction';
 
@@ -168,20 +168,24 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
   world.transition(MECH, 'idle', 'compacting');
   const run: CompactionRun = { ...base, outcome: 'complete', ghost: ghostOf(z) };
   const pbs = pageblocks(b);
-  const below = world.fault(FAULT_TARGET_BELOW_MIGRATE_SCANNER);
   let mi = 0;
   let fi = pbs.length - 1;
-  let lowFree = 0;
   const freelist: number[] = [];
 
-  /** isolate_freepages: refill the target list from the next suitable pageblock. */
+  /**
+   * __compact_finished: done once a block of the order is free on a list the request can
+   * take from. Hazard: a free block on the ISOLATE list (memory being offlined, a CMA range)
+   * is nobody's to allocate; counting it (free_area[order].nr_free covers every list) stops
+   * the run before it freed anything usable.
+   */
+  const finished = (): boolean =>
+    blockAvailable(b, opts.order) || (world.fault(FAULT_COUNTS_ISOLATED_FREE) && isolatedBlockAvailable(b, opts.order));
+
+  /** isolate_freepages: refill the target list from the next suitable pageblock above the migrate scanner. */
   const isolateFreepages = (): void => {
-    // Hazard: targets come only from pageblocks above the migrate scanner; a target at or
-    // below it refills what the migrate scanner is emptying (compact_scanners_met,
-    // isolate_freepages' "low_pfn" bound), so the run can never free a block.
     for (let steps = 0; steps < pbs.length && freelist.length === 0; steps++) {
-      const i = below ? lowFree : fi;
-      if (below ? i >= pbs.length : i <= mi) return;
+      const i = fi;
+      if (i <= mi) return;
       const pb = pbs[i]!;
       if (suitableMigrationTarget(b, pb)) {
         for (const blk of pageblockBlocks(b, pb)) {
@@ -192,16 +196,13 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
           if (freelist.length >= COMPACT_CLUSTER_MAX) break;
         }
       }
-      if (freelist.length === 0) {
-        if (below) lowFree++;
-        else fi--;
-      }
+      if (freelist.length === 0) fi--;
     }
   };
 
   let stop = false;
   for (; mi < pbs.length && !stop; mi++) {
-    if (!below && fi <= mi) break; // compact_scanners_met
+    if (fi <= mi) break; // compact_scanners_met
     const pb = pbs[mi]!;
     if (b.migratetypeOf(pb) === 'ISOLATE') continue;
     for (const pfn of z.movableIn(pb)) {
@@ -216,7 +217,7 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
       else if (r === 'failed') run.failures++;
       else z.release(dst);
     }
-    if (!opts.proactive && blockAvailable(b, opts.order)) break;
+    if (!opts.proactive && finished()) break;
   }
   for (const p of freelist) z.release(p);
   run.outcome = blockAvailable(b, opts.order) ? 'success' : 'complete';

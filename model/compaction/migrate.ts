@@ -71,10 +71,10 @@ export function guestMovable(world: World, g: Guest, gfn: number): { pid: number
   if (guestLockedSet(compactionState(world), g.id).has(gfn)) return 'locked by a migration in flight';
   const o = g.owners.get(gfn);
   if (o?.kind !== 'anon') {
-    // Hazard: movability is a property of the page (PageLRU / __PageMovable), not of the
-    // migrate type it was allocated with. A kernel page allocated __GFP_MOVABLE that has no
-    // migration callback is not movable; moving it leaves the kernel's pointer on the old page.
-    if (world.fault(FAULT_MIGRATES_UNMOVABLE) && a.mt === 'MOVABLE' && o !== undefined && o.kind !== 'migrate-target') return { pid: -1, vpn: -1 };
+    // Hazard: only pages with a migration path may be isolated (PageLRU, __PageMovable); a
+    // kernel page or a page table has none, and moving it leaves the kernel's pointers (the
+    // allocation, the parent table entry) on the old page.
+    if (world.fault(FAULT_MIGRATES_UNMOVABLE) && o !== undefined && o.kind !== 'migrate-target' && o.kind !== 'virtio-mem') return { pid: -1, vpn: -1 };
     return `owner is ${o?.kind ?? 'none'}`;
   }
   const p = g.processes.get(o.pid);

@@ -78,6 +78,12 @@ export function blockAvailable(b: BuddyAllocator, order: number): boolean {
   return false;
 }
 
+/** A free block of at least `order` sits on the ISOLATE list (nobody may allocate it). */
+export function isolatedBlockAvailable(b: BuddyAllocator, order: number): boolean {
+  for (let o = order; o <= MAX_PAGE_ORDER; o++) if (b.freeBlocks(o, 'ISOLATE') > 0) return true;
+  return false;
+}
+
 /** Pageblock heads of the zone, low to high. */
 export function pageblocks(b: BuddyAllocator): number[] {
   const out: number[] = [];

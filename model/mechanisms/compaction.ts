@@ -4,7 +4,7 @@
  * guest allocations (the allocator's slow path) and by operations.
  */
 import { compactionOperations } from '../compaction/ops';
-import { directCompaction, FAULT_TARGET_BELOW_MIGRATE_SCANNER } from '../compaction/compact';
+import { directCompaction, FAULT_COUNTS_ISOLATED_FREE } from '../compaction/compact';
 import { abortMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, FAULT_SKIP_INVALIDATE, hostMigrationEntryAt, runMigration } from '../compaction/migrate';
 import { compactionState, guestLockedSet } from '../compaction/state';
 import type { FaultDef } from '../faults';
@@ -30,13 +30,13 @@ export const compactionFaults: readonly FaultDef[] = [
     name: FAULT_MIGRATES_UNMOVABLE,
     mechanism: 'compaction',
     breaks: ['migration-only-movable'],
-    reproduces: 'mm/compaction.c isolate_migratepages_block isolates only PageLRU or __PageMovable pages; treating every __GFP_MOVABLE allocation as movable moves kernel pages under the kernel\'s pointers',
+    reproduces: 'mm/compaction.c isolate_migratepages_block isolates only PageLRU or __PageMovable pages; isolating any order-0 page moves kernel pages and page tables under the pointers that still name the old frame',
   },
   {
-    name: FAULT_TARGET_BELOW_MIGRATE_SCANNER,
+    name: FAULT_COUNTS_ISOLATED_FREE,
     mechanism: 'compaction',
     breaks: ['compaction-finds-block'],
-    reproduces: 'mm/compaction.c compact_scanners_met / isolate_freepages: the free scanner must stay above the migrate scanner; targets taken below it refill the pageblocks being emptied and compaction never frees a block it could',
+    reproduces: 'mm/compaction.c __compact_finished: success means a free block on a list the request may use (free_area_empty per migratetype, find_suitable_fallback); counting an isolated pageblock\'s free block (hotplug offlining, CMA) stops compaction before it freed anything usable',
   },
 ];
 

@@ -19,7 +19,11 @@ import { splitGuestHuge } from './split';
 /** Pages one MADV_DONTNEED may cover (bounded: a loop per page). */
 export const DONTNEED_PAGES_MAX = 1 << 14;
 
-export function madviseDontneed(world: World, g: Guest, p: Process, start: number, pages: number): OpResult {
+/**
+ * Discard [start, start + pages). With `stride` > 1 only every stride-th page from `start` goes
+ * (a workload giving back every other page, as one pass with one flush).
+ */
+export function madviseDontneed(world: World, g: Guest, p: Process, start: number, pages: number, stride = 1): OpResult {
   const end = start + pages;
   if (pages > DONTNEED_PAGES_MAX) return refuse('limit', `MADV_DONTNEED of more than ${DONTNEED_PAGES_MAX} pages`);
   for (let v = start; v < end; ) {
@@ -29,6 +33,10 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
   }
   const freed: { gfn: number; order: number }[] = [];
   for (let vpn = start, steps = 0; vpn < end && steps < 2 * DONTNEED_PAGES_MAX; steps++) {
+    if ((vpn - start) % stride !== 0) {
+      vpn++;
+      continue;
+    }
     const slot = slotFor(world, g, p, vpn, 1, false);
     if (slot === null) {
       vpn++;
@@ -38,7 +46,7 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
     const span = framesAtLevel(slot.level);
     const base = vpn - (vpn % span);
     if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
-      if (slot.level === 2 && (base < start || base + FRAMES_PER_2M > end)) {
+      if (slot.level === 2 && (stride > 1 || base < start || base + FRAMES_PER_2M > end)) {
         const s = splitGuestHuge(world, g, p, vpn);
         if (!s.ok) return s;
         continue; // look at the same page again, now under a PTE
@@ -48,7 +56,7 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
     } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
     }
-    vpn = base + span;
+    vpn = stride > 1 ? vpn + stride : base + span;
   }
   flushRange(world, g, p.pid, start, end);
   for (const f of freed) freeUserFrames(world, g, f.gfn, f.order);

@@ -78,6 +78,8 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
     // (a balloon page, reported memory, another owner) is a barrier (SCAN_PAGE_ANON).
     if (o?.kind !== 'anon' || o.pid !== p.pid || o.vpn !== base + i) return `va ${hex((base + i) * 4096)} maps gfn ${hex(e.pfn)}: ${describeGuestOwner(o)}`;
     if (locked.has(e.pfn)) return `gfn ${hex(e.pfn)} is locked (SCAN_PAGE_LOCK)`;
+    // A page of a large folio mapped by PTEs is not handled by the model's collapse.
+    if (g.buddy.allocatedBlock(e.pfn)?.order !== 0) return `gfn ${hex(e.pfn)} belongs to a large folio mapped by PTEs`;
     pages.set(i, e.pfn);
   }
   const max = world.option('thp.max-ptes-none', MAX_PTES_NONE_DEFAULT);

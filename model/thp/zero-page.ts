@@ -71,6 +71,10 @@ export function isZeroGfn(g: Guest, gfn: number): boolean {
 /** The anonymous fault handler THP puts before the core's (guest.faultHooks). */
 export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
   const vma = p.vmaAt(vpn)!;
+  const s = thpState(world);
+  // Only two kinds of fault are THP's: a write where a zero page may be mapped, and a read in a
+  // huge VMA (the huge zero page). Everything else goes straight to the core's handler.
+  if (access === 'write' ? !s.zero4k.has(g.id) && !s.zero2m.has(g.id) : !(vma.huge && g.config.hugePages)) return null;
   const pmd = slotFor(world, g, p, vpn, 2, false);
   if (isRefusal(pmd)) return pmd;
   if (pmd && guestPresent(pmd.entry) && guestIsLeaf(pmd.entry, 2) && isZeroGfn(g, pmd.entry.pfn)) {
