@@ -9,11 +9,12 @@ import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
 import { compactionMechanism } from './mechanisms/compaction';
 import { thpMechanism } from './mechanisms/thp';
+import { ksmMechanism } from './mechanisms/ksm';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, refuse, type Refusal } from './result';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism];
+export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism, ksmMechanism];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);

@@ -16,6 +16,8 @@ import { compactionFindsBlock } from './compaction/finds-block';
 import { migrationFlushBeforeCopy, migrationNoStaleMapping, migrationOnlyMovable, migrationPreservesContents } from './compaction/migration';
 import type { OracleEffect } from './oracle';
 import { thpOracleEffects } from './thp/effects';
+import { ksmOracleEffects } from './ksm/effects';
+import { ksmCowIsolation, ksmMergedReadOnly, ksmOptIn } from './ksm/ksm';
 import { compactionOracleEffects } from './compaction/effects';
 import { thpCollapseStaysInBounds, thpTranslationEquivalent, thpWalkCost, thpZeroPageIntact } from './thp/thp';
 import type { Property } from './property';
@@ -41,12 +43,16 @@ export const properties: readonly Property[] = [
   thpCollapseStaysInBounds,
   thpWalkCost,
   thpZeroPageIntact,
+  ksmCowIsolation,
+  ksmMergedReadOnly,
+  ksmOptIn,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */
 export const oracleEffects: Readonly<Record<string, OracleEffect>> = {
   ...thpOracleEffects,
   ...compactionOracleEffects,
+  ...ksmOracleEffects,
 };
 
 export function propertyNamed(name: string): Property | undefined {

@@ -60,7 +60,7 @@ export const compactionGenerators: Record<string, Gen> = {
     if (!x) return null;
     // Enough to matter: a good part of what the guest has free, so that high orders run out.
     const free = x.g.buddy.freePages();
-    const pages = Math.max(2, Math.min(FRAGMENT_PAGES_MAX, [free >> 1, 512, (free * 3) >> 2, 256][c[2] % 4]!));
+    const pages = Math.max(2, Math.min(FRAGMENT_PAGES_MAX, [free >> 2, 512, 128, 256][c[2] % 4]!));
     return { kind: 'compaction.fragment', args: { guest: x.g.id, pid: x.p.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages } };
   },
   'compaction.migrate.begin': (w: World, c: Choice): Operation | null => {
@@ -83,10 +83,10 @@ export const compactionGenerators: Record<string, Gen> = {
     const b = side === 'host' ? w.hostBuddy : g.buddy;
     let failing = -1;
     for (let o = 1; o <= MAX_PAGE_ORDER; o++) if (!blockAvailable(b, o) && b.freePages() > b.watermarks().low + compactGap(o)) failing = o;
-    if (failing < 0 && side === 'guest' && c[3] % 4 !== 3) {
+    if (failing < 0 && side === 'guest' && c[3] % 4 === 0) {
       // Nothing to compact for: fragment the zone first (what compaction exists for).
       const x = pick([...g.processes.values()], c[1] >> 2);
-      if (x) return { kind: 'compaction.fragment', args: { guest: g.id, pid: x.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages: Math.max(2, Math.min(FRAGMENT_PAGES_MAX, g.buddy.freePages())) } };
+      if (x) return { kind: 'compaction.fragment', args: { guest: g.id, pid: x.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages: Math.max(2, Math.min(FRAGMENT_PAGES_MAX, g.buddy.freePages() >> 1)) } };
     }
     const order = failing > 0 && c[3] % 4 !== 3 ? failing : orderFor(c[3]);
     return { kind: 'compaction.run', args: { side, guest: g.id, order, proactive: c[2] % 4 === 1 } };

@@ -6,12 +6,22 @@ import type fc from 'fast-check';
 import { coreGenerators } from './core';
 import { compactionGenerators } from './compaction';
 import { thpGenerators } from './thp';
+import { ksmGenerators } from './ksm';
+import fcRuntime from 'fast-check';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators };
+export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators, ...ksmGenerators };
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn
  * per run into SwarmConfig.options and passed to the model (ModelConfig.options).
  */
-export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = {};
+export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = {
+  // KSM across guests (off: each VM's pages merge only among themselves, per-VM salting).
+  'ksm.cross-guest': fcRuntime.boolean(),
+  // /sys/kernel/mm/transparent_hugepage/use_zero_page and khugepaged/max_ptes_none.
+  'thp.use-zero-page': fcRuntime.boolean(),
+  'thp.max-ptes-none': fcRuntime.constantFrom(511, 256, 0),
+  // /proc/sys/vm/extfrag_threshold.
+  'compaction.extfrag-threshold': fcRuntime.constantFrom(500, 200),
+};

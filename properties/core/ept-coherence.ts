@@ -7,6 +7,7 @@
 import { describeOwner } from '../../model/host/frames';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
+import { nodeOfFrame, sharerKey } from '../../model/ksm/ksm';
 import type { Property } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -41,6 +42,8 @@ function checkGfn(w: World, g: Guest, gfn: number, r: Reporter, cache?: UnitCach
     return;
   }
   const o = w.frames.owner(l.hfn);
+  // A KSM page is mapped by every (guest, gfn) its stable node lists (read-only: ksm-merged-read-only).
+  if (o?.kind === 'ksm' && nodeOfFrame(w, l.hfn)?.sharers.has(sharerKey(g.id, gfn))) return;
   if (o?.kind !== 'guest-memory' || o.guest !== g.id || o.gfn !== gfn)
     r.report({ property: NAME, kind: 'ept-to-foreign-frame', subject: subject(), message: 'the EPT maps a frame this guest does not own', expected: `g${g.id} gfn ${hex(gfn)}`, actual: describeOwner(o) });
 }

@@ -10,6 +10,7 @@ import { describeGuestOwner, type Guest } from '../../model/guest/guest';
 import type { BuddyAllocator } from '../../model/buddy/buddy';
 import type { World } from '../../model/world';
 import { compactionState } from '../../model/compaction/state';
+import { nodeOfFrame, sharerKey, sharerOf } from '../../model/ksm/ksm';
 import type { Property } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -76,6 +77,21 @@ function checkHostFrame(w: World, hfn: number, r: Reporter, m: Memos): void {
     }
     case 'host-kernel':
       return;
+    case 'ksm': {
+      // Claimed by its stable node, and every sharer the node lists maps exactly this frame.
+      const n = nodeOfFrame(w, hfn);
+      if (!n || n.id !== owner.node || n.sharers.size === 0) {
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a KSM page no stable node holds', expected: `stable node ${owner.node} with sharers`, actual: n ? `node ${n.id} with ${n.sharers.size} sharers` : 'none' });
+        return;
+      }
+      for (const key of n.sharers) {
+        const x = sharerOf(key);
+        const backed = w.guests[x.guest]?.backing.get(x.gfn);
+        if (backed !== hfn)
+          r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: `KSM node ${n.id} lists g${x.guest} gfn ${hex(x.gfn)} but its primary mapping disagrees`, expected: hex(hfn), actual: backed === undefined ? 'not backed' : hex(backed) });
+      }
+      return;
+    }
     case 'migrate-target': {
       // Claimed by a host migration in flight for exactly this (guest, gfn).
       const m = [...compactionState(w).active.values()].find((x) => x.side === 'host' && x.dst === hfn);
@@ -89,6 +105,8 @@ function checkHostFrame(w: World, hfn: number, r: Reporter, m: Memos): void {
 function checkBacking(w: World, g: Guest, gfn: number, r: Reporter): void {
   const hfn = g.backing.get(gfn);
   const ledger = w.frames.ledgerFrameOf(g.id, gfn);
+  // A gfn merged by KSM is backed by the node's page, which the ledger files under the node.
+  if (ledger === undefined && hfn !== undefined && nodeOfFrame(w, hfn)?.sharers.has(sharerKey(g.id, gfn))) return;
   if (hfn !== ledger)
     r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'the primary mapping and the owner ledger disagree', expected: `ledger ${ledger === undefined ? 'none' : hex(ledger)}`, actual: `backing ${hfn === undefined ? 'none' : hex(hfn)}` });
 }

@@ -20,6 +20,7 @@ import { peekGuestPhysical } from '../../model/mmu/peek';
 import type { Property, StepContext } from '../property';
 import { hex, type Reporter } from '../violation';
 import type { World } from '../../model/world';
+import { nodeOfFrame, sharerOf } from '../../model/ksm/ksm';
 
 function changes(ctx: StepContext): ThpChange[] {
   const ids = ctx.journal.marks.get('thp:change');
@@ -171,6 +172,8 @@ export const thpZeroPageIntact: Property = {
     for (const hfn of j.frames) {
       const o = w.frames.owner(hfn);
       if (o?.kind === 'guest-memory' && !j.gfns.get(o.guest)?.has(o.gfn)) checkZeroGfn(w, o.guest, o.gfn, r);
+      // A zero page merged by KSM: every sharer's gfn reads the shared frame.
+      if (o?.kind === 'ksm') for (const key of nodeOfFrame(w, hfn)?.sharers ?? []) { const x = sharerOf(key); checkZeroGfn(w, x.guest, x.gfn, r); }
     }
   },
   checkAll({ world: w }, r) {
