@@ -10,11 +10,12 @@ import { coreMechanism } from './mechanisms/core';
 import { compactionMechanism } from './mechanisms/compaction';
 import { thpMechanism } from './mechanisms/thp';
 import { ksmMechanism } from './mechanisms/ksm';
+import { virtioMemMechanism } from './mechanisms/virtio-mem';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, refuse, type Refusal } from './result';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism, ksmMechanism];
+export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism, ksmMechanism, virtioMemMechanism];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);

@@ -18,6 +18,7 @@ import type { OracleEffect } from './oracle';
 import { thpOracleEffects } from './thp/effects';
 import { ksmOracleEffects } from './ksm/effects';
 import { ksmCowIsolation, ksmMergedReadOnly, ksmOptIn } from './ksm/ksm';
+import { virtioMemConverges, virtioMemFramesReturned, virtioMemPluggedWithinRequested, virtioMemUnplugNoDataLoss, virtioMemUnpluggedInaccessible } from './virtio-mem/virtio-mem';
 import { compactionOracleEffects } from './compaction/effects';
 import { thpCollapseStaysInBounds, thpTranslationEquivalent, thpWalkCost, thpZeroPageIntact } from './thp/thp';
 import type { Property } from './property';
@@ -46,6 +47,11 @@ export const properties: readonly Property[] = [
   ksmCowIsolation,
   ksmMergedReadOnly,
   ksmOptIn,
+  virtioMemPluggedWithinRequested,
+  virtioMemUnpluggedInaccessible,
+  virtioMemUnplugNoDataLoss,
+  virtioMemFramesReturned,
+  virtioMemConverges,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */

@@ -7,10 +7,11 @@ import { coreGenerators } from './core';
 import { compactionGenerators } from './compaction';
 import { thpGenerators } from './thp';
 import { ksmGenerators } from './ksm';
+import { virtioMemGenerators } from './virtio-mem';
 import fcRuntime from 'fast-check';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators, ...ksmGenerators };
+export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators, ...ksmGenerators, ...virtioMemGenerators };
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn
@@ -24,4 +25,6 @@ export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean |
   'thp.max-ptes-none': fcRuntime.constantFrom(511, 256, 0),
   // /proc/sys/vm/extfrag_threshold.
   'compaction.extfrag-threshold': fcRuntime.constantFrom(500, 200),
+  // Blocks of the guests' virtio-mem devices (0: no device).
+  'virtio-mem.blocks': fcRuntime.constantFrom(0, 2, 4),
 };
