@@ -61,6 +61,7 @@ export const compactionGenerators: Record<string, Gen> = {
     // Enough to matter: a good part of what the guest has free, so that high orders run out.
     const free = x.g.buddy.freePages();
     const pages = Math.max(2, Math.min(FRAGMENT_PAGES_MAX, [free >> 2, 512, 128, 256][c[2] % 4]!));
+    // (bounded by FRAGMENT_PAGES_MAX: the workload is the costliest step of a run)
     return { kind: 'compaction.fragment', args: { guest: x.g.id, pid: x.p.pid, vpn: FRAGMENT_REGION_VPN + (c[3] % 64) * 8192, pages } };
   },
   'compaction.migrate.begin': (w: World, c: Choice): Operation | null => {

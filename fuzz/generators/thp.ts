@@ -90,6 +90,12 @@ export const thpGenerators: Record<string, Gen> = {
     return r ? { kind: 'thp.split', args: { guest: r.g.id, pid: r.p.pid, vpn: r.base + (c[3] % FRAMES_PER_2M) } } : buildHuge(w, c, ranges);
   },
   'thp.dontneed': (w, c): Operation | null => {
+    // Half of the time, discard a page khugepaged has scanned and not collapsed yet (the race
+    // its revalidation exists for).
+    for (const [gid, cand] of thpState(w).guestCandidate) {
+      const i = pick([...cand.scanned.keys()], c[2]);
+      if (i !== undefined && c[3] % 2 === 0) return { kind: 'thp.dontneed', args: { guest: gid, pid: cand.pid, vpn: cand.base + i, pages: 1 + (c[2] % 8) } };
+    }
     if (c[3] % 4 === 1) {
       // part of a huge page: forces a split
       const r = pick(hugeRanges(w).get('huge') ?? [], c[1]);

@@ -172,7 +172,7 @@ export function stepMigration(world: World, m: Migration): OpResult {
     case 'locked':
       return m.side === 'guest' ? unmapGuest(world, g, m) : unmapHost(world, g, m);
     case 'unmapped':
-      return m.side === 'guest' ? copyGuest(world, g, m) : copyHost(world, g, m);
+      return m.side === 'guest' ? copyGuest(world, g, m) : copyHost(world, m);
     case 'copied':
       return m.side === 'guest' ? finishGuest(world, g, m) : finishHost(world, g, m);
     case 'done':
@@ -254,15 +254,16 @@ function copyGuest(world: World, g: Guest, m: Migration): OpResult {
   const w = physWrite(world, g, m.dst, copyContent(c));
   if (w !== true) return w;
   m.copied = c;
-  if (m.flushPending) {
-    m.flushPending = false;
-    world.tlb.invlpg(g.vpid, m.pid, m.vpn);
-  }
   advance(world, m, 'copied');
   return ok();
 }
 
 function finishGuest(world: World, g: Guest, m: Migration): OpResult {
+  // Under migrate-copy-before-flush the batched flush comes only now, after the copy.
+  if (m.flushPending) {
+    m.flushPending = false;
+    world.tlb.invlpg(g.vpid, m.pid, m.vpn);
+  }
   const slot = migrationSlot(world, g, m);
   if (isRefusal(slot)) return slot;
   let remapped = false;
@@ -306,20 +307,20 @@ function unmapHost(world: World, g: Guest, m: Migration): OpResult {
   return ok();
 }
 
-function copyHost(world: World, g: Guest, m: Migration): OpResult {
+function copyHost(world: World, m: Migration): OpResult {
   m.atCopy = reachHostFrame(world, m.src);
   const c = world.frames.read(m.src);
   world.frames.write(m.dst, copyContent(c));
   m.copied = c;
-  if (m.flushPending) {
-    m.flushPending = false;
-    zapAndFlush(world, g, m.gfn, m.gfn + 1);
-  }
   advance(world, m, 'copied');
   return ok();
 }
 
 function finishHost(world: World, g: Guest, m: Migration): OpResult {
+  if (m.flushPending) {
+    m.flushPending = false;
+    zapAndFlush(world, g, m.gfn, m.gfn + 1);
+  }
   world.frames.setOwner(m.dst, { kind: 'guest-memory', guest: g.id, gfn: m.gfn }, { site: 'compaction', reason: 'migrate-target', step: world.step, order: 0 });
   g.setBacking(m.gfn, m.dst);
   const srcContent = world.frames.read(m.src);

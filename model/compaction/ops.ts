@@ -61,7 +61,7 @@ function touchAll(w: World, g: Guest, p: Process, start: number, pages: number):
 }
 
 /** Pages one fragmenting workload touches at most. */
-export const FRAGMENT_PAGES_MAX = 2048;
+export const FRAGMENT_PAGES_MAX = 1024;
 
 export const compactionOperations: readonly OperationDef[] = [
   {

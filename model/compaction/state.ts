@@ -40,7 +40,7 @@ export interface Migration {
   readonly dst: number;
   readonly reason: MigrationReason;
   stage: MigrationStage;
-  /** The TLB flush of the unmap has not happened yet (only under migrate-copy-before-flush). */
+  /** The TLB flush of the unmap has not happened yet (only under migrate-copy-before-flush: it comes at the end). */
   flushPending: boolean;
   // Ghost observations (pKVM-style instrumentation, taken with read-only views; the properties
   // judge them). None of them is read by the protocol itself.

@@ -33,6 +33,10 @@ export function physWrite(world: World, g: Guest, gfn: number, c: Content): true
   if (typeof hfn !== 'number') return hfn;
   world.frames.write(hfn, c);
   world.journal.gfn(g.id, gfn);
+  // A store into a live page-table page (tables change through writeEntry; this is a stray
+  // one, e.g. a page reused while still linked) changes every translation below it.
+  const t = g.tables.get(gfn);
+  if (t) world.journal.range(g.id, t.pid, t.vpnBase, t.vpnBase + 512 ** t.level);
   world.journal.access(g.id, gfn);
   return true;
 }

@@ -17,7 +17,7 @@ export const thpFaults: readonly FaultDef[] = [
   {
     name: FAULT_COLLAPSE_STALE_SCAN,
     mechanism: 'thp',
-    breaks: ['thp-translation-equivalent', 'thp-collapse-stays-in-bounds', 'oracle-agreement', 'read-returns-last-write', 'no-cross-tenant-leak'],
+    breaks: ['thp-translation-equivalent', 'thp-collapse-stays-in-bounds', 'oracle-agreement', 'read-returns-last-write', 'no-cross-tenant-leak', 'ownership-partition', 'virtio-mem-unplugged-inaccessible'],
     reproduces: 'mm/khugepaged.c collapse_huge_page must revalidate under mmap_write_lock (hugepage_vma_revalidate, __collapse_huge_page_isolate); collapsing from the scan\'s stale view copies pages discarded since (DONTNEED, balloon, unplug) back into the range',
   },
   {

@@ -114,7 +114,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
     return true;
   }
   // A read fault on an empty PMD of a huge VMA: the huge zero page.
-  if (access === 'write' || !vma.huge || !g.config.hugePages || !world.option('thp.use-zero-page', true)) return null;
+  if (access === 'write' || !vma.huge || !g.config.hugePages || !world.option('thp.use-zero-page', false)) return null;
   const base = vpn - (vpn % FRAMES_PER_2M);
   if (base < vma.start || base + FRAMES_PER_2M > vma.end) return null;
   if (pmd && guestPresent(pmd.entry)) return null;
