@@ -158,9 +158,11 @@ export const virtioMemFramesReturned: Property = {
   checkAll: (ctx, r) => checkUnplugs(ctx, { step: r.step, report: (v) => v.property === RETURNED && r.report(v) }),
 };
 
-/** Why a plugged block may legitimately stay plugged: an unmovable page, or no room to move its pages. */
+/** Why a plugged block may legitimately stay plugged: an unmovable page, no room to move its pages, or an isolation not the driver's. */
 function heldBy(g: Guest, d: Device, block: number): string | null {
   const base = blockBase(d, block);
+  // Someone else isolated it (another offlining, CMA): start_isolate_page_range fails.
+  if (g.buddy.migratetypeOf(base) === 'ISOLATE') return 'isolated by someone else';
   let movable = 0;
   for (const blk of pageblockBlocks(g.buddy, base)) {
     if (blk.free) continue;
