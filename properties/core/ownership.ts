@@ -159,10 +159,14 @@ export const ownershipPartition: Property = {
       const o = rec.owner;
       if (o.kind === 'guest-memory' && w.guests[o.guest] && !w.guests[o.guest]!.backing.has(o.gfn)) checkBacking(w, w.guests[o.guest]!, o.gfn, r);
     }
+    // Allocated frames with no owner (unaccounted) are found through the allocator: the
+    // incremental check sees them when they lose their owner, the full one must too.
+    for (const b of w.hostBuddy.allocatedBlocksAll()) for (let i = 0; i < 1 << b.order; i++) if (!w.frames.owner(b.head + i)) seen.add(b.head + i);
     for (const g of w.guests) {
       for (const [, hfn] of g.backing) seen.add(hfn);
       for (const gfn of g.backing.keys()) checkBacking(w, g, gfn, r);
       for (const gfn of g.owners.keys()) checkGuestFrame(g, gfn, r, m);
+      for (const b of g.buddy.allocatedBlocksAll()) for (let i = 0; i < 1 << b.order; i++) if (!g.owners.has(b.head + i)) checkGuestFrame(g, b.head + i, r, m);
     }
     for (const hfn of [...seen].sort((a, b) => a - b)) checkHostFrame(w, hfn, r, m);
     conservation(w, r);
