@@ -18,7 +18,7 @@ import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { ok, refuse, type OpResult } from '../result';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
-import { beginGuestMigration, runMigration, takeTarget } from '../compaction/migrate';
+import { beginGuestMigration, runMigration } from '../compaction/migrate';
 import { compactionState, guestLockedSet } from '../compaction/state';
 import { pageblockBlocks } from '../compaction/zone';
 import { ksmDropSharer } from '../ksm/ksm';
@@ -255,8 +255,10 @@ export function unplugFinish(w: World, g: Guest, block: number): OpResult {
       }
       for (let pfn = blk.pfn; pfn < blk.pfn + (1 << blk.order); pfn++) {
         if (g.owners.get(pfn)?.kind !== 'anon') continue;
-        const dst = takeTarget(g.buddy);
-        if (dst === null) return busy('no free page to migrate to');
+        // alloc_migration_target: an ordinary movable allocation (fallbacks allowed; never
+        // from the isolated range).
+        const dst = g.buddy.alloc(0, 'MOVABLE');
+        if (typeof dst !== 'number') return busy('no free page to migrate to');
         const m = beginGuestMigration(w, g, pfn, 'offline', dst);
         if ('ok' in m) {
           g.buddy.free(dst, 0);
