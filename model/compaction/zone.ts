@@ -48,13 +48,6 @@ export function pageblockBlocks(b: BuddyAllocator, pb: number): ZoneBlock[] {
   return out;
 }
 
-/** Free pages of one pageblock. */
-export function pageblockFreePages(b: BuddyAllocator, pb: number): number {
-  let n = 0;
-  for (const blk of pageblockBlocks(b, pb)) if (blk.free) n += Math.min(1 << blk.order, PAGEBLOCK_FRAMES);
-  return n;
-}
-
 /**
  * mm/compaction.c suitable_migration_target: the free scanner takes pages only from MOVABLE
  * (or CMA) pageblocks that are not isolated, and never breaks up a free block of pageblock

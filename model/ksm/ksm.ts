@@ -26,7 +26,7 @@
  * Mem.ShareForceSalting, inter-VM TPS off by default since 2014).
  */
 import { EPT_RWX, FRAMES_PER_2M } from '../constants';
-import { copyContent, describeContent, type Content } from '../content';
+import { copyContent, type Content } from '../content';
 import type { Guest } from '../guest/guest';
 import { hostAlloc, hostFree } from '../host/alloc';
 import { invalidateBegin, invalidateEnd, zapAndFlush } from '../mmu/notifier';
@@ -378,8 +378,4 @@ export function ksmTeardown(w: World, g: Guest): void {
       if (x.guest === g.id) ksmDropSharer(w, g, x.gfn);
     }
   ksmState(w).mergeable.delete(g.id);
-}
-
-export function describeNode(n: StableNode): string {
-  return `stable node ${n.id} (hfn ${hex(n.hfn)}, ${describeContent(n.content)}, ${n.sharers.size} sharers)`;
 }

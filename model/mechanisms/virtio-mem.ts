@@ -25,7 +25,7 @@ export const virtioMemFaults: readonly FaultDef[] = [
     name: FAULT_OFFLINE_SKIPS_UNMOVABLE,
     mechanism: 'virtio-mem',
     breaks: ['virtio-mem-unplug-no-data-loss'],
-    reproduces: 'mm/page_isolation.c has_unmovable_pages / mm/memory_hotplug.c offline_pages: an unmovable page makes offlining fail with EBUSY; VIRTIO 5.15.6.1: the driver MUST NOT request unplug of memory still in use',
+    reproduces: 'mm/page_isolation.c has_unmovable_pages / mm/memory_hotplug.c offline_pages: an unmovable page makes offlining fail with EBUSY; VIRTIO 1.2 5.15.6 (driver requirements): the driver MUST NOT request unplug of memory still in use',
     // Needs an unmovable page inside a plugged block: rare at random (the buddy hands the
     // freshly onlined block out last); the scenario places a kernel allocation there.
     scenario: 'model/virtio-mem/virtio-mem.test.ts',
@@ -46,7 +46,7 @@ export const virtioMemFaults: readonly FaultDef[] = [
     name: FAULT_CONFIG_CHANGE_LOST,
     mechanism: 'virtio-mem',
     breaks: ['virtio-mem-converges'],
-    reproduces: 'drivers/virtio/virtio_mem.c virtio_mem_config_changed -> virtio_mem_retry: a lost configuration-change notification leaves the driver never reacting to a new requested_size (VIRTIO 5.15.6.1: the driver SHOULD react to resize requests)',
+    reproduces: 'drivers/virtio/virtio_mem.c virtio_mem_config_changed -> virtio_mem_retry: a lost configuration-change notification leaves the driver never reacting to a new requested_size (VIRTIO 1.2 5.15.6: the driver SHOULD react to resize requests)',
   },
 ];
 

@@ -6,10 +6,13 @@
 import type { Content } from '../content';
 import type { World } from '../world';
 
-/** khugepaged's constants (mm/khugepaged.c): HPAGE_PMD_NR - 1, HPAGE_PMD_NR / 8, HPAGE_PMD_NR / 2. */
+/**
+ * khugepaged's limits (mm/khugepaged.c khugepaged_max_ptes_none = HPAGE_PMD_NR - 1,
+ * khugepaged_max_ptes_swap = HPAGE_PMD_NR / 8). max_ptes_shared (HPAGE_PMD_NR / 2) has no
+ * counterpart: the model's collapse never takes a shared page (KSM pages are barriers).
+ */
 export const MAX_PTES_NONE_DEFAULT = 511;
 export const MAX_PTES_SWAP_DEFAULT = 64;
-export const MAX_PTES_SHARED_DEFAULT = 256;
 
 /** What one page of the range looked like (a read-only view: mmu/peek.ts). */
 export interface PageImage {

@@ -7,7 +7,7 @@
  * (start_isolate_page_range, which fails with EBUSY when has_unmovable_pages finds a page with
  * no migration path), migrate every movable page out (do_migrate_range; a THP is split first),
  * check the range is all free (test_pages_isolated), take it, and only then ask the device to
- * unplug it: the driver MUST NOT request unplug of memory still in use (VIRTIO 5.15.6.1).
+ * unplug it: the driver MUST NOT request unplug of memory still in use (VIRTIO 1.2 5.15.6, driver requirements of Device Operation).
  */
 import { PAGEBLOCK_ORDER } from '../constants';
 import type { Content } from '../content';
@@ -89,7 +89,7 @@ function discardBlock(w: World, g: Guest, d: Device, block: number): { frames: n
   return { frames, lost };
 }
 
-/** The device's answer to a request (VIRTIO 5.15.6.2-5.15.6.5). */
+/** The device's answer to a request (VIRTIO 1.2 5.15.6: the PLUG, UNPLUG, UNPLUG ALL and STATE requests' device requirements). */
 export function deviceRequest(w: World, g: Guest, d: Device, request: number, block: number, count = 1): number {
   const inRegion = block >= 0 && count > 0 && block + count <= d.blocks;
   let resp: number;

@@ -10,7 +10,7 @@
  */
 import { EPT_WRITE } from '../../model/constants';
 import { describeContent, sameContent } from '../../model/content';
-import { isMergeable, ksmState, nodeOfFrame, sharerOf, type StableNode } from '../../model/ksm/ksm';
+import { isMergeable, ksmState, sharerOf, type StableNode } from '../../model/ksm/ksm';
 import type { World } from '../../model/world';
 import type { Property, StepContext } from '../property';
 import { hex, type Reporter } from '../violation';
@@ -110,6 +110,3 @@ export const ksmOptIn: Property = {
   checkStep: (ctx, r) => { for (const n of touched(ctx)) checkOptIn(ctx.world, n, r); },
   checkAll: (ctx, r) => { for (const n of all(ctx.world)) checkOptIn(ctx.world, n, r); },
 };
-
-/** The KSM node a host frame is, for the core properties that must accept shared frames. */
-export { nodeOfFrame };
