@@ -117,6 +117,9 @@ export function shrinkOperations(config: ModelConfig, ops: readonly Operation[],
   let replays = 0;
   const attempt = (candidate: Operation[]): boolean => {
     if (replays >= SHRINK_REPLAYS_MAX) return false;
+    // A substituted value must stay inside its argument's declared range, or the file written
+    // from it would not load (replay refuses it).
+    if (candidate.some((op) => validateOperation(op) !== null)) return false;
     replays++;
     const r = runTrace(config, candidate, { check: 'incremental', properties: only });
     if (!sameFailure(r.violation, target)) return false;

@@ -6,7 +6,7 @@
  */
 import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER } from '../../model/constants';
 import { compactionState } from '../../model/compaction/state';
-import { blockAvailable } from '../../model/compaction/zone';
+import { blockAvailable, isolatedBlockAvailable } from '../../model/compaction/zone';
 import { compactGap } from '../../model/compaction/compact';
 import { FRAGMENT_PAGES_MAX } from '../../model/compaction/ops';
 import type { Guest } from '../../model/guest/guest';
@@ -83,7 +83,14 @@ export const compactionGenerators: Record<string, Gen> = {
     // pages it needs (compact_gap): the hard case, where only a whole emptied block will do.
     const b = side === 'host' ? w.hostBuddy : g.buddy;
     let failing = -1;
-    for (let o = 1; o <= MAX_PAGE_ORDER; o++) if (!blockAvailable(b, o) && b.freePages() > b.watermarks().low + compactGap(o)) failing = o;
+    const shadowed: number[] = [];
+    for (let o = 1; o <= MAX_PAGE_ORDER; o++)
+      if (!blockAvailable(b, o) && b.freePages() > b.watermarks().low + compactGap(o)) {
+        failing = o;
+        // An order for which only isolated memory has a free block: compaction must not be fooled by it.
+        if (isolatedBlockAvailable(b, o)) shadowed.push(o);
+      }
+    if (shadowed.length > 0 && c[3] % 2 === 0) return { kind: 'compaction.run', args: { side, guest: g.id, order: pick(shadowed, c[2])!, proactive: false } };
     if (failing < 0 && side === 'guest' && c[3] % 4 === 0) {
       // Nothing to compact for: fragment the zone first (what compaction exists for).
       const x = pick([...g.processes.values()], c[1] >> 2);

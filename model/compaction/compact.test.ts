@@ -2,7 +2,8 @@
  * Compaction of a guest zone and of the host zone: after a fragmenting workload a run frees a
  * block of the order (with every moved page still reading what it held), the allocator's slow
  * path compacts on a failed high-order allocation, the scanners' success test ignores isolated
- * memory (the scenario of compaction-counts-isolated-free), and the feasibility condition of
+ * memory (a free block nobody may allocate), the free scanner must start high (the scenario of
+ * compaction-free-scanner-starts-low), and the feasibility condition of
  * compaction-finds-block is right on hand-made zones.
  */
 import { Runner } from '../../fuzz/run';
@@ -69,8 +70,8 @@ describe('compaction runs', () => {
 });
 
 /**
- * compaction-counts-isolated-free: a free pageblock isolated (as offlining does) must not make
- * compaction think the request is satisfiable. The scenario the fault test names.
+ * A free pageblock isolated (as offlining does) must not make compaction think the request is
+ * satisfiable (__compact_finished looks at the lists the request may use, never ISOLATE).
  */
 function isolatedScenario(faults: string[]): Runner {
   const r = new Runner(config(faults), { check: 'incremental', properties: new Set(['compaction-finds-block']) });
@@ -95,16 +96,19 @@ function isolatedScenario(faults: string[]): Runner {
   return r;
 }
 
-describe('compaction-counts-isolated-free', () => {
-  test('with the fault the run stops at once and compaction-finds-block reports it gave up', () => {
-    const r = isolatedScenario(['compaction-counts-isolated-free']);
-    expect(r.violation).toMatchObject({ property: 'compaction-finds-block', kind: 'gave-up' });
-  });
-
-  test('without it the same run frees a usable block', () => {
+describe('isolated free memory', () => {
+  test('the only free block of the order is isolated: compaction still frees a usable one', () => {
     const r = isolatedScenario([]);
     expect(r.violation).toBeNull();
     expect([...compactionState(r.world).runs.values()].pop()!.outcome).toBe('success');
+  });
+});
+
+describe('compaction-free-scanner-starts-low', () => {
+  test('targets inside the pageblock being emptied: the run gives up (compaction-finds-block)', () => {
+    const r = fragmented(['compaction-free-scanner-starts-low'], ['compaction-finds-block']);
+    r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: false } });
+    expect(r.violation).toMatchObject({ property: 'compaction-finds-block', kind: 'gave-up' });
   });
 });
 

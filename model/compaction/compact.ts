@@ -23,14 +23,14 @@ import type { MigrateType } from '../buddy/migratetype';
 import type { World } from '../world';
 import { beginGuestMigration, beginHostMigration, guestMovable, hostMovable, runMigration } from './migrate';
 import { compactionState, guestLockedSet, prune, type CompactionRun, type MigrationSide, type PageblockGhost, type ZoneGhost } from './state';
-import { blockAvailable, isolatedBlockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
+import { blockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
 
 /** mm/compaction.c sysctl_extfrag_threshold default. */
 export const EXTFRAG_THRESHOLD_DEFAULT = 500;
 /** COMPACT_CLUSTER_MAX = SWAP_CLUSTER_MAX: pages isolated per batch. */
 export const COMPACT_CLUSTER_MAX = 32;
 
-export const FAULT_COUNTS_ISOLATED_FREE = 'compaction-counts-isolated-free';
+export const FAULT_FREE_SCANNER_STARTS_LOW = 'compaction-free-scanner-starts-low';
 
 const MECH = 'compaction';
 
@@ -174,18 +174,23 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
 
   /**
    * __compact_finished: done once a block of the order is free on a list the request can
-   * take from. Hazard: a free block on the ISOLATE list (memory being offlined, a CMA range)
-   * is nobody's to allocate; counting it (free_area[order].nr_free covers every list) stops
-   * the run before it freed anything usable.
+   * take from. A free block on the ISOLATE list (memory being offlined, a CMA range) is
+   * nobody's to allocate and never counts (free_area[order].nr_free would: it covers every list).
    */
-  const finished = (): boolean =>
-    blockAvailable(b, opts.order) || (world.fault(FAULT_COUNTS_ISOLATED_FREE) && isolatedBlockAvailable(b, opts.order));
+  const finished = (): boolean => blockAvailable(b, opts.order);
+
+  // Hazard: the free scanner starts at the zone's end and walks down (compact_zone:
+  // cc->free_pfn = pageblock_start_pfn(zone_end_pfn - 1)); started at the migrate scanner's
+  // pageblock and walking up, it hands out targets inside the very pageblock being emptied,
+  // and pages only shuffle within it.
+  const startsLow = world.fault(FAULT_FREE_SCANNER_STARTS_LOW);
+  let low = 0;
 
   /** isolate_freepages: refill the target list from the next suitable pageblock above the migrate scanner. */
   const isolateFreepages = (): void => {
     for (let steps = 0; steps < pbs.length && freelist.length === 0; steps++) {
-      const i = fi;
-      if (i <= mi) return;
+      const i = startsLow ? Math.max(low, mi) : fi;
+      if (startsLow ? i >= pbs.length : i <= mi) return;
       const pb = pbs[i]!;
       if (suitableMigrationTarget(b, pb)) {
         for (const blk of pageblockBlocks(b, pb)) {
@@ -196,13 +201,16 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
           if (freelist.length >= COMPACT_CLUSTER_MAX) break;
         }
       }
-      if (freelist.length === 0) fi--;
+      if (freelist.length === 0) {
+        if (startsLow) low = i + 1;
+        else fi--;
+      }
     }
   };
 
   let stop = false;
   for (; mi < pbs.length && !stop; mi++) {
-    if (fi <= mi) break; // compact_scanners_met
+    if (!startsLow && fi <= mi) break; // compact_scanners_met
     const pb = pbs[mi]!;
     if (b.migratetypeOf(pb) === 'ISOLATE') continue;
     for (const pfn of z.movableIn(pb)) {

@@ -69,7 +69,7 @@ export const compactionOperations: readonly OperationDef[] = [
     // touches them all (each a 4 KiB fault), then gives every other one back with
     // MADV_DONTNEED, leaving order-0 holes between movable pages. Returns the pages touched.
     name: 'compaction.fragment', mechanism: 'compaction',
-    args: { guest: GUEST, pid: int(1, 2 ** 20), vpn: int(0, VPN_MAX), pages: int(2, FRAGMENT_PAGES_MAX) },
+    args: { guest: GUEST, pid: int(1, 2 ** 20), vpn: int(0, VPN_MAX), pages: int(1, FRAGMENT_PAGES_MAX) },
     apply: (w, a) => {
       const g = guestOf(w, a);
       if ('ok' in g) return g;

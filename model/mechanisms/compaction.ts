@@ -4,7 +4,7 @@
  * guest allocations (the allocator's slow path) and by operations.
  */
 import { compactionOperations } from '../compaction/ops';
-import { directCompaction, FAULT_COUNTS_ISOLATED_FREE } from '../compaction/compact';
+import { directCompaction, FAULT_FREE_SCANNER_STARTS_LOW } from '../compaction/compact';
 import { abortMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, FAULT_SKIP_INVALIDATE, hostMigrationEntryAt, runMigration } from '../compaction/migrate';
 import { compactionState, guestLockedSet } from '../compaction/state';
 import type { FaultDef } from '../faults';
@@ -33,12 +33,10 @@ export const compactionFaults: readonly FaultDef[] = [
     reproduces: 'mm/compaction.c isolate_migratepages_block isolates only PageLRU or __PageMovable pages; isolating any order-0 page moves kernel pages and page tables under the pointers that still name the old frame',
   },
   {
-    name: FAULT_COUNTS_ISOLATED_FREE,
+    name: FAULT_FREE_SCANNER_STARTS_LOW,
     mechanism: 'compaction',
     breaks: ['compaction-finds-block'],
-    reproduces: 'mm/compaction.c __compact_finished: success means a free block on a list the request may use (free_area_empty per migratetype, find_suitable_fallback); counting an isolated pageblock\'s free block (hotplug offlining, CMA) stops compaction before it freed anything usable',
-    // Needs a fragmented zone with an isolated free pageblock and no other: rare at random.
-    scenario: 'model/compaction/compact.test.ts',
+    reproduces: 'mm/compaction.c compact_zone / reset_cached_positions: the free scanner starts at the zone end and walks down to meet the migrate scanner; started at the migrate scanner\'s pageblock it takes targets inside the pageblock being emptied and compaction never frees it',
   },
 ];
 
