@@ -11,11 +11,36 @@ import { compactionMechanism } from './mechanisms/compaction';
 import { thpMechanism } from './mechanisms/thp';
 import { ksmMechanism } from './mechanisms/ksm';
 import { virtioMemMechanism } from './mechanisms/virtio-mem';
+import { balloonCompactionMechanism } from './mechanisms/balloon-compaction';
+import { freePageHintingMechanism } from './mechanisms/free-page-hinting';
+import { freePageReportingMechanism } from './mechanisms/free-page-reporting';
+import { memctlMechanism } from './mechanisms/memctl';
+import { virtioBalloonMechanism } from './mechanisms/virtio-balloon';
+import { vmwareBalloonMechanism } from './mechanisms/vmware-balloon';
 import type { OperationDef } from './ops/operation';
 import { isRefusal, refuse, type Refusal } from './result';
 import { World } from './world';
 
-export const mechanisms: readonly MechanismModel[] = [coreMechanism, compactionMechanism, thpMechanism, ksmMechanism, virtioMemMechanism];
+/**
+ * Order matters once: init runs in this order (virtio-balloon negotiates features before
+ * free page hinting and reporting read them), and so does settle (balloon migrations end
+ * before the balloon converges; hinted blocks are freed before reporting settles; the
+ * devices' settling may compact directly, and page migrations in flight end before
+ * virtio-mem's driver offlines).
+ */
+export const mechanisms: readonly MechanismModel[] = [
+  coreMechanism,
+  balloonCompactionMechanism,
+  virtioBalloonMechanism,
+  vmwareBalloonMechanism,
+  freePageHintingMechanism,
+  freePageReportingMechanism,
+  memctlMechanism,
+  compactionMechanism,
+  thpMechanism,
+  ksmMechanism,
+  virtioMemMechanism,
+];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);
 export const faults: readonly FaultDef[] = mechanisms.flatMap((m) => m.faults);

@@ -14,6 +14,17 @@ import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
 import { compactionFindsBlock } from './compaction/finds-block';
 import { migrationFlushBeforeCopy, migrationNoStaleMapping, migrationOnlyMovable, migrationPreservesContents } from './compaction/migration';
+import { balloonDeflateRules } from './devices/balloon-deflate-rules';
+import { balloonActual, balloonConverges } from './devices/balloon-liveness';
+import { balloonCount } from './devices/balloon-count';
+import { balloonPageUse } from './devices/balloon-page-use';
+import { balloonStatsTruth } from './devices/balloon-stats';
+import { deviceDiscardsOnlyDonated } from './devices/device-discards';
+import { hintingDeviceRules } from './devices/hinting';
+import { memctlConfined, memctlMlockRespected, memctlZeroedOnce } from './devices/memctl';
+import { freePagePoisonIntact } from './devices/poison-intact';
+import { reportedMarks, reportingIsolation, reportingReturnsIdle } from './devices/reporting';
+import { vmwBalloonAccounting } from './devices/vmw-accounting';
 import type { OracleEffect } from './oracle';
 import { thpOracleEffects } from './thp/effects';
 import { ksmOracleEffects } from './ksm/effects';
@@ -52,6 +63,22 @@ export const properties: readonly Property[] = [
   virtioMemUnplugNoDataLoss,
   virtioMemFramesReturned,
   virtioMemConverges,
+  balloonPageUse,
+  balloonDeflateRules,
+  balloonActual,
+  balloonConverges,
+  balloonStatsTruth,
+  deviceDiscardsOnlyDonated,
+  freePagePoisonIntact,
+  balloonCount,
+  vmwBalloonAccounting,
+  reportingIsolation,
+  reportedMarks,
+  reportingReturnsIdle,
+  hintingDeviceRules,
+  memctlZeroedOnce,
+  memctlConfined,
+  memctlMlockRespected,
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */

@@ -8,16 +8,25 @@ import { compactionGenerators } from './compaction';
 import { thpGenerators } from './thp';
 import { ksmGenerators } from './ksm';
 import { virtioMemGenerators } from './virtio-mem';
+import { deviceGenerators, deviceOptionArbs } from './devices';
 import fcRuntime from 'fast-check';
 import type { Gen } from './pick';
 
-export const generators: Readonly<Record<string, Gen>> = { ...coreGenerators, ...compactionGenerators, ...thpGenerators, ...ksmGenerators, ...virtioMemGenerators };
+export const generators: Readonly<Record<string, Gen>> = {
+  ...coreGenerators,
+  ...deviceGenerators,
+  ...compactionGenerators,
+  ...thpGenerators,
+  ...ksmGenerators,
+  ...virtioMemGenerators,
+};
 
 /**
  * Swarm options per mechanism ("<mechanism>.<option>" -> arbitrary of a JSON scalar): drawn
  * per run into SwarmConfig.options and passed to the model (ModelConfig.options).
  */
 export const optionArbs: Readonly<Record<string, fc.Arbitrary<number | boolean | string>>> = {
+  ...deviceOptionArbs,
   // KSM across guests (off: each VM's pages merge only among themselves, per-VM salting).
   'ksm.cross-guest': fcRuntime.boolean(),
   // /sys/kernel/mm/transparent_hugepage/use_zero_page and khugepaged/max_ptes_none.

@@ -195,6 +195,13 @@ export class BuddyAllocator {
   private allocatedPageCount = 0;
   private dirty = new Set<number>();
   private readonly marks: Watermarks;
+  /**
+   * PG_reported (include/linux/page-flags.h) on free block heads: set by free page reporting
+   * (mm/page_reporting.c page_reporting_drain), cleared whenever the block leaves the free
+   * lists, by allocation or merge (mm/page_alloc.c __del_page_from_free_list), and kept when
+   * it only moves between lists (move_to_free_list).
+   */
+  private readonly reportedHeads = new Set<number>();
 
   constructor(opts: BuddyOptions) {
     const { base, frames } = opts;
@@ -434,6 +441,23 @@ export class BuddyAllocator {
   }
 
   /**
+   * mm/page_alloc.c `__putback_isolated_page`: give back a block a caller isolated from the
+   * free lists (page reporting), to the list's tail ("Return isolated page to tail of
+   * freelist", FPI_TO_TAIL) so that unreported memory is handed out first.
+   */
+  putbackIsolated(pfn: number, order: number): void | BuddyError {
+    const packed = this.allocated.get(pfn);
+    if (!isOrder(order) || packed === undefined || orderOf(packed) !== order) {
+      return { error: 'not-allocated', pfn, order, allocatedOrder: packed === undefined ? null : orderOf(packed) };
+    }
+    this.clearAllocated(pfn);
+    // As free(): a block larger than a pageblock goes back one pageblock at a time.
+    if (order > PAGEBLOCK_ORDER) {
+      for (let pb = pfn; pb < pfn + (1 << order); pb += PAGEBLOCK_FRAMES) this.freeOnePage(pb, PAGEBLOCK_ORDER, this.typeIdx(pb), true);
+    } else this.freeOnePage(pfn, order, this.typeIdx(pfn), true);
+  }
+
+  /**
    * mm/page_alloc.c `__free_one_page` (v6.1..v6.9): account the freed pages by the freed
    * page's pageblock type, then merge with the buddy `pfn ^ (1 << order)` while it is a free
    * block of the same order, and put the result on `mtIdx`'s list.
@@ -629,6 +653,29 @@ export class BuddyAllocator {
     const packed = this.allocated.get(pfn);
     if (packed === undefined) return undefined;
     return { head: pfn, order: orderOf(packed), mt: MIGRATE_TYPES[mtIdxOf(packed)]! };
+  }
+
+  /** __SetPageReported on a free block head; false (nothing set) if pfn heads no free block. */
+  setReported(pfn: number): boolean {
+    if (!this.freeHead.has(pfn)) return false;
+    this.reportedHeads.add(pfn);
+    return true;
+  }
+
+  /** PageReported(pfn). */
+  isReported(pfn: number): boolean {
+    return this.reportedHeads.has(pfn);
+  }
+
+  /** Every head carrying PG_reported. */
+  reportedAll(): IterableIterator<number> {
+    return this.reportedHeads.values();
+  }
+
+  /** Free blocks on one free list, in list order (free_area[order].free_list[mt]). */
+  freeListBlocks(order: number, mt: MigrateType): number[] {
+    if (!isOrder(order) || !isMigrateType(mt)) return [];
+    return [...this.list(order, migrateTypeIndex(mt))];
   }
 
   /** NR_FREE_PAGES: free pages outside isolated pageblocks (what watermarks see). */
@@ -873,6 +920,7 @@ export class BuddyAllocator {
     this.lists[idx]!.remove(pfn);
     this.nrFreeCounts[idx]!--;
     this.deleteHead(pfn);
+    this.reportedHeads.delete(pfn);
     if (order < PAGEBLOCK_ORDER) this.bump(this.pbFreeSmall, alignDown(pfn, PAGEBLOCK_ORDER), -(1 << order));
     this.dirty.add(pfn);
   }
@@ -881,8 +929,10 @@ export class BuddyAllocator {
   private moveFree(pfn: number, toIdx: number, toTail: boolean): void {
     const packed = this.freeHead.get(pfn);
     if (packed === undefined) return;
+    const reported = this.reportedHeads.has(pfn);
     this.removeFree(pfn);
     this.addFree(pfn, orderOf(packed), toIdx, toTail);
+    if (reported) this.reportedHeads.add(pfn);
   }
 
   private setAllocated(pfn: number, order: number, mtIdx: number): void {

@@ -29,5 +29,6 @@ export function guestAlloc(world: World, g: Guest, order: number, mt: MigrateTyp
     if (freed === 0) break;
     r = g.buddy.alloc(order, mt);
   }
+  if (typeof r === 'number') for (const h of g.allocHooks) h(world, g, r, order);
   return r;
 }

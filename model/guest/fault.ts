@@ -28,6 +28,7 @@ export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal 
 export function handlePageFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal {
   const denied = vmaAllows(p, vpn, access);
   if (denied) return denied;
+  g.pgfault++;
   // Mechanisms' handlers first (THP's huge zero page and zero-page copy-on-write).
   for (const hook of g.faultHooks) {
     const r = hook(world, g, p, vpn, access);

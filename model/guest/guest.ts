@@ -17,6 +17,9 @@ import type { Refusal } from '../result';
 import type { AccessKind } from '../mmu/walk';
 import { hex } from '../../properties/violation';
 
+/** A hook on a guest block of 2^order frames at gfn. */
+export type GuestBlockHook = (world: World, g: Guest, gfn: number, order: number) => void;
+
 /** Who inside the guest owns an allocated guest frame. Mechanisms add kinds here. */
 export type GuestFrameOwner =
   | { readonly kind: 'page-table'; readonly pid: number; readonly level: number }
@@ -27,7 +30,15 @@ export type GuestFrameOwner =
   /** The shared zero page or huge zero page (mm/huge_memory.c huge_zero_folio): mapped read-only by anyone. */
   | { readonly kind: 'zero-page'; readonly huge: boolean }
   /** Device memory of a virtio-mem block that is not online (unplugged, or taken by the driver to unplug it). */
-  | { readonly kind: 'virtio-mem'; readonly block: number };
+  | { readonly kind: 'virtio-mem'; readonly block: number }
+  /** Held by a balloon driver (virtio_balloon.c / vmw_balloon.c): inflating, in the balloon, deflating or refused. */
+  | { readonly kind: 'balloon'; readonly device: 'virtio-balloon' | 'vmware-balloon' }
+  /** A free block isolated from the buddy lists while its report is in flight (mm/page_reporting.c). */
+  | { readonly kind: 'reporting'; readonly order: number }
+  /** A max-order block the free page hinting driver allocated and hinted (virtio_balloon.c). */
+  | { readonly kind: 'hinting'; readonly order: number }
+  /** Memory handed to the guest through memctl (pvmemcontrol), never zeroed by the guest. */
+  | { readonly kind: 'memctl'; readonly region: number };
 
 export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
   if (!o) return 'free';
@@ -44,6 +55,14 @@ export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
       return o.huge ? 'huge zero page' : 'zero page';
     case 'virtio-mem':
       return `virtio-mem block ${o.block} (offline)`;
+    case 'balloon':
+      return `${o.device} page`;
+    case 'reporting':
+      return `reported block (order ${o.order})`;
+    case 'hinting':
+      return `hinted block (order ${o.order})`;
+    case 'memctl':
+      return `memctl region #${o.region}`;
   }
 }
 
@@ -148,9 +167,25 @@ export class Guest {
    * Asked before an unmapped user page is freed: true when a mechanism still holds the page
    * (isolated for migration) and will free it itself (folio_put with an extra reference).
    */
-  readonly freeHooks: ((world: World, g: Guest, gfn: number, order: number) => boolean)[] = [];
+  readonly heldOnFree: ((world: World, g: Guest, gfn: number, order: number) => boolean)[] = [];
   /** Run first when the VM is destroyed (model/teardown.ts): mechanisms release what they share. */
   readonly teardownHooks: ((world: World, g: Guest) => void)[] = [];
+  /**
+   * The page allocator's free and allocation hooks (mm/page_alloc.c free_pages_prepare,
+   * __free_one_page's page_reporting_notify_free, post_alloc_hook): `prepare` runs before a
+   * block goes back to the buddy (page poisoning writes here), `freed` after it merged
+   * (free page reporting is notified here), `allocated` after a block left the buddy
+   * (page poisoning checks here). Mechanisms register; the core registers none.
+   */
+  readonly freeHooks: { readonly prepare?: GuestBlockHook; readonly freed?: GuestBlockHook }[] = [];
+  readonly allocHooks: GuestBlockHook[] = [];
+  /**
+   * Host reclaim vetoes (mm/vmscan.c: mlocked pages sit on the unevictable LRU and are never
+   * paged out): a gfn any veto claims is refused by host reclaim.
+   */
+  readonly reclaimVetoes: ((g: Guest, gfn: number) => boolean)[] = [];
+  /** vm_event PGFAULT: guest page faults handled (the balloon's statistics read it). */
+  pgfault = 0;
 
   constructor(
     readonly id: number,

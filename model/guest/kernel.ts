@@ -119,15 +119,17 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
 export function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
   // A page a mechanism still holds a reference to (isolated for migration) is freed by that
   // mechanism when it lets go (folio_put with the isolation's reference still held).
-  if (g.freeHooks.some((h) => h(world, g, gfn, order))) return;
+  if (g.heldOnFree.some((h) => h(world, g, gfn, order))) return;
   for (let i = 0, n = 1 << order; i < n; i++) g.clearOwner(gfn + i);
   guestFree(world, g, gfn, order);
 }
 
 /** Give a block back to the guest buddy; a refused free is the model's own bug, recorded. */
 export function guestFree(world: World, g: Guest, gfn: number, order: number): void {
+  for (const h of g.freeHooks) h.prepare?.(world, g, gfn, order);
   const r = g.buddy.free(gfn, order);
   if (r !== undefined) world.anomaly('guest-ownership', 'bad-free', `g${g.id} gfn ${hex(gfn)} order ${order}`, 'an allocated block', r.error);
+  else for (const h of g.freeHooks) h.freed?.(world, g, gfn, order);
 }
 
 /** Clear the parent entry of an empty level-1 table; false if the table cannot be unlinked. */

@@ -59,6 +59,8 @@ export class HostFrames {
   private readonly guestIndex = new Map<number, number>();
   /** Host-side clears of frames (clear_page), for the zeroings-per-page figures. */
   zeroings = 0;
+  /** Host-side clears per (guest, gfn) the frame backed when cleared (memctl's zeroed-once count). */
+  private readonly guestClears = new Map<number, number>();
 
   constructor(
     readonly count: number,
@@ -81,7 +83,17 @@ export class HostFrames {
   /** clear_page on the host side. */
   clear(hfn: number, zero: Content): void {
     this.zeroings++;
+    const o = this.records.get(hfn)?.owner;
+    if (o?.kind === 'guest-memory') {
+      const k = guestKey(o.guest, o.gfn);
+      this.guestClears.set(k, (this.guestClears.get(k) ?? 0) + 1);
+    }
     this.write(hfn, zero);
+  }
+
+  /** Host clears of frames while they backed (guest, gfn), over the whole run. */
+  clearsOf(guest: number, gfn: number): number {
+    return this.guestClears.get(guestKey(guest, gfn)) ?? 0;
   }
 
   record(hfn: number): FrameRecord | undefined {

@@ -42,6 +42,7 @@ export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   const { base, frames } = unitOf(g, gfn);
   const held = heldBy(world, g, base, frames);
   if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
+  for (let i = 0; i < frames; i++) if (g.reclaimVetoes.some((v) => v(g, base + i))) return refuse('busy', `g${g.id} gfn ${hex(base + i)} is unevictable (mlocked)`);
   let early: Map<number, Content> | null = null;
   if (world.fault('reclaim-copies-before-zap')) {
     // Hazard: the contents may be copied out only after the zap and the flush; a copy taken

@@ -53,7 +53,7 @@ function init(w: World): void {
     g.pressureHooks.push((world, guest, order) => directCompaction(world, guest, order));
     // An isolated page keeps the migration's reference: unmapping it does not free it; the
     // migration finds the mapping gone and frees it (mm/migrate.c).
-    g.freeHooks.push((world, guest, gfn) => guestLockedSet(compactionState(world), guest.id).has(gfn));
+    g.heldOnFree.push((world, guest, gfn) => guestLockedSet(compactionState(world), guest.id).has(gfn));
     g.backingHooks.push({
       // A host fault on a gfn whose primary mapping holds a migration entry waits for the
       // migration (mm/migrate.c migration_entry_wait, reached from hva_to_pfn's GUP).

@@ -1,0 +1,283 @@
+/**
+ * memctl: a guest device that forwards memory operations to the host (the pvmemcontrol series,
+ * drivers/virt/pvmemcontrol.c and include/uapi/linux/pvmemcontrol.h, 2024; the host VMM
+ * applies madvise/mlock/mprotect to the host memory behind the guest-physical range). Each
+ * request carries a function code, a guest-physical address and a length, both aligned to the
+ * host page size, and acts only inside the calling guest's memory; anything else is refused
+ * with an error, as the device does.
+ *
+ * Memory handed out this way (the seed article's design): the guest reserves a region at boot
+ * (the model: the top max-order block of guest-physical memory, standing in for a 1 GiB guest
+ * page that the model's 16-32 MiB guests cannot hold; the guest maps it through its direct
+ * map, which the model treats as identity) and never zeroes it; the host backs it with 2 MiB or
+ * 4 KiB pages, DONTNEED/REMOVE drop parts of it, and the host zeroes a frame when it faults it
+ * back in. So each frame handed to the guest is zeroed exactly once before the guest first
+ * touches it, where the ordinary path zeroes twice (the host's clear_page on the EPT fault, the
+ * guest's clear_user_highpage on its own page fault).
+ *
+ * A region frame's cycle (the guest's requests move the edges, the host's fault the last):
+ *   handed (unbacked, zero on next touch) -(first touch: host faults in a cleared frame)-> in use
+ *   in use -(DONTNEED / REMOVE)-> handed;  in use -(FREE)-> lazy -(host reclaims it)-> handed
+ */
+import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { ZERO, type Content } from '../content';
+import type { Guest } from '../guest/guest';
+import { physRead, physWrite } from '../guest/phys';
+import { resolveBacking } from '../host/ept-fault';
+import { reclaimBegin, reclaimEnd } from '../host/reclaim';
+import { peekGuestPhysical } from '../mmu/peek';
+import { discardRange } from '../devices/discard';
+import { isRefusal, ok, refuse, type OpResult } from '../result';
+import type { World } from '../world';
+import { hex } from '../../properties/violation';
+
+/** pvmemcontrol function codes, in code order (PVMEMCONTROL_INFO = 0 ... UNMERGEABLE = 14). */
+export const MEMCTL_FUNCS = [
+  'INFO', 'DONTNEED', 'REMOVE', 'FREE', 'PAGEOUT', 'DONTDUMP', 'SET_VMA_ANON_NAME', 'MLOCK', 'MUNLOCK',
+  'MPROTECT_NONE', 'MPROTECT_R', 'MPROTECT_W', 'MPROTECT_RW', 'MERGEABLE', 'UNMERGEABLE',
+] as const;
+export type MemctlFunc = (typeof MEMCTL_FUNCS)[number];
+
+export const ENABLED_OPTION = 'memctl.enabled';
+/** The reserved region: one max-order block (4 MiB) at the top of guest-physical memory. */
+export const MEMCTL_REGION_ORDER = MAX_PAGE_ORDER;
+export const MEMCTL_REGION_FRAMES = 2 ** MEMCTL_REGION_ORDER;
+
+export type HostProt = 'none' | 'r' | 'w' | 'rw';
+
+export interface FirstTouch {
+  readonly gfn: number;
+  /** Host clears of the frame behind gfn since it was handed out. */
+  readonly host: number;
+  /** Guest clears of gfn since it was handed out. */
+  readonly guest: number;
+  readonly step: number;
+}
+
+export interface RequestRecord {
+  readonly caller: number;
+  readonly func: MemctlFunc;
+  /** The guest whose memory the device acted on, and where. */
+  readonly target: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface Memctl {
+  readonly region: { readonly gfn: number; readonly frames: number };
+  /** Handed frames not yet touched: gfn -> host clears of gfn at hand-over, guest clears since. */
+  readonly handed: Map<number, { readonly clearsAt: number; guest: number }>;
+  readonly mlocked: Set<number>;
+  /** MADV_MERGEABLE opt-in (KSM may merge these gfns). */
+  readonly mergeable: Set<number>;
+  readonly dontdump: Set<number>;
+  readonly named: Set<number>;
+  readonly prot: Map<number, HostProt>;
+  /** MADV_FREE: gfn -> the content object when freed (a write since cancels the lazy free). */
+  readonly lazy: Map<number, Content>;
+  readonly firstTouches: FirstTouch[];
+  readonly requests: RequestRecord[];
+}
+
+const states = new WeakMap<Guest, Memctl>();
+
+export function memctlOf(g: Guest): Memctl | undefined {
+  return states.get(g);
+}
+
+/** Whether KSM may merge gfn: the guest opted in with MERGEABLE (and not UNMERGEABLE since). */
+export function memctlMergeable(g: Guest, gfn: number): boolean {
+  return states.get(g)?.mergeable.has(gfn) ?? false;
+}
+
+export function touchMark(g: Guest): string {
+  return `memctl-touch:g${g.id}`;
+}
+export const REQUEST_MARK = 'memctl-request';
+const requestLog = new WeakMap<World, RequestRecord[]>();
+
+export function memctlRequests(w: World): readonly RequestRecord[] {
+  return requestLog.get(w) ?? [];
+}
+
+/** The host page size behind guest memory, in frames: 2 MiB with huge pages, else 4 KiB. */
+export function hostPageFrames(g: Guest): number {
+  return g.config.hugePages ? FRAMES_PER_2M : 1;
+}
+
+function hand(world: World, g: Guest, m: Memctl, gfn: number): void {
+  m.handed.set(gfn, { clearsAt: world.frames.clearsOf(g.id, gfn), guest: 0 });
+  m.lazy.delete(gfn);
+}
+
+/** Boot: reserve the region from the guest allocator; every frame starts handed (unbacked). */
+export function initMemctl(world: World, g: Guest): Memctl | null {
+  const gfn = g.config.frames - MEMCTL_REGION_FRAMES;
+  const r = g.buddy.allocAt(gfn, MEMCTL_REGION_ORDER, 'MOVABLE');
+  if (typeof r !== 'number') return null;
+  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) g.setOwner(gfn + i, { kind: 'memctl', region: 1 });
+  const m: Memctl = { region: { gfn, frames: MEMCTL_REGION_FRAMES }, handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], requests: [] };
+  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) hand(world, g, m, gfn + i);
+  states.set(g, m);
+  // mlocked memory is never paged out (it sits on the unevictable LRU).
+  g.reclaimVetoes.push((gg, x) => !world.fault('memctl-pageout-ignores-mlock') && (states.get(gg)?.mlocked.has(x) ?? false));
+  return m;
+}
+
+export function inRegion(m: Memctl, gfn: number): boolean {
+  return gfn >= m.region.gfn && gfn < m.region.gfn + m.region.frames;
+}
+
+/**
+ * The guest touches a region page (read or write). The first touch after a hand-over records
+ * how many times the frame was zeroed since: the host's clear when it faulted the frame in,
+ * plus any guest clear.
+ */
+export function memctlAccess(world: World, g: Guest, m: Memctl, gfn: number, write: boolean): OpResult {
+  const p = m.prot.get(gfn) ?? 'rw';
+  if (p === 'none' || (write && p === 'r') || (!write && p === 'w')) return refuse('segv', `g${g.id} gfn ${hex(gfn)}: host protection ${p}`);
+  const h = m.handed.get(gfn);
+  // Hazard: memctl memory is handed over already zeroed by the host; a guest that clears it
+  // again does the very work the mechanism exists to remove (the ordinary path's second clear).
+  if (h && world.fault('memctl-guest-zeroes')) {
+    const z = physWrite(world, g, gfn, ZERO);
+    if (z !== true) return z;
+    g.zeroings++;
+    h.guest++;
+  }
+  let version: number | undefined;
+  if (write) {
+    version = world.nextVersion();
+    const r = physWrite(world, g, gfn, { kind: 'data', writer: g.id, version });
+    if (r !== true) return r;
+  } else {
+    const c = physRead(world, g, gfn);
+    if (isRefusal(c)) return c;
+  }
+  if (h) {
+    m.handed.delete(gfn);
+    m.firstTouches.push({ gfn, host: world.frames.clearsOf(g.id, gfn) - h.clearsAt, guest: h.guest, step: world.step });
+    world.journal.mark(touchMark(g), m.firstTouches.length - 1);
+    world.transition('memctl', 'handed', 'in-use');
+  }
+  return ok(version);
+}
+
+function record(world: World, r: RequestRecord): void {
+  let l = requestLog.get(world);
+  if (!l) requestLog.set(world, (l = []));
+  world.journal.mark(REQUEST_MARK, l.length);
+  l.push(r);
+}
+
+/** Apply one function to [start, end) of guest t (the caller's memory, or past it under the bounds bug). */
+function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: number, end: number): void {
+  record(world, { caller: caller.id, func, target: t.id, start, end });
+  const m = states.get(t);
+  const n = end - start;
+  switch (func) {
+    case 'DONTNEED':
+    case 'REMOVE':
+      // Hazard: DONTNEED must drop the host pages so the next touch faults in a cleared one;
+      // serving it with MADV_FREE semantics (pages kept until reclaim) hands the guest its old
+      // contents, and the guest, which never zeroes memctl memory, reads them.
+      if (!(t === caller && world.fault('memctl-host-skips-zeroing'))) discardRange(world, t, start, n, 'memctl', caller.id);
+      if (m) for (let gfn = start; gfn < end; gfn++) if (inRegion(m, gfn)) hand(world, t, m, gfn);
+      world.transition('memctl', 'in-use', 'handed');
+      return;
+    case 'FREE':
+      if (m) for (let gfn = start; gfn < end; gfn++) if (inRegion(m, gfn) && !m.handed.has(gfn)) m.lazy.set(gfn, peekGuestPhysical(world, t, gfn));
+      world.transition('memctl', 'in-use', 'lazy');
+      return;
+    case 'PAGEOUT':
+      for (let gfn = start; gfn < end; gfn++) {
+        if (!t.backing.has(gfn) || t.pendingReclaim) continue;
+        if (reclaimBegin(world, t, gfn).ok) reclaimEnd(world, t);
+      }
+      return;
+    case 'MLOCK':
+      for (let gfn = start; gfn < end; gfn++) {
+        m?.mlocked.add(gfn);
+        world.journal.gfn(t.id, gfn);
+        // mlock populates: the host faults the range in (a swapped page comes back).
+        if (!t.backing.has(gfn)) resolveBacking(world, t, gfn);
+      }
+      return;
+    case 'MUNLOCK':
+      for (let gfn = start; gfn < end; gfn++) m?.mlocked.delete(gfn);
+      return;
+    case 'MPROTECT_NONE':
+    case 'MPROTECT_R':
+    case 'MPROTECT_W':
+    case 'MPROTECT_RW': {
+      const p: HostProt = func === 'MPROTECT_NONE' ? 'none' : func === 'MPROTECT_R' ? 'r' : func === 'MPROTECT_W' ? 'w' : 'rw';
+      for (let gfn = start; gfn < end; gfn++) m?.prot.set(gfn, p);
+      return;
+    }
+    case 'MERGEABLE':
+      for (let gfn = start; gfn < end; gfn++) m?.mergeable.add(gfn);
+      return;
+    case 'UNMERGEABLE':
+      for (let gfn = start; gfn < end; gfn++) m?.mergeable.delete(gfn);
+      return;
+    case 'DONTDUMP':
+      for (let gfn = start; gfn < end; gfn++) m?.dontdump.add(gfn);
+      return;
+    case 'SET_VMA_ANON_NAME':
+      for (let gfn = start; gfn < end; gfn++) m?.named.add(gfn);
+      return;
+    case 'INFO':
+      return;
+  }
+}
+
+/**
+ * One request from the guest driver to the device. The guest driver forwards only requests
+ * that start in its memctl region (assumption: the guest kernel hands out only that memory);
+ * the device checks alignment to the host page size and that the whole range is the caller's.
+ */
+export function memctlRequest(world: World, g: Guest, func: MemctlFunc, gfn: number, pages: number): OpResult {
+  const m = states.get(g);
+  if (!m) return refuse('invalid', `g${g.id} has no memctl device`);
+  if (func === 'INFO') {
+    record(world, { caller: g.id, func, target: g.id, start: gfn, end: gfn });
+    return ok(hostPageFrames(g) * 4096);
+  }
+  if (!inRegion(m, gfn)) return refuse('invalid', `g${g.id} gfn ${hex(gfn)} is not memctl memory`);
+  const hp = hostPageFrames(g);
+  if (pages < 1 || gfn % hp !== 0 || pages % hp !== 0) return refuse('misaligned', `memctl ${func}: gfn ${hex(gfn)} +${pages} not aligned to the host page (${hp} frames)`);
+  const end = gfn + pages;
+  // madvise_dontneed_free_valid_vma / madvise_remove: -EINVAL on VM_LOCKED memory.
+  if ((func === 'DONTNEED' || func === 'REMOVE' || func === 'FREE') && [...m.mlocked].some((x) => x >= gfn && x < end))
+    return refuse('invalid', `memctl ${func}: range at gfn ${hex(gfn)} is mlocked`);
+  // mlock(2) EAGAIN: a page of the range is under reclaim right now.
+  const r = g.pendingReclaim;
+  if (func === 'MLOCK' && r && r.gfn < end && gfn < r.gfn + r.frames) return refuse('busy', `memctl MLOCK: gfn ${hex(r.gfn)} is being reclaimed (EAGAIN)`);
+  if (end > g.config.frames) {
+    // Hazard: the device must check the whole range against the caller's memory (-EINVAL); a
+    // check of the start address alone lets the length run into the memory the VMM maps next,
+    // another guest's.
+    if (!world.fault('memctl-no-bounds-check')) return refuse('out-of-range', `memctl ${func}: gfn ${hex(gfn)} +${pages} runs past g${g.id}'s memory`);
+    apply(world, g, g, func, gfn, g.config.frames);
+    const next = world.guests[(g.id + 1) % world.guests.length]!;
+    if (next !== g) apply(world, g, next, func, 0, Math.min(end - g.config.frames, next.config.frames));
+    return ok();
+  }
+  apply(world, g, g, func, gfn, end);
+  return ok();
+}
+
+/** The host reclaims MADV_FREE pages not written since (they become handed: zero next time). */
+export function memctlReclaimLazy(world: World, g: Guest, m: Memctl): number {
+  let n = 0;
+  for (const [gfn, c] of [...m.lazy]) {
+    m.lazy.delete(gfn);
+    if (peekGuestPhysical(world, g, gfn) !== c) continue; // written since: the lazy free is void
+    if (discardRange(world, g, gfn, 1, 'memctl') > 0) {
+      hand(world, g, m, gfn);
+      n++;
+    }
+  }
+  world.transition('memctl', 'lazy', 'handed');
+  return n;
+}

@@ -1,0 +1,277 @@
+/**
+ * Free page reporting, guest side (Linux mm/page_reporting.c, include/linux/page_reporting.h)
+ * and the virtio-balloon device side of its reporting_vq (QEMU hw/virtio/virtio-balloon.c
+ * virtio_balloon_handle_report).
+ *
+ * "The page reporting cycle consists of 4 stages, fill, report, drain, and idle" (page_reporting.c):
+ *   IDLE -(a free of order >= page_reporting_order: __page_reporting_request)-> REQUESTED
+ *   REQUESTED -(the delayed work runs, PAGE_REPORTING_DELAY later)-> ACTIVE
+ *   ACTIVE -(pass done, nothing requested meanwhile)-> IDLE
+ *   ACTIVE -(a free, or the budget ran out, during the pass)-> REQUESTED (work rescheduled)
+ * A block's cycle: free -(isolate: __isolate_free_page)-> isolated, in the scatterlist
+ *   -(report: the device is handed the list)-> in flight -(device acks)-> acked
+ *   -(drain: __putback_isolated_page)-> free, marked Reported if still a free block of its order.
+ *
+ * Time: the delay is PAGE_REPORTING_DELAY = 2 s; the model's clock is the operation index
+ * (assumption: one operation = one tick = one second), so the work is due two ticks after it
+ * was scheduled. The settle phase lets time pass.
+ */
+import { MAX_PAGE_ORDER, PAGEBLOCK_ORDER } from '../constants';
+import { MIGRATE_TYPES, type MigrateType } from '../buddy/migratetype';
+import type { Guest } from '../guest/guest';
+import { discardRange } from '../devices/discard';
+import type { World } from '../world';
+import { balloonOf, has, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING } from '../balloon/virtio-balloon';
+import { hex } from '../../properties/violation';
+
+/** include/linux/page_reporting.h PAGE_REPORTING_CAPACITY. */
+export const PAGE_REPORTING_CAPACITY = 32;
+/** mm/page_reporting.c PAGE_REPORTING_DELAY (2 * HZ), in model ticks (one per operation). */
+export const PAGE_REPORTING_DELAY_TICKS = 2;
+/** Lists per order scanned for each report (budget): DIV_ROUND_UP(nr_free, CAPACITY * 16). */
+export const PAGE_REPORTING_BUDGET_DIVISOR = PAGE_REPORTING_CAPACITY * 16;
+/** page_reporting_order default: pageblock_order (module parameter page_reporting_order). */
+export const ORDER_OPTION = 'free-page-reporting.order';
+
+export type ReportingState = 'idle' | 'requested' | 'active';
+
+export interface ReportedBlock {
+  readonly pfn: number;
+  readonly order: number;
+  /** Taken off the free lists (always, unless the injected bug skips it). */
+  readonly isolated: boolean;
+}
+
+export interface FreePageReporting {
+  readonly order: number;
+  state: ReportingState;
+  /** The delayed work is queued. */
+  scheduled: boolean;
+  dueAt: number;
+  /** Position of the pass in progress: order and migrate type index, or null between passes. */
+  cursor: { order: number; mt: number } | null;
+  budget: number | null;
+  /** The scatterlist being filled. */
+  sgl: ReportedBlock[];
+  /** The report handed to the device, waiting for its ack. */
+  inFlight: { blocks: ReportedBlock[]; acked: boolean } | null;
+  /** Device side: blocks it acknowledged, "pfn:order" (for the reported-marks property). */
+  readonly acked: Set<string>;
+  /** Passes completed. */
+  passes: number;
+}
+
+const states = new WeakMap<Guest, FreePageReporting>();
+
+export function reportingOf(g: Guest): FreePageReporting | undefined {
+  return states.get(g);
+}
+
+export function blockMark(g: Guest): string {
+  return `free-page-reporting:g${g.id}`;
+}
+export function reportedMark(g: Guest): string {
+  return `free-page-reported:g${g.id}`;
+}
+
+function transition(world: World, f: FreePageReporting, to: ReportingState): void {
+  if (f.state !== to) world.transition('free-page-reporting', f.state, to);
+  f.state = to;
+}
+
+/** __page_reporting_request. */
+function request(world: World, f: FreePageReporting): void {
+  if (f.state === 'requested') return;
+  const was = f.state;
+  transition(world, f, 'requested');
+  if (was !== 'idle') return;
+  // "Delay the start of work to allow a sizable queue to build."
+  f.scheduled = true;
+  f.dueAt = world.step + PAGE_REPORTING_DELAY_TICKS;
+}
+
+/** The order of the free block containing gfn after a free merged it (buddy_order). */
+function mergedOrder(g: Guest, gfn: number): number {
+  for (let o = 0; o <= MAX_PAGE_ORDER; o++) {
+    const head = gfn - (gfn % 2 ** o);
+    if (g.buddy.freeBlockAt(head)?.order === o) return o;
+  }
+  return -1;
+}
+
+/** page_reporting_register: the device is there; "Begin initial flush of zones". */
+export function registerReporting(world: World, g: Guest): FreePageReporting | null {
+  const vb = balloonOf(g);
+  if (!vb || !has(vb.features, VIRTIO_BALLOON_F_REPORTING)) return null;
+  const order = world.option<number>(ORDER_OPTION, PAGEBLOCK_ORDER);
+  const f: FreePageReporting = { order, state: 'idle', scheduled: false, dueAt: 0, cursor: null, budget: null, sgl: [], inFlight: null, acked: new Set(), passes: 0 };
+  states.set(g, f);
+  request(world, f);
+  // page_reporting_notify_free from __free_one_page, with the order the block merged to.
+  g.freeHooks.push({ freed: (w, gg, gfn) => { if (mergedOrder(gg, gfn) >= f.order) request(w, f); } });
+  return f;
+}
+
+/** page_reporting_process_zone's entry condition: free pages above low + capacity << order. */
+export function watermarkOk(g: Guest, f: FreePageReporting): boolean {
+  return g.buddy.freePages() > g.buddy.watermarks().low + (PAGE_REPORTING_CAPACITY << f.order);
+}
+
+function isolate(world: World, g: Guest, pfn: number, order: number, mt: MigrateType): ReportedBlock | null {
+  // Hazard: a block handed to the device must be off the free lists first
+  // (__isolate_free_page); a block left there can be allocated and written while the host
+  // discards it.
+  if (world.fault('fpr-report-without-isolation')) return { pfn, order, isolated: false };
+  const r = g.buddy.allocAt(pfn, order, mt === 'ISOLATE' ? 'MOVABLE' : mt);
+  if (typeof r !== 'number') return null;
+  for (let i = 0; i < 2 ** order; i++) g.setOwner(pfn + i, { kind: 'reporting', order });
+  return { pfn, order, isolated: true };
+}
+
+function submit(world: World, g: Guest, f: FreePageReporting): void {
+  f.inFlight = { blocks: f.sgl, acked: false };
+  f.sgl = [];
+  for (const b of f.inFlight.blocks) world.journal.mark(blockMark(g), b.pfn);
+  world.journal.note(() => `g${g.id}: report ${f.inFlight!.blocks.length} blocks of order >= ${f.order}`);
+  world.transition('free-page-reporting', 'isolated', 'in-flight');
+}
+
+/** page_reporting_drain: put the blocks back; mark those still free blocks of their order. */
+function drain(world: World, g: Guest, f: FreePageReporting): void {
+  const r = f.inFlight!;
+  f.inFlight = null;
+  for (const b of r.blocks) {
+    world.journal.mark(blockMark(g), b.pfn);
+    if (b.isolated) {
+      for (let i = 0; i < 2 ** b.order; i++) g.clearOwner(b.pfn + i);
+      g.buddy.putbackIsolated(b.pfn, b.order); // FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL, no poisoning
+    }
+    if (!r.acked) continue;
+    let head = b.pfn;
+    // Hazard: "If page was not comingled with another page we can consider the result to be
+    // 'reported' ... otherwise we will need to report on the new larger page": marking the
+    // block it merged into flags memory the host never saw.
+    if (world.fault('fpr-mark-without-order-check')) {
+      const o = mergedOrder(g, b.pfn);
+      if (o >= 0) head = b.pfn - (b.pfn % 2 ** o);
+    } else if (g.buddy.freeBlockAt(b.pfn)?.order !== b.order) continue;
+    if (g.buddy.setReported(head)) {
+      world.journal.mark(reportedMark(g), head);
+      world.transition('free-page-reporting', 'in-flight', 'reported');
+    }
+  }
+}
+
+function endPass(world: World, f: FreePageReporting): void {
+  f.cursor = null;
+  f.budget = null;
+  f.passes++;
+  // "If the state has reverted back to requested then there may be additional pages to be
+  // processed. We will defer for 2s to allow more pages to accumulate."
+  if (f.state === 'active') {
+    transition(world, f, 'idle');
+    return;
+  }
+  // Hazard: the request that arrived during the pass is only remembered by this reschedule;
+  // dropping it leaves the state REQUESTED with no work queued, so no later free restarts it.
+  if (world.fault('fpr-no-reschedule')) return;
+  f.scheduled = true;
+  f.dueAt = world.step + PAGE_REPORTING_DELAY_TICKS;
+}
+
+export type WorkOutcome = 'idle' | 'not-due' | 'waiting' | 'reported' | 'done';
+
+/**
+ * One run of the reporting work (page_reporting_process), resumable: it stops whenever it hands
+ * a report to the device (prdev->report waits for the ack) and continues from the same list
+ * on the next run.
+ */
+export function reportingWork(world: World, g: Guest, f: FreePageReporting, ignoreDelay: boolean): WorkOutcome {
+  if (f.inFlight) {
+    if (!f.inFlight.acked) return 'waiting';
+    drain(world, g, f);
+  } else if (!f.cursor) {
+    if (!f.scheduled) return 'idle';
+    if (!ignoreDelay && world.step < f.dueAt) return 'not-due';
+    f.scheduled = false;
+    transition(world, f, 'active');
+    if (!watermarkOk(g, f)) {
+      endPass(world, f);
+      return 'done';
+    }
+    f.cursor = { order: f.order, mt: 0 };
+  }
+  const c = f.cursor!;
+  for (let guard = 0; c.order <= MAX_PAGE_ORDER && guard < (MAX_PAGE_ORDER + 1) * MIGRATE_TYPES.length; guard++) {
+    const mt = MIGRATE_TYPES[c.mt]!;
+    if (mt !== 'ISOLATE') {
+      // "We do not pull pages from the isolate free list."
+      f.budget ??= Math.ceil(g.buddy.nrFree(c.order) / PAGE_REPORTING_BUDGET_DIVISOR);
+      for (const pfn of g.buddy.freeListBlocks(c.order, mt)) {
+        if (g.buddy.isReported(pfn)) continue;
+        if (f.sgl.some((b) => b.pfn === pfn)) continue;
+        if (f.budget < 0) {
+          transition(world, f, 'requested');
+          break;
+        }
+        if (f.sgl.length < PAGE_REPORTING_CAPACITY) {
+          const b = isolate(world, g, pfn, c.order, mt);
+          if (!b) break;
+          f.sgl.push(b);
+          world.transition('free-page-reporting', 'free', 'isolated');
+          continue;
+        }
+        submit(world, g, f);
+        f.budget--;
+        return 'reported';
+      }
+    }
+    f.budget = null;
+    c.mt++;
+    if (c.mt >= MIGRATE_TYPES.length) {
+      c.mt = 0;
+      c.order++;
+    }
+  }
+  // "report the leftover pages before going idle"
+  if (f.sgl.length > 0) {
+    submit(world, g, f);
+    return 'reported';
+  }
+  endPass(world, f);
+  return 'done';
+}
+
+/**
+ * The device's side of one report: it may discard each block ("the device MAY modify the
+ * contents of any page supplied in a report request before acknowledging"), except that with
+ * PAGE_POISON and a non-zero poison_val it must leave them as they are (QEMU skips the discard
+ * when poison_val is set), then acknowledges.
+ */
+export function deviceReport(world: World, g: Guest, f: FreePageReporting, discard: boolean): boolean {
+  const r = f.inFlight;
+  if (!r || r.acked) return false;
+  const vb = balloonOf(g)!;
+  const keep = has(vb.features, VIRTIO_BALLOON_F_PAGE_POISON) && vb.poisonVal !== 0;
+  for (const b of r.blocks) {
+    if (discard && !keep) discardRange(world, g, b.pfn, 2 ** b.order, 'free-page-reporting');
+    f.acked.add(`${b.pfn}:${b.order}`);
+  }
+  r.acked = true;
+  world.journal.note(() => `g${g.id}: device acked report of ${r.blocks.length} blocks${discard && !keep ? ' (discarded)' : ''}`);
+  return true;
+}
+
+/** Settle: let time pass and the device answer until the reporting work goes idle, bounded. */
+export function settleReporting(world: World, g: Guest, f: FreePageReporting): void {
+  const bound = 4 * (g.config.frames >> f.order) + 16;
+  for (let i = 0; i < bound; i++) {
+    if (f.inFlight && !f.inFlight.acked) deviceReport(world, g, f, false);
+    const out = reportingWork(world, g, f, true);
+    if (out === 'idle') break;
+  }
+}
+
+export function describeBlock(b: { pfn: number; order: number }): string {
+  return `gfn ${hex(b.pfn)} order ${b.order}`;
+}
