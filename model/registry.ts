@@ -23,23 +23,23 @@ import { World } from './world';
 
 /**
  * Order matters once: init runs in this order (virtio-balloon negotiates features before
- * free page hinting and reporting read them), and so does settle (balloon migrations end
- * before the balloon converges; hinted blocks are freed before reporting settles; the
- * devices' settling may compact directly, and page migrations in flight end before
- * virtio-mem's driver offlines).
+ * free page hinting and reporting read them; memctl reserves the top of guest memory before
+ * virtio-mem places its device below it), and so does settle (balloon migrations end before
+ * the balloon converges; page migrations end and hinted blocks are freed before virtio-mem's
+ * driver offlines; everything that frees guest pages settles before reporting does).
  */
 export const mechanisms: readonly MechanismModel[] = [
   coreMechanism,
   balloonCompactionMechanism,
   virtioBalloonMechanism,
   vmwareBalloonMechanism,
-  freePageHintingMechanism,
-  freePageReportingMechanism,
   memctlMechanism,
   compactionMechanism,
   thpMechanism,
   ksmMechanism,
+  freePageHintingMechanism,
   virtioMemMechanism,
+  freePageReportingMechanism,
 ];
 
 export const operations: readonly OperationDef[] = mechanisms.flatMap((m) => m.operations);

@@ -280,6 +280,10 @@ function finishGuest(world: World, g: Guest, m: Migration): OpResult {
     g.setOwner(m.dst, { kind: 'anon', pid: m.pid, vpn: m.vpn });
     remapped = true;
   }
+  // What the source held when the mapping moved: read before the free (page poisoning
+  // overwrites a freed page).
+  const srcContent = peekGuestPhysical(world, g, m.src);
+  const dstContent = peekGuestPhysical(world, g, m.dst);
   if (!remapped) {
     g.clearOwner(m.dst);
     guestFree(world, g, m.dst, 0);
@@ -287,7 +291,7 @@ function finishGuest(world: World, g: Guest, m: Migration): OpResult {
   g.clearOwner(m.src);
   guestFree(world, g, m.src, 0);
   advance(world, m, 'done');
-  m.atDone = { reach: reachGuestFrame(world, g, m.src), src: peekGuestPhysical(world, g, m.src), dst: peekGuestPhysical(world, g, m.dst), remapped };
+  m.atDone = { reach: reachGuestFrame(world, g, m.src), src: srcContent, dst: dstContent, remapped };
   world.journal.note(() => `g${g.id}: migrated gfn ${hex(m.src)} -> ${hex(m.dst)}${remapped ? '' : ' (mapping gone)'}`);
   return ok();
 }

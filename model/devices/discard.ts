@@ -19,6 +19,7 @@
 import { FRAMES_PER_2M } from '../constants';
 import type { Guest, GuestFrameOwner } from '../guest/guest';
 import { hostFree } from '../host/alloc';
+import { ksmDropSharer } from '../ksm/ksm';
 import { reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import type { World } from '../world';
@@ -70,6 +71,8 @@ function waitForReclaim(world: World, g: Guest, start: number, end: number): voi
 function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller: number): void {
   log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
   g.hostSwap.delete(gfn);
+  // A merged page: only this sharer's mapping goes; the KSM page stays with the others.
+  if (ksmDropSharer(world, g, gfn)) return;
   const hfn = g.backing.get(gfn);
   if (hfn === undefined) {
     g.setBacking(gfn, undefined); // journals the gfn: its contents changed (swap copy gone)

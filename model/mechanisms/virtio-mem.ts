@@ -13,6 +13,8 @@ import {
   FAULT_PLUG_BEYOND_REQUESTED, FAULT_UNPLUG_KEEPS_BACKING,
 } from '../virtio-mem/driver';
 import { virtioMemOperations } from '../virtio-mem/ops';
+import { memctlOf } from '../memctl/memctl';
+import { reportingOf, settleReporting } from '../reporting/free-page-reporting';
 
 export const virtioMemFaults: readonly FaultDef[] = [
   {
@@ -58,7 +60,9 @@ export const virtioMemTransitions: Readonly<Record<string, readonly string[]>> =
 function init(w: World): void {
   const blocks = Math.min(DEVICE_BLOCKS_MAX, w.option('virtio-mem.blocks', 0));
   for (const g of w.guests) {
-    const d = createDevice(g, blocks);
+    // memctl (initialised first) reserves the top of guest memory at boot: the device region
+    // sits below it.
+    const d = createDevice(g, blocks, memctlOf(g)?.region.gfn ?? g.config.frames);
     if (!d) continue;
     virtioMemState(w).devices.set(g.id, d);
     g.backingHooks.push({
@@ -73,9 +77,18 @@ function init(w: World): void {
   }
 }
 
-/** The driver finishes what it started and follows requested_size (when it was told). */
+/**
+ * The driver finishes what it started and follows requested_size (when it was told). Offlining
+ * waits for free page reporting to hand back the blocks it holds isolated (offline_pages
+ * retries until the range's free pages are back on the lists): with a device, the reports in
+ * flight end first. Reporting settles again after this (onlined blocks are new free memory).
+ */
 function settle(w: World): void {
-  for (const g of w.guests) driverWork(w, g);
+  for (const g of w.guests) {
+    const f = deviceOf(w, g) ? reportingOf(g) : undefined;
+    if (f) settleReporting(w, g, f);
+    driverWork(w, g);
+  }
 }
 
 export const virtioMemMechanism: MechanismModel = {

@@ -113,12 +113,14 @@ export function hostKhugepagedCollapse(world: World, g: Guest): OpResult {
   if (notify) invalidateBegin(world, g, base, base + FRAMES_PER_2M);
   const sources: CollapseSource[] = [];
   const old: number[] = [];
+  const empty: number[] = [];
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     const gfn = base + i;
     // Under the stale-scan fault the copy reads the frames the scan saw, whoever has them now.
     const src = stale ? c.scanned.get(gfn) : g.backing.get(gfn);
     const o = src === undefined ? undefined : world.frames.owner(src);
     sources.push({ index: i, frame: src ?? -1, owner: src === undefined ? (g.hostSwap.has(gfn) ? 'swap' : 'none') : describeOwner(o), ownerKind: src === undefined ? 'none' : (o?.kind ?? 'free'), ownerPid: o?.kind === 'guest-memory' ? o.guest : -1, ownerAt: o?.kind === 'guest-memory' ? o.gfn : -1 });
+    if (src === undefined && !g.hostSwap.has(gfn)) empty.push(i);
     const content = src !== undefined ? world.frames.read(src) : (g.hostSwap.get(gfn) ?? ZERO);
     world.frames.write(block + i, copyContent(content));
     const cur = g.backing.get(gfn);
@@ -130,6 +132,9 @@ export function hostKhugepagedCollapse(world: World, g: Guest): OpResult {
     g.hostSwap.delete(gfn);
     g.setBacking(gfn, block + i);
   }
+  // __collapse_huge_page_copy clears the subpages nothing backed (clear_user_highpage): a clear
+  // of the frame that now backs the gfn, counted as the host's zeroing of it.
+  for (const i of empty) world.frames.clear(block + i, ZERO);
   g.hugeBacked.add(c.unit);
   for (const hfn of old) hostFree(world, hfn, 0);
   if (notify) invalidateEnd(world, g);

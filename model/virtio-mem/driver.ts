@@ -328,12 +328,24 @@ export function driverWork(w: World, g: Guest): void {
   }
 }
 
-/** Create the device of g: its blocks start unplugged, their pages outside the allocator. */
-export function createDevice(g: Guest, blocks: number): Device | null {
+/**
+ * Create the device of g: its blocks start unplugged, their pages outside the allocator. The
+ * device region ends at `top` (the end of guest memory, or below memory reserved there at
+ * boot: memctl's region); null, with nothing taken, when the blocks do not fit.
+ */
+export function createDevice(g: Guest, blocks: number, top = g.config.frames): Device | null {
   if (blocks <= 0) return null;
-  const base = g.config.frames - blocks * BLOCK_FRAMES;
+  const base = top - blocks * BLOCK_FRAMES;
   if (base < g.config.frames / 2) return null;
   const d: Device = { guest: g.id, base, blocks, requested: 0, plugged: 0, state: new Array(blocks).fill('unplugged'), configChanged: false };
-  for (let b = 0; b < blocks; b++) if (!takeBlock(g, d, b)) return null;
+  for (let b = 0; b < blocks; b++) {
+    if (takeBlock(g, d, b)) continue;
+    for (let t = 0; t < b; t++) {
+      const tb = blockBase(d, t);
+      for (let gfn = tb; gfn < tb + BLOCK_FRAMES; gfn++) g.clearOwner(gfn);
+      g.buddy.free(tb, PAGEBLOCK_ORDER);
+    }
+    return null;
+  }
   return d;
 }
