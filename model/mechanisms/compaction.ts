@@ -17,12 +17,14 @@ export const compactionFaults: readonly FaultDef[] = [
   {
     name: FAULT_COPY_BEFORE_FLUSH,
     mechanism: 'compaction',
+    scenario: 'model/compaction/migrate.test.ts',
     breaks: ['migration-flush-before-copy', 'tlb-coherence', 'migration-preserves-contents', 'read-returns-last-write'],
     reproduces: 'mm/migrate.c migrate_pages_batch: try_to_unmap_flush() must run before migrate_folio_move() copies; a batched flush deferred past the copy lets a write through a stale TLB entry land in the old page and be lost',
   },
   {
     name: FAULT_SKIP_INVALIDATE,
     mechanism: 'compaction',
+    scenario: 'model/compaction/migrate.test.ts',
     breaks: ['migration-no-stale-mapping', 'migration-flush-before-copy', 'ept-coherence', 'tlb-coherence'],
     reproduces: 'f268f6cf875f class for migration: the primary mapping changes without the mmu notifier / TLB flush, so KVM and the TLB keep translating to the freed source frame',
   },
@@ -35,6 +37,7 @@ export const compactionFaults: readonly FaultDef[] = [
   {
     name: FAULT_FREE_SCANNER_STARTS_LOW,
     mechanism: 'compaction',
+    scenario: 'model/compaction/compact.test.ts',
     breaks: ['compaction-finds-block'],
     reproduces: 'mm/compaction.c compact_zone / reset_cached_positions: the free scanner starts at the zone end and walks down to meet the migrate scanner; started at the migrate scanner\'s pageblock it takes targets inside the pageblock being emptied and compaction never frees it',
   },

@@ -12,18 +12,21 @@ export const ksmFaults: readonly FaultDef[] = [
   {
     name: FAULT_MERGE_LEAVES_WRITABLE,
     mechanism: 'ksm',
+    scenario: 'model/ksm/ksm.test.ts',
     breaks: ['ksm-merged-read-only', 'ksm-cow-isolation'],
     reproduces: 'mm/ksm.c write_protect_page / replace_page: a merged page is mapped read-only in every page table (and KVM\'s EPT); a writable mapping lets one sharer write into the page the others read',
   },
   {
     name: FAULT_COW_WRITES_SHARED,
     mechanism: 'ksm',
+    scenario: 'model/ksm/ksm.test.ts',
     breaks: ['ksm-cow-isolation', 'ksm-merged-read-only', 'read-returns-last-write', 'oracle-agreement'],
     reproduces: 'CVE-2016-5195 (Dirty COW) class: a write fault on a copy-on-write page must write the private copy; making the shared page writable instead lands the write in every sharer\'s view',
   },
   {
     name: FAULT_UNMERGEABLE_KEEPS_MERGED,
     mechanism: 'ksm',
+    scenario: 'model/ksm/ksm.test.ts',
     breaks: ['ksm-opt-in'],
     reproduces: 'mm/ksm.c ksm_madvise(MADV_UNMERGEABLE) -> unmerge_ksm_pages: a VM that opts out must get private copies of its merged pages; skipping it keeps it sharing (and exposed to the side channel) against its will',
   },

@@ -20,6 +20,7 @@ export const virtioMemFaults: readonly FaultDef[] = [
   {
     name: FAULT_PLUG_BEYOND_REQUESTED,
     mechanism: 'virtio-mem',
+    scenario: 'model/virtio-mem/virtio-mem.test.ts',
     breaks: ['virtio-mem-plugged-within-requested'],
     reproduces: 'VIRTIO 1.2 5.15 (Memory Device): once plugged_size reaches requested_size, PLUG requests are rejected (NACK: "It is impossible to plug more memory than requested", include/uapi/linux/virtio_mem.h)',
   },
@@ -35,18 +36,21 @@ export const virtioMemFaults: readonly FaultDef[] = [
   {
     name: FAULT_UNPLUG_KEEPS_BACKING,
     mechanism: 'virtio-mem',
+    scenario: 'model/virtio-mem/virtio-mem.test.ts',
     breaks: ['virtio-mem-unplugged-inaccessible'],
     reproduces: 'QEMU hw/virtio/virtio-mem.c virtio_mem_set_block_state -> ram_block_discard_range: an acknowledged UNPLUG discards the memory; left populated, the guest keeps a path to memory it gave back (VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE)',
   },
   {
     name: FAULT_DISCARD_LEAKS_FRAMES,
     mechanism: 'virtio-mem',
+    scenario: 'model/virtio-mem/virtio-mem.test.ts',
     breaks: ['virtio-mem-frames-returned', 'ownership-partition'],
     reproduces: 'the leak class mm/page_owner.c exists to find: the discard drops the mapping of an unplugged block but its host frames never return to the allocator',
   },
   {
     name: FAULT_CONFIG_CHANGE_LOST,
     mechanism: 'virtio-mem',
+    scenario: 'model/virtio-mem/virtio-mem.test.ts',
     breaks: ['virtio-mem-converges'],
     reproduces: 'drivers/virtio/virtio_mem.c virtio_mem_config_changed -> virtio_mem_retry: a lost configuration-change notification leaves the driver never reacting to a new requested_size (VIRTIO 1.2 5.15.6: the driver SHOULD react to resize requests)',
   },
