@@ -291,7 +291,9 @@ export function ksmScan(w: World, pages: number): OpResult {
       s.unstable.delete(ukey);
       const x = sharerOf(prev);
       const pg = w.guests[x.guest]!;
-      const still = !unmergeable(w, pg, x.gfn) && !nodeOfGfn(w, pg, x.gfn) && contentKey(w.frames.read(pg.backing.get(x.gfn)!)) === key && !(pg === g && x.gfn === gfn);
+      // The earlier page may have left its MADV_MERGEABLE range since (find_mergeable_vma
+      // fails on an unmerged VMA): it no longer merges.
+      const still = isMergeable(w, pg.id, x.gfn) && !unmergeable(w, pg, x.gfn) && !nodeOfGfn(w, pg, x.gfn) && contentKey(w.frames.read(pg.backing.get(x.gfn)!)) === key && !(pg === g && x.gfn === gfn);
       if (still) {
         const n = newNode(w, pg, x.gfn, c);
         joinNode(w, g, gfn, n);

@@ -67,3 +67,26 @@ test('memctl MERGEABLE lets ksmd merge two identical pages; UNMERGEABLE unshares
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test('a page made UNMERGEABLE while it waits in ksmd\'s unstable tree is not merged later', () => {
+  const r = setup();
+  const g = r.world.guests[0]!;
+  const C = A + 2;
+  r.apply({ kind: 'memctl.read', args: { guest: 0, gfn: C } });
+  r.apply({ kind: 'ksm.madvise', args: { guest: 0, gfn: 0, pages: 2 ** 12, mergeable: true } });
+  // The pass sees A first: it goes into the unstable tree.
+  r.apply({ kind: 'ksm.scan', args: { pages: 1 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'UNMERGEABLE', gfn: A, pages: 1 } });
+  // Same pass, next candidate C (identical to A): A is no longer a candidate, nothing merges.
+  r.apply({ kind: 'ksm.scan', args: { pages: 1 } });
+  expect(nodeOfGfn(r.world, g, A)).toBeUndefined();
+  expect(nodeOfGfn(r.world, g, C)).toBeUndefined();
+  expect(r.violation).toBeNull();
+  // B and C still merge with each other.
+  r.apply({ kind: 'ksm.scan', args: { pages: 4096 } });
+  expect(nodeOfGfn(r.world, g, B)).toBeDefined();
+  expect(nodeOfGfn(r.world, g, C)).toBe(nodeOfGfn(r.world, g, B));
+  expect(nodeOfGfn(r.world, g, A)).toBeUndefined();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
