@@ -19,8 +19,12 @@ import type { StepContext } from './property';
 const MECHANISMS = ['compaction', 'thp', 'ksm', 'virtio-mem'];
 const TRACES = 4;
 const STEPS = 50;
-/** One fault per mechanism that changes a lot of state (the all-fault sweep is checker-equivalence's). */
-const FAULTS = ['migrate-copy-before-flush', 'thp-collapse-uses-stale-scan', 'ksm-cow-writes-shared', 'virtio-mem-unplug-keeps-backing'];
+/**
+ * Every fault of these mechanisms: checker-equivalence.test.ts gives faults with a scenario
+ * test only a few traces over all mechanisms, so their violating traces are compared here,
+ * where their mechanisms' operations dominate.
+ */
+const FAULTS = faults.filter((f) => MECHANISMS.includes(f.mechanism)).map((f) => f.name);
 
 function keys(l: ViolationList): string[] {
   return [...new Set(l.violations.map((v) => `${v.property}|${v.kind}`))].sort();
@@ -71,7 +75,6 @@ describe('moving mechanisms: incremental checks equal full checks', () => {
   });
 
   it.each(FAULTS)('with %s', (name) => {
-    expect(faults.some((f) => f.name === name && MECHANISMS.includes(f.mechanism))).toBe(true);
     const r = compare([name], 13);
     expect(r.steps).toBeGreaterThan(0);
   });
