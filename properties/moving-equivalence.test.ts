@@ -17,7 +17,7 @@ import { ViolationList } from './violation';
 import type { StepContext } from './property';
 
 const MECHANISMS = ['compaction', 'thp', 'ksm', 'virtio-mem'];
-const TRACES = 4;
+const TRACES = 3;
 const STEPS = 50;
 /**
  * Every fault of these mechanisms: checker-equivalence.test.ts gives faults with a scenario
