@@ -117,8 +117,8 @@ export function shrinkOperations(config: ModelConfig, ops: readonly Operation[],
   let replays = 0;
   const attempt = (candidate: Operation[]): boolean => {
     if (replays >= SHRINK_REPLAYS_MAX) return false;
-    // A lowered argument must stay inside its declared range, or the written counterexample
-    // would not validate on replay (e.g. pid 0).
+    // A substituted or lowered value must stay inside its argument's declared range, or the
+    // written counterexample would not validate on replay (e.g. pid 0).
     if (candidate.some((op) => validateOperation(op) !== null)) return false;
     replays++;
     const r = runTrace(config, candidate, { check: 'incremental', properties: only });

@@ -12,8 +12,10 @@ export interface FaultDef {
   readonly breaks: readonly string[];
   readonly reproduces: string;
   /**
-   * When the fixed random budget of fuzz/faults.test.ts cannot reach the fault, the test file
-   * (path from the repository root) that drives it with a scenario instead.
+   * The test file (path from the repository root) whose deterministic scenario shows the fault
+   * caught by a property it breaks. fuzz/faults.test.ts spends its fixed random budget only on
+   * faults without one (it is required where that budget cannot reach the fault); the campaign
+   * and the catalogue still hunt every fault at random.
    */
   readonly scenario?: string;
 }

@@ -7,6 +7,10 @@ import { validateModelConfig, type ModelConfig } from './config';
 import type { FaultDef } from './faults';
 import type { MechanismModel } from './mechanism';
 import { coreMechanism } from './mechanisms/core';
+import { compactionMechanism } from './mechanisms/compaction';
+import { thpMechanism } from './mechanisms/thp';
+import { ksmMechanism } from './mechanisms/ksm';
+import { virtioMemMechanism } from './mechanisms/virtio-mem';
 import { balloonCompactionMechanism } from './mechanisms/balloon-compaction';
 import { freePageHintingMechanism } from './mechanisms/free-page-hinting';
 import { freePageReportingMechanism } from './mechanisms/free-page-reporting';
@@ -25,23 +29,30 @@ import { World } from './world';
 
 /**
  * Order matters: init runs in this order (virtio-balloon negotiates features before free page
- * hinting and reporting read them; reclaim registers its direct-reclaim and OOM pressure hooks
- * last, because the OOM killer is the allocator's last resort, mm/page_alloc.c
- * __alloc_pages_may_oom), and so does settle (balloon migrations end before the balloon
- * converges), with one exception below.
+ * hinting and reporting read them; memctl reserves the top of guest memory before virtio-mem
+ * places its device below it; swap's and the page cache's fault handlers come before THP's
+ * zero pages; compaction's slow-path hook before reclaim's, and reclaim registers its
+ * direct-reclaim and OOM pressure hooks last, because the OOM killer is the allocator's last
+ * resort, mm/page_alloc.c __alloc_pages_may_oom), and so does settle (balloon migrations end
+ * before the balloon converges; page migrations end and hinted blocks are freed before
+ * virtio-mem's driver offlines), with one exception below.
  */
 export const mechanisms: readonly MechanismModel[] = [
   coreMechanism,
   balloonCompactionMechanism,
   virtioBalloonMechanism,
   vmwareBalloonMechanism,
-  freePageHintingMechanism,
-  freePageReportingMechanism,
   memctlMechanism,
   pageCacheMechanism,
   sharedPageCacheMechanism,
   tmemMechanism,
   swapMechanism,
+  compactionMechanism,
+  thpMechanism,
+  ksmMechanism,
+  freePageHintingMechanism,
+  virtioMemMechanism,
+  freePageReportingMechanism,
   reclaimMechanism,
 ];
 

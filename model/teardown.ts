@@ -12,6 +12,8 @@ import { invalidateEnd, invalidateMark } from './mmu/notifier';
 import type { World } from './world';
 
 export function destroyGuest(world: World, g: Guest): void {
+  // Mechanisms release what they share first (KSM pages mapped by several guests).
+  for (const h of g.teardownHooks) h(world, g);
   for (const p of [...g.processes.values()]) exit(world, g, p);
   for (const id of [...g.kernelAllocs.keys()]) kfree(world, g, id);
   // invalidate_range_start over the whole guest: zap what the EPT holds (walking its leaves,

@@ -12,6 +12,8 @@ import { pageTableWellFormed } from './core/page-table-well-formed';
 import { readReturnsLastWrite } from './core/read-last-write';
 import { tlbCoherence } from './core/tlb-coherence';
 import { walkCost } from './core/walk-cost';
+import { compactionFindsBlock } from './compaction/finds-block';
+import { migrationFlushBeforeCopy, migrationNoStaleMapping, migrationOnlyMovable, migrationPreservesContents } from './compaction/migration';
 import { balloonDeflateRules } from './devices/balloon-deflate-rules';
 import { balloonActual, balloonConverges } from './devices/balloon-liveness';
 import { balloonCount } from './devices/balloon-count';
@@ -34,6 +36,12 @@ import { oomKillJustified, oomNeverKillsUnkillable } from './reclaim/oom';
 import { swapFrameHeldDuringWriteback, swappedDataReturns, swapSlotExclusive } from './swap/swap';
 import { cleancacheCoherent, cleancachePrivateIsolation, frontswapPersistent } from './tmem/tmem';
 import { pressureOracleEffects } from './pressure-effects';
+import { thpOracleEffects } from './thp/effects';
+import { ksmOracleEffects } from './ksm/effects';
+import { ksmCowIsolation, ksmMergedReadOnly, ksmOptIn } from './ksm/ksm';
+import { virtioMemConverges, virtioMemFramesReturned, virtioMemPluggedWithinRequested, virtioMemUnplugNoDataLoss, virtioMemUnpluggedInaccessible } from './virtio-mem/virtio-mem';
+import { compactionOracleEffects } from './compaction/effects';
+import { thpCollapseStaysInBounds, thpTranslationEquivalent, thpWalkCost, thpZeroPageIntact } from './thp/thp';
 import type { Property } from './property';
 
 export const properties: readonly Property[] = [
@@ -48,6 +56,23 @@ export const properties: readonly Property[] = [
   oracleAgreement,
   invalidationCompletes,
   teardownFreesEverything,
+  migrationFlushBeforeCopy,
+  migrationNoStaleMapping,
+  migrationPreservesContents,
+  migrationOnlyMovable,
+  compactionFindsBlock,
+  thpTranslationEquivalent,
+  thpCollapseStaysInBounds,
+  thpWalkCost,
+  thpZeroPageIntact,
+  ksmCowIsolation,
+  ksmMergedReadOnly,
+  ksmOptIn,
+  virtioMemPluggedWithinRequested,
+  virtioMemUnpluggedInaccessible,
+  virtioMemUnplugNoDataLoss,
+  virtioMemFramesReturned,
+  virtioMemConverges,
   balloonPageUse,
   balloonDeflateRules,
   balloonActual,
@@ -88,7 +113,12 @@ export const properties: readonly Property[] = [
 ];
 
 /** How other mechanisms' operations change the abstract oracle; the core's are built in. */
-export const oracleEffects: Readonly<Record<string, OracleEffect>> = { ...pressureOracleEffects };
+export const oracleEffects: Readonly<Record<string, OracleEffect>> = {
+  ...pressureOracleEffects,
+  ...thpOracleEffects,
+  ...compactionOracleEffects,
+  ...ksmOracleEffects,
+};
 
 export function propertyNamed(name: string): Property | undefined {
   return properties.find((p) => p.name === name);

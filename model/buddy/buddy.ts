@@ -293,6 +293,23 @@ export class BuddyAllocator {
     return pfn;
   }
 
+  /**
+   * mm/page_alloc.c `split_page` (and the folio side of mm/huge_memory.c `split_huge_page`):
+   * one allocated block of order > 0 becomes 2^order allocated order-0 blocks of the same
+   * type, each freed on its own later. Nothing moves between free lists, so NR_FREE_PAGES and
+   * the allocated page count are unchanged; only the per-pageblock movable count learns about
+   * pages it did not count while they formed a block of pageblock order or more.
+   */
+  splitAllocated(pfn: number): void | BuddyError {
+    const packed = this.allocated.get(pfn);
+    if (packed === undefined) return { error: 'not-allocated', pfn, order: 0, allocatedOrder: null };
+    const order = orderOf(packed);
+    const mtIdx = mtIdxOf(packed);
+    if (order === 0) return;
+    this.clearAllocated(pfn);
+    for (let i = 0; i < 1 << order; i++) this.setAllocated(pfn + i, 0, mtIdx);
+  }
+
   /** mm/page_alloc.c `__rmqueue_smallest` + `expand`. */
   private rmqueueSmallest(order: number, mtIdx: number): number | undefined {
     for (let current = order; current <= MAX_PAGE_ORDER; current++) {

@@ -19,6 +19,9 @@
 import { FRAMES_PER_2M } from '../constants';
 import type { Guest, GuestFrameOwner } from '../guest/guest';
 import { hostFree } from '../host/alloc';
+import { ksmDropSharer } from '../ksm/ksm';
+import { compactionState } from '../compaction/state';
+import { abortMigration, runMigration } from '../compaction/migrate';
 import { reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import type { World } from '../world';
@@ -67,9 +70,25 @@ function waitForReclaim(world: World, g: Guest, start: number, end: number): voi
   }
 }
 
+/**
+ * A host-side page migration in flight holds its source frame locked behind a migration entry
+ * in the primary mapping; zap_pte_range of a madvise or fallocate waits on the entry
+ * (migration_entry_wait). In the one-thread model the migration runs to its end first (or is
+ * put back when an edge fails), and the discard then drops whichever frame backs the gfn.
+ */
+function waitForMigrations(world: World, g: Guest, start: number, end: number): void {
+  for (const m of [...compactionState(world).active.values()]) {
+    if (m.side !== 'host' || m.guest !== g.id || m.gfn < start || m.gfn >= end) continue;
+    world.journal.note(() => `g${g.id}: discard waits for the host's migration of gfn ${hex(m.gfn)}`);
+    if (!runMigration(world, m).ok) abortMigration(world, m);
+  }
+}
+
 function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller: number): void {
   log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
   g.hostSwap.delete(gfn);
+  // A merged page: only this sharer's mapping goes; the KSM page stays with the others.
+  if (ksmDropSharer(world, g, gfn)) return;
   const hfn = g.backing.get(gfn);
   if (hfn === undefined) {
     g.setBacking(gfn, undefined); // journals the gfn: its contents changed (swap copy gone)
@@ -86,6 +105,7 @@ function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller:
 export function discardHostPage(world: World, g: Guest, gfn: number, device: Discarder, caller = g.id): number {
   const unit = Math.floor(gfn / FRAMES_PER_2M);
   waitForReclaim(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
+  waitForMigrations(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
   if (!g.hugeBacked.has(unit)) {
     if (!g.backing.has(gfn) && !g.hostSwap.has(gfn)) {
       log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
@@ -119,6 +139,7 @@ export function discardRange(world: World, g: Guest, start: number, count: numbe
   const end = Math.min(start + count, g.config.frames);
   if (end <= start) return 0;
   waitForReclaim(world, g, start - (start % FRAMES_PER_2M), end);
+  waitForMigrations(world, g, start - (start % FRAMES_PER_2M), end);
   // One invalidation for the whole range, as one madvise/fallocate call makes.
   invalidateBegin(world, g, start, end);
   let done = 0;

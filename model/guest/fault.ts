@@ -6,7 +6,7 @@
  */
 import { FRAMES_PER_2M, PTE_PS } from '../constants';
 import { ZERO } from '../content';
-import { guestEntry, guestPresent } from '../paging/entries';
+import { guestEntry, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
 import type { AccessKind } from '../mmu/walk';
 import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
@@ -30,7 +30,8 @@ export function handlePageFault(world: World, g: Guest, p: Process, vpn: number,
   if (denied) return denied;
   g.pgfault++;
   // Memory a mechanism backs (a file's page cache, a DAX window, a swapped-out page) is
-  // faulted in by that mechanism (filemap_fault, do_swap_page); anonymous memory below.
+  // faulted in by that mechanism (filemap_fault, do_swap_page), THP's zero pages next;
+  // anonymous memory below.
   for (const hook of g.pageFaultHooks) {
     const r = hook(world, g, p, vpn, access);
     if (r !== null) return r;
@@ -50,9 +51,14 @@ function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, 
   if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in slot) return slot;
   if (guestPresent(slot.entry)) {
+    // A huge VMA whose PMD points at a PTE table (a split huge page): the 4 KiB path serves it.
+    if (level === 2 && !guestIsLeaf(slot.entry, 2)) return 'fallback';
     // Present already: a spurious fault (the TLB held an older translation). Nothing to do.
     return true;
   }
+  // A page under migration is waited for, never replaced (mm/memory.c do_swap_page ->
+  // mm/migrate.c migration_entry_wait): the access retries once the migration has ended.
+  if (isMigrationEntry(slot.entry)) return refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page under migration`);
   if (slot.level !== level) return 'fallback';
   const frames = level === 2 ? FRAMES_PER_2M : 1;
   const vpnBase = vpn - (vpn % frames);

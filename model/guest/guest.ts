@@ -27,6 +27,12 @@ export type GuestFrameOwner =
   | { readonly kind: 'page-table'; readonly pid: number; readonly level: number }
   | { readonly kind: 'anon'; readonly pid: number; readonly vpn: number }
   | { readonly kind: 'kernel'; readonly alloc: number }
+  /** The new page of a migration in flight (mm/migrate.c: the destination folio, not yet mapped). */
+  | { readonly kind: 'migrate-target'; readonly src: number }
+  /** The shared zero page or huge zero page (mm/huge_memory.c huge_zero_folio): mapped read-only by anyone. */
+  | { readonly kind: 'zero-page'; readonly huge: boolean }
+  /** Device memory of a virtio-mem block that is not online (unplugged, or taken by the driver to unplug it). */
+  | { readonly kind: 'virtio-mem'; readonly block: number }
   /** Held by a balloon driver (virtio_balloon.c / vmw_balloon.c): inflating, in the balloon, deflating or refused. */
   | { readonly kind: 'balloon'; readonly device: 'virtio-balloon' | 'vmware-balloon' }
   /** A free block isolated from the buddy lists while its report is in flight (mm/page_reporting.c). */
@@ -53,6 +59,12 @@ export function describeGuestOwner(o: GuestFrameOwner | undefined): string {
       return `pid ${o.pid} va ${hex(o.vpn * 4096)}`;
     case 'kernel':
       return `kernel alloc #${o.alloc}`;
+    case 'migrate-target':
+      return `migration target of gfn ${hex(o.src)}`;
+    case 'zero-page':
+      return o.huge ? 'huge zero page' : 'zero page';
+    case 'virtio-mem':
+      return `virtio-mem block ${o.block} (offline)`;
     case 'balloon':
       return `${o.device} page`;
     case 'reporting':
@@ -130,6 +142,26 @@ export interface PendingReclaim {
   readonly hfn: number;
 }
 
+/**
+ * Host-side hooks on the primary mapping of guest memory, registered by mechanisms in their
+ * init (the core registers none). Each answers only for the gfns that are its business.
+ */
+export interface BackingHook {
+  /** A host fault on gfn may not be served now: a migration entry (wait), an unplugged block (refuse). */
+  readonly guard?: (world: World, g: Guest, gfn: number) => Refusal | null;
+  /** Why the core may not reclaim or migrate the frame behind gfn now (locked for migration, KSM), or null. */
+  readonly busy?: (world: World, g: Guest, gfn: number) => string | null;
+  /** Serve a write fault on a write-protected gfn (KSM breaks copy-on-write); null if not this hook's. */
+  readonly writeFault?: (world: World, g: Guest, gfn: number) => true | Refusal | null;
+  /** The primary mapping of gfn is write-protected: the EPT maps it without W (KSM). */
+  readonly readOnly?: (world: World, g: Guest, gfn: number) => boolean;
+  /**
+   * Why the host must not populate gfn by collapsing its 2 MiB unit (an unplugged virtio-mem
+   * block; ballooned or reported memory the host discarded), or null.
+   */
+  readonly collapseBarrier?: (world: World, g: Guest, gfn: number) => string | null;
+}
+
 export class Guest {
   readonly vpid: number;
   readonly buddy: BuddyAllocator;
@@ -161,6 +193,14 @@ export class Guest {
    * each returns the pages it freed (virtio-balloon's deflate-on-OOM registers here).
    */
   readonly oomNotifiers: ((world: World, g: Guest) => number)[] = [];
+  readonly backingHooks: BackingHook[] = [];
+  /**
+   * Asked before an unmapped user page is freed: true when a mechanism still holds the page
+   * (isolated for migration) and will free it itself (folio_put with an extra reference).
+   */
+  readonly heldOnFree: ((world: World, g: Guest, gfn: number, order: number) => boolean)[] = [];
+  /** Run first when the VM is destroyed (model/teardown.ts): mechanisms release what they share. */
+  readonly teardownHooks: ((world: World, g: Guest) => void)[] = [];
   /**
    * The page allocator's free and allocation hooks (mm/page_alloc.c free_pages_prepare,
    * __free_one_page's page_reporting_notify_free, post_alloc_hook): `prepare` runs before a
@@ -177,7 +217,11 @@ export class Guest {
   readonly reclaimVetoes: ((g: Guest, gfn: number) => boolean)[] = [];
   /** vm_event PGFAULT: guest page faults handled (the balloon's statistics read it). */
   pgfault = 0;
-  /** Page-fault handlers of object-backed and swapped memory, tried in order (guest/fault.ts). */
+  /**
+   * Page-fault handlers mechanisms put before the core's anonymous one, tried in registry order
+   * (guest/fault.ts): object-backed and swapped memory first, then THP's huge zero page and
+   * zero-page copy-on-write. Each returns null when the fault is not its business.
+   */
   readonly pageFaultHooks: PageFaultHook[] = [];
   /** munmap/exit callbacks, run before the leaves of the range are zapped (guest/kernel.ts). */
   readonly unmapHooks: UnmapHook[] = [];

@@ -8,7 +8,7 @@
 import { FRAMES_PER_2M, PTE_RW } from '../constants';
 import { ZERO } from '../content';
 import type { MigrateType } from '../buddy/migratetype';
-import { guestIsLeaf, guestPresent, framesAtLevel } from '../paging/entries';
+import { guestIsLeaf, guestPresent, framesAtLevel, isMigrationEntry, migrationEntry } from '../paging/entries';
 import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
@@ -85,8 +85,14 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
     const span = framesAtLevel(slot.level);
     if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
-      freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
+      // vm_normal_page: a special mapping (the shared zero page) is unmapped, never freed.
+      if (g.owners.get(slot.entry.pfn)?.kind === 'anon') freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
       if (slot.level === 1 && slot.table.size === 0) emptied.add(slot.tableGfn);
+    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
+      // zap_nonpresent_ptes: a migration entry is dropped; the migration finds its mapping gone
+      // and frees both pages itself (mm/migrate.c: the folios are held by the migration).
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
+      if (slot.table.size === 0) emptied.add(slot.tableGfn);
     }
     vpn = vpn - (vpn % span) + span;
   }
@@ -112,10 +118,13 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
   return ok();
 }
 
-function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
+export function freeUserFrames(world: World, g: Guest, gfn: number, order: number): void {
   // A leaf of an object-backed VMA maps a frame its mechanism owns (a page-cache page, a DAX
   // window): unmapping drops the mapping, not the frame.
   if (g.owners.get(gfn)?.kind !== 'anon') return;
+  // A page a mechanism still holds a reference to (isolated for migration) is freed by that
+  // mechanism when it lets go (folio_put with the isolation's reference still held).
+  if (g.heldOnFree.some((h) => h(world, g, gfn, order))) return;
   for (let i = 0, n = 1 << order; i < n; i++) g.clearOwner(gfn + i);
   guestFree(world, g, gfn, order);
 }
@@ -166,8 +175,15 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
     if ('ok' in slot) return slot;
     const span = framesAtLevel(slot.level);
     if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
-      const flags = (slot.entry.flags & ~PTE_RW) | (prot.write ? PTE_RW : 0);
+      // can_change_pte_writable: only an exclusive anonymous page becomes writable in place; a
+      // shared page (the zero page) stays read-only and a write fault copies it.
+      const exclusive = g.owners.get(slot.entry.pfn)?.kind === 'anon';
+      const flags = (slot.entry.flags & ~PTE_RW) | (prot.write && exclusive ? PTE_RW : 0);
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { pfn: slot.entry.pfn, flags, nx: !prot.exec });
+    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
+      // change_pte_range: a writable migration entry loses write with the VMA (make_readable_migration_entry).
+      const writable = (slot.entry.flags & PTE_RW) !== 0 && prot.write;
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, migrationEntry(slot.entry.pfn, writable, !prot.exec));
     }
     vpn = vpn - (vpn % span) + span;
   }

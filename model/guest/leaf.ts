@@ -4,6 +4,7 @@
  * page-cache page, a DAX window's gfn), as the object's mechanism reports it
  * (Guest.objectResolvers). Used by the page-table checks.
  */
+import type { World } from '../world';
 import type { Guest } from './guest';
 
 export function leafMayMap(g: Guest, pid: number, vpn: number, gfn: number): boolean {
@@ -15,5 +16,15 @@ export function leafMayMap(g: Guest, pid: number, vpn: number, gfn: number): boo
     const at = resolve(obj, vpn - obj.vpnOrigin);
     if (at !== undefined) return at === gfn;
   }
+  return false;
+}
+
+/**
+ * Whether pid's page at vpn is kept outside the page tables (a guest swap entry: the model
+ * keeps swap entries beside the tables, where Linux keeps them in the PTE, so "pte_none" in a
+ * mechanism's test means no leaf and not paged out either).
+ */
+export function pagedOut(world: World, g: Guest, pid: number, vpn: number): boolean {
+  for (const h of g.pagedOutHooks) if (h(world, g, pid, vpn) !== undefined) return true;
   return false;
 }

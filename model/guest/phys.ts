@@ -13,8 +13,9 @@ import type { Guest } from './guest';
 import { hex } from '../../properties/violation';
 
 /**
- * Host frame behind gfn, faulting it in if needed. A write needs a leaf with W (a leaf without
- * it, e.g. after the host mprotected the memory read-only, takes an EPT violation).
+ * Host frame behind gfn, faulting it in if needed. A write needs a writable EPT leaf: the
+ * kernel's own stores go through the EPT like any other (a read-only KSM page is copied first;
+ * memory the host mprotected read-only refuses the write).
  */
 export function touch(world: World, g: Guest, gfn: number, write = false): number | Refusal {
   for (let attempt = 0; attempt < ACCESS_RETRIES_MAX; attempt++) {
@@ -33,6 +34,10 @@ export function physWrite(world: World, g: Guest, gfn: number, c: Content): true
   if (typeof hfn !== 'number') return hfn;
   world.frames.write(hfn, c);
   world.journal.gfn(g.id, gfn);
+  // A store into a live page-table page (tables change through writeEntry; this is a stray
+  // one, e.g. a page reused while still linked) changes every translation below it.
+  const t = g.tables.get(gfn);
+  if (t) world.journal.range(g.id, t.pid, t.vpnBase, t.vpnBase + 512 ** t.level);
   world.journal.access(g.id, gfn);
   return true;
 }

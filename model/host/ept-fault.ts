@@ -37,6 +37,12 @@ export function hostAllows(g: Guest, gfn: number): number {
 
 /** hva_to_pfn for guest memory: find or make the host frame behind gfn. */
 export function resolveBacking(world: World, g: Guest, gfn: number): Resolved | Refusal {
+  // Mechanisms may hold the fault off: a migration entry in the primary mapping (wait), an
+  // unplugged virtio-mem block (refuse).
+  for (const h of g.backingHooks) {
+    const stop = h.guard?.(world, g, gfn);
+    if (stop) return stop;
+  }
   const unit = Math.floor(gfn / FRAMES_PER_2M);
   const existing = g.backing.get(gfn);
   if (existing !== undefined) return { hfn: existing, frames: g.hugeBacked.has(unit) ? FRAMES_PER_2M : 1 };
@@ -91,14 +97,24 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
   if (!(allowed & EPT_READ)) return refuse('segv', `g${g.id} gfn ${hex(gfn)}: host mapping is PROT_NONE (-EFAULT)`);
   const base = gfn - (gfn % r.frames);
   const hfnBase = r.hfn - (gfn - base);
-  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2, allowed & EPT_WRITE ? EPT_RWX : EPT_READ | EPT_EXEC);
+  // A write-protected primary mapping (a KSM page) is mapped without W: a write faults again
+  // and breaks copy-on-write first (eptFault below). So is memory the host mprotected read-only.
+  const readOnly = !(allowed & EPT_WRITE) || g.backingHooks.some((h) => h.readOnly?.(world, g, gfn) === true);
+  const done = g.ept.mapLeaf(world, base, hfnBase, r.frames === 1 ? 1 : 2, readOnly ? EPT_READ | EPT_EXEC : EPT_RWX);
   if (done !== true) return done;
   world.journal.note(() => `g${g.id} EPT: gfn ${hex(base)} -> hfn ${hex(hfnBase)} (${r.frames === 1 ? '4K' : '2M'})`);
   world.transition('nested-mmu', 'fault', 'installed');
   return true;
 }
 
-/** A whole EPT violation handled in one step (the common, unraced case). */
+/**
+ * A whole EPT violation handled in one step (the common, unraced case). A write to a gfn whose
+ * EPT leaf is present but read-only is a write-protection fault: the host's write fault
+ * (hva_to_pfn with FOLL_WRITE -> do_wp_page) breaks copy-on-write, whose invalidation zaps the
+ * leaf, and the access retries; with no copy-on-write to break, the leaf was read-only because
+ * the host's protection was raised since (memctl MPROTECT): KVM replaces the SPTE, which the
+ * model does by zapping the old leaf inside an invalidation and mapping anew.
+ */
 export function eptFault(world: World, g: Guest, gfn: number, write = false): true | Refusal {
   // gfns above guest RAM belong to another memslot (a device window: virtio-pmem, a virtio-fs
   // DAX window), whose mechanism resolves them; with none there is no memslot at all.
@@ -106,10 +122,13 @@ export function eptFault(world: World, g: Guest, gfn: number, write = false): tr
   const allowed = hostAllows(g, gfn);
   if (!(allowed & EPT_READ) || (write && !(allowed & EPT_WRITE)))
     return refuse('segv', `g${g.id} gfn ${hex(gfn)}: the host mapping forbids a ${write ? 'write' : 'read'} (hva_to_pfn: -EFAULT)`);
-  // A present leaf without W met by a write the host now allows (its protection was raised):
-  // KVM replaces the SPTE; the model zaps the old leaf inside an invalidation, then maps anew.
   const l = g.ept.lookup(world, gfn);
-  if (write && l.kind === 'leaf' && !(l.entry.flags & EPT_WRITE)) {
+  if (write && l.kind === 'leaf') {
+    for (const h of g.backingHooks) {
+      const r = h.writeFault?.(world, g, gfn);
+      if (r) return r;
+    }
+    if (l.entry.flags & EPT_WRITE) return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: write fault on a writable EPT leaf`);
     invalidateBegin(world, g, gfn, gfn + 1);
     invalidateEnd(world, g);
   }

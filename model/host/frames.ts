@@ -24,7 +24,11 @@ export type HostOwner =
   /** A guest's private copy of a DAX window page it wrote without a writable grant. */
   | { readonly kind: 'dax-private'; readonly guest: number; readonly gfn: number }
   /** A tmem page (cleancache or frontswap) of pool `pool` under object key `key` (model/tmem/). */
-  | { readonly kind: 'tmem'; readonly pool: number; readonly key: number };
+  | { readonly kind: 'tmem'; readonly pool: number; readonly key: number }
+  /** The new frame of a host migration in flight for (guest, gfn) (mm/migrate.c destination folio). */
+  | { readonly kind: 'migrate-target'; readonly guest: number; readonly gfn: number }
+  /** A KSM page (mm/ksm.c stable node): mapped read-only by every (guest, gfn) of the node. */
+  | { readonly kind: 'ksm'; readonly node: number };
 
 export interface PageOwnerRecord {
   /** The model function that allocated, e.g. "ept-fault", "ept-table". */
@@ -57,6 +61,10 @@ export function describeOwner(o: HostOwner | undefined): string {
       return `g${o.guest} DAX private copy gfn ${hex(o.gfn)}`;
     case 'tmem':
       return `tmem pool ${o.pool} key ${hex(o.key)}`;
+    case 'migrate-target':
+      return `migration target for g${o.guest} gfn ${hex(o.gfn)}`;
+    case 'ksm':
+      return `KSM page (stable node ${o.node})`;
   }
 }
 

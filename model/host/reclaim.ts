@@ -36,12 +36,29 @@ function notGuestMemory(world: World, g: Guest, gfn: number): OpResult | null {
   return refuse('invalid', `g${g.id} gfn ${hex(gfn)} is not anonymous guest memory`);
 }
 
+/**
+ * Why a mechanism holds the unit's frames (folio_trylock failing on a page under migration, a
+ * KSM page the model leaves to KSM), or null: shrink_folio_list and migrate_pages skip it.
+ */
+function heldBy(world: World, g: Guest, base: number, frames: number): string | null {
+  for (const h of g.backingHooks) {
+    if (!h.busy) continue;
+    for (let i = 0; i < frames; i++) {
+      const why = h.busy(world, g, base + i);
+      if (why) return why;
+    }
+  }
+  return null;
+}
+
 export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim of gfn ${hex(g.pendingReclaim.gfn)} is in flight`);
   if (!g.backing.has(gfn)) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
+  const { base, frames } = unitOf(g, gfn);
+  const held = heldBy(world, g, base, frames);
+  if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
   const bad = notGuestMemory(world, g, gfn);
   if (bad) return bad;
-  const { base, frames } = unitOf(g, gfn);
   for (let i = 0; i < frames; i++) if (g.reclaimVetoes.some((v) => v(g, base + i))) return refuse('busy', `g${g.id} gfn ${hex(base + i)} is unevictable (mlocked)`);
   // add_to_swap: a slot for every frame first; a full device refuses with nothing changed.
   const reserved: number[] = [];
@@ -126,9 +143,11 @@ export function migrate(world: World, g: Guest, gfn: number): OpResult {
   if (g.pendingReclaim) return refuse('busy', `g${g.id}: a reclaim is in flight`);
   const old = g.backing.get(gfn);
   if (old === undefined) return refuse('no-such-mapping', `g${g.id} gfn ${hex(gfn)} is not backed`);
+  const { base, frames } = unitOf(g, gfn);
+  const held = heldBy(world, g, base, frames);
+  if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
   const bad = notGuestMemory(world, g, gfn);
   if (bad) return bad;
-  const { base, frames } = unitOf(g, gfn);
   const order = frames === 1 ? 0 : 9;
   const oldBase = g.backing.get(base)!;
   const target = hostAlloc(world, order, 'MOVABLE', (i) => ({ kind: 'guest-memory', guest: g.id, gfn: base + i }), 'migrate', 'migrate-target');

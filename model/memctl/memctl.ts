@@ -28,7 +28,8 @@ import { reclaimBegin, reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { peekGuestPhysical } from '../mmu/peek';
 import { discardRange } from '../devices/discard';
-import { isRefusal, ok, refuse, type OpResult } from '../result';
+import { isRefusal, ok, refuse, type OpResult, type Refusal } from '../result';
+import { ksmSetMergeable } from '../ksm/ksm';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
 
@@ -114,7 +115,10 @@ export function memctlOf(g: Guest): Memctl | undefined {
   return states.get(g);
 }
 
-/** Whether KSM may merge gfn: the guest opted in with MERGEABLE (and not UNMERGEABLE since). */
+/**
+ * Whether the guest opted gfn in with MERGEABLE (and not UNMERGEABLE since). The opt-in itself
+ * is KSM's (ksmSetMergeable): this is memctl's record of what it asked for.
+ */
 export function memctlMergeable(g: Guest, gfn: number): boolean {
   return states.get(g)?.mergeable.has(gfn) ?? false;
 }
@@ -205,8 +209,11 @@ function record(world: World, r: RequestRecord): void {
   l.push(r);
 }
 
-/** Apply one function to [start, end) of guest t (the caller's memory, or past it under the bounds bug). */
-function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: number, end: number): void {
+/**
+ * Apply one function to [start, end) of guest t (the caller's memory, or past it under the
+ * bounds bug). A refusal only from UNMERGEABLE, when breaking a KSM page's sharing fails.
+ */
+function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: number, end: number): Refusal | void {
   record(world, { caller: caller.id, func, target: t.id, start, end });
   const m = states.get(t);
   const n = end - start;
@@ -264,11 +271,19 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       return;
     }
     case 'MERGEABLE':
-      for (let gfn = start; gfn < end; gfn++) m?.mergeable.add(gfn);
+    case 'UNMERGEABLE': {
+      // The VMM's madvise(MADV_MERGEABLE / MADV_UNMERGEABLE) on the host memory behind the
+      // range (mm/ksm.c ksm_madvise): the range becomes a candidate for ksmd, or every merged
+      // page in it is unmerged (a private copy again) before it stops being one.
+      const on = func === 'MERGEABLE';
+      const r = ksmSetMergeable(world, t, start, end, on);
+      if (!r.ok) return r;
+      for (let gfn = start; gfn < end; gfn++) {
+        if (on) m?.mergeable.add(gfn);
+        else m?.mergeable.delete(gfn);
+      }
       return;
-    case 'UNMERGEABLE':
-      for (let gfn = start; gfn < end; gfn++) m?.mergeable.delete(gfn);
-      return;
+    }
     case 'DONTDUMP':
       for (let gfn = start; gfn < end; gfn++) m?.dontdump.add(gfn);
       return;
@@ -307,13 +322,16 @@ export function memctlRequest(world: World, g: Guest, func: MemctlFunc, gfn: num
     // check of the start address alone lets the length run into the memory the VMM maps next,
     // another guest's.
     if (!world.fault('memctl-no-bounds-check')) return refuse('out-of-range', `memctl ${func}: gfn ${hex(gfn)} +${pages} runs past g${g.id}'s memory`);
-    apply(world, g, g, func, gfn, g.config.frames);
+    const own = apply(world, g, g, func, gfn, g.config.frames);
+    if (own) return own;
     const next = world.guests[(g.id + 1) % world.guests.length]!;
-    if (next !== g) apply(world, g, next, func, 0, Math.min(end - g.config.frames, next.config.frames));
+    if (next !== g) {
+      const other = apply(world, g, next, func, 0, Math.min(end - g.config.frames, next.config.frames));
+      if (other) return other;
+    }
     return ok();
   }
-  apply(world, g, g, func, gfn, end);
-  return ok();
+  return apply(world, g, g, func, gfn, end) ?? ok();
 }
 
 /** The host reclaims MADV_FREE pages not written since (they become handed: zero next time). */

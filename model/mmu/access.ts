@@ -27,12 +27,16 @@ function permits(e: { writable: boolean; nx: boolean; dirty: boolean }, access: 
   return true;
 }
 
-export function access(world: World, g: Guest, p: Process, vpn: number, kind: AccessKind): AccessResult {
+/**
+ * `fill`, for a write, is what the store leaves in the page (a memset pattern); by default a
+ * fresh data version of the guest.
+ */
+export function access(world: World, g: Guest, p: Process, vpn: number, kind: AccessKind, fill?: Content): AccessResult {
   for (let attempt = 0; attempt < ACCESS_RETRIES_MAX; attempt++) {
     const hit = world.tlb.lookup(g.vpid, p.pid, g.ept.root, vpn);
     if (hit && permits(hit, kind)) {
       world.journal.tlbHits.push({ guest: g.id, pid: p.pid, vpn });
-      return perform(world, g, p, vpn, hit.hfnBase + (vpn - hit.vpnBase), hit.gfnBase + (vpn - hit.vpnBase), kind);
+      return perform(world, g, p, vpn, hit.hfnBase + (vpn - hit.vpnBase), hit.gfnBase + (vpn - hit.vpnBase), kind, fill);
     }
     const w = nestedWalk(world, g, p.cr3, vpn, kind, true);
     switch (w.kind) {
@@ -56,7 +60,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
         });
         world.tlb.insert(tlbEntryFor(world, g, p, vpn, w));
         world.journal.tlbHits.push({ guest: g.id, pid: p.pid, vpn });
-        return perform(world, g, p, vpn, w.hfn, w.gfn, kind);
+        return perform(world, g, p, vpn, w.hfn, w.gfn, kind, fill);
       }
       case 'guest-fault': {
         const f = handlePageFault(world, g, p, vpn, kind);
@@ -90,12 +94,12 @@ function tlbEntryFor(world: World, g: Guest, p: Process, vpn: number, w: WalkOk)
   };
 }
 
-function perform(world: World, g: Guest, p: Process, vpn: number, hfn: number, gfn: number, kind: AccessKind): AccessResult {
+function perform(world: World, g: Guest, p: Process, vpn: number, hfn: number, gfn: number, kind: AccessKind, fill?: Content): AccessResult {
   world.journal.gfn(g.id, gfn);
   world.journal.access(g.id, gfn);
   if (kind === 'write') {
     const v = world.nextVersion();
-    const c = data(g.id, v);
+    const c = fill ?? data(g.id, v);
     world.frames.write(hfn, c);
     world.journal.note(() => `g${g.id} pid ${p.pid}: write va ${hex(vpn * 4096)} -> gfn ${hex(gfn)} hfn ${hex(hfn)} v${v}`);
     return { ok: true, content: c, version: v };

@@ -6,7 +6,7 @@
  */
 import { PTE_RW } from '../constants';
 import { type Content, ZERO } from '../content';
-import { framesAtLevel, guestIsLeaf, guestPresent, indexAt } from '../paging/entries';
+import { framesAtLevel, guestIsLeaf, guestPresent, indexAt, isMigrationEntry } from '../paging/entries';
 import type { Entry } from '../paging/table';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
@@ -35,6 +35,9 @@ export function peekLeaf(world: World, g: Guest, p: Process, vpn: number): PeekL
     const c = peekGuestPhysical(world, g, tableGfn);
     if (c.kind !== 'table' || c.table.kind !== 'guest') return null;
     const e = c.table.get(indexAt(vpn, level));
+    // A migration entry still names the page (mm/migrate.c): the page is reachable, only
+    // waiting, so the abstract view follows it to the page being migrated.
+    if ((level as number) === 1 && isMigrationEntry(e)) return { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx };
     if (!guestPresent(e)) return null;
     writable &&= (e.flags & PTE_RW) !== 0;
     nx ||= e.nx;
@@ -57,7 +60,14 @@ export function forEachLeaf(world: World, g: Guest, p: Process, vpnStart: number
     const last = Math.min(511, Math.floor((vpnEnd - 1 - base) / span));
     if (first > last) return;
     const visitEntry = (e: Entry, i: number): void => {
-      if (i < first || i > last || !guestPresent(e)) return;
+      if (i < first || i > last) return;
+      // A migration entry still names its page, as in peekLeaf.
+      if (level === 1 && isMigrationEntry(e)) {
+        const v = base + i;
+        if (v >= vpnStart && v < vpnEnd) fn(v, { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx });
+        return;
+      }
+      if (!guestPresent(e)) return;
       const w = writable && (e.flags & PTE_RW) !== 0;
       const x = nx || e.nx;
       const v = base + i * span;

@@ -95,3 +95,23 @@ export function eptLeafEntry(hfn: number, level: number, flags: number): Entry {
 export function eptTableEntry(hfn: number): Entry {
   return { pfn: hfn, flags: EPT_READ | EPT_WRITE | EPT_EXEC, nx: false };
 }
+
+// ---- non-present guest entries: migration entries (include/linux/swapops.h) ----
+
+/**
+ * A migration entry is a non-present PTE that names the page being migrated
+ * (make_readable_migration_entry / make_writable_migration_entry, mm/rmap.c try_to_migrate_one);
+ * a fault on it waits for the migration to end (mm/migrate.c migration_entry_wait) and
+ * remove_migration_ptes turns it back into a present PTE to the new page. Linux encodes the swap
+ * type in the high bits of the non-present PTE; the model marks it with one software bit
+ * (assumption) and keeps the old frame in `pfn` and the write permission in PTE_RW.
+ */
+export const PTE_SWP_MIGRATION = 1 << 10;
+
+export function migrationEntry(gfn: number, writable: boolean, nx: boolean): Entry {
+  return { pfn: gfn, flags: PTE_SWP_MIGRATION | (writable ? PTE_RW : 0), nx };
+}
+
+export function isMigrationEntry(e: Entry | undefined): e is Entry {
+  return e !== undefined && (e.flags & PTE_PRESENT) === 0 && (e.flags & PTE_SWP_MIGRATION) !== 0;
+}

@@ -8,6 +8,7 @@ import { windowFrameOk } from '../../model/dax/shared-cache';
 import { describeOwner } from '../../model/host/frames';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
+import { nodeOfFrame, sharerKey } from '../../model/ksm/ksm';
 import type { Property } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -42,6 +43,8 @@ function checkGfn(w: World, g: Guest, gfn: number, r: Reporter, cache?: UnitCach
     return;
   }
   const o = w.frames.owner(l.hfn);
+  // A KSM page is mapped by every (guest, gfn) its stable node lists (read-only: ksm-merged-read-only).
+  if (o?.kind === 'ksm' && nodeOfFrame(w, l.hfn)?.sharers.has(sharerKey(g.id, gfn))) return;
   // A window gfn (above RAM) maps its shared file page or this guest's private copy of it.
   const owned = gfn >= g.config.frames ? windowFrameOk(w, g, gfn, l.hfn) : o?.kind === 'guest-memory' && o.guest === g.id && o.gfn === gfn;
   if (!owned)

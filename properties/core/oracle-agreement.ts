@@ -9,6 +9,7 @@ import { describeContent, type Content } from '../../model/content';
 import { describeExpected, meets } from '../oracle';
 import { forEachLeaf, peekGuestPhysical, peekLeaf } from '../../model/mmu/peek';
 import type { World } from '../../model/world';
+import { nodeOfFrame, sharerOf } from '../../model/ksm/ksm';
 import type { Oracle } from '../oracle';
 import type { Property, StepContext } from '../property';
 import { hex, type Reporter } from '../violation';
@@ -95,6 +96,14 @@ export const oracleAgreement: Property = {
     for (const [gid, gfns] of j.gfns) {
       const g = w.guests[gid]!;
       for (const gfn of gfns) for (const hit of g.rmap.reaching(gfn)) visit(gid, hit.owner, hit.source);
+    }
+    // A KSM page is read by every gfn its stable node lists: a change to it reaches them all.
+    for (const hfn of j.frames) {
+      if (w.frames.owner(hfn)?.kind !== 'ksm') continue;
+      for (const key of nodeOfFrame(w, hfn)?.sharers ?? []) {
+        const x = sharerOf(key);
+        for (const hit of w.guests[x.guest]!.rmap.reaching(x.gfn)) visit(x.guest, hit.owner, hit.source);
+      }
     }
   },
   checkAll(ctx, r) {

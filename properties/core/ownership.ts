@@ -12,6 +12,8 @@ import { tmemHolds } from '../../model/tmem/backend';
 import { describeGuestOwner, type Guest } from '../../model/guest/guest';
 import type { BuddyAllocator } from '../../model/buddy/buddy';
 import type { World } from '../../model/world';
+import { compactionState } from '../../model/compaction/state';
+import { nodeOfFrame, sharerKey, sharerOf } from '../../model/ksm/ksm';
 import type { Property } from '../property';
 import { hex, type Reporter } from '../violation';
 
@@ -96,6 +98,28 @@ function checkHostFrame(w: World, hfn: number, r: Reporter, m: Memos): void {
       if (!tmemHolds(w, owner.pool, owner.key, hfn))
         r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a tmem frame no pool holds', expected: `pool ${owner.pool} key ${hex(owner.key)}`, actual: 'unreferenced' });
       return;
+    case 'ksm': {
+      // Claimed by its stable node, and every sharer the node lists maps exactly this frame.
+      const n = nodeOfFrame(w, hfn);
+      if (!n || n.id !== owner.node || n.sharers.size === 0) {
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a KSM page no stable node holds', expected: `stable node ${owner.node} with sharers`, actual: n ? `node ${n.id} with ${n.sharers.size} sharers` : 'none' });
+        return;
+      }
+      for (const key of n.sharers) {
+        const x = sharerOf(key);
+        const backed = w.guests[x.guest]?.backing.get(x.gfn);
+        if (backed !== hfn)
+          r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: `KSM node ${n.id} lists g${x.guest} gfn ${hex(x.gfn)} but its primary mapping disagrees`, expected: hex(hfn), actual: backed === undefined ? 'not backed' : hex(backed) });
+      }
+      return;
+    }
+    case 'migrate-target': {
+      // Claimed by a host migration in flight for exactly this (guest, gfn).
+      const m = [...compactionState(w).active.values()].find((x) => x.side === 'host' && x.dst === hfn);
+      if (!m || m.guest !== owner.guest || m.gfn !== owner.gfn)
+        r.report({ property: NAME, kind: 'leaked-frame', subject: subject(), message: 'a migration target that no migration in flight holds', expected: `host migration of g${owner.guest} gfn ${hex(owner.gfn)} to ${hex(hfn)}`, actual: m ? `migration #${m.id} of g${m.guest} gfn ${hex(m.gfn)}` : 'none' });
+      return;
+    }
   }
 }
 
@@ -109,6 +133,8 @@ function checkBacking(w: World, g: Guest, gfn: number, r: Reporter): void {
     return;
   }
   const ledger = w.frames.ledgerFrameOf(g.id, gfn);
+  // A gfn merged by KSM is backed by the node's page, which the ledger files under the node.
+  if (ledger === undefined && hfn !== undefined && nodeOfFrame(w, hfn)?.sharers.has(sharerKey(g.id, gfn))) return;
   if (hfn !== ledger)
     r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'the primary mapping and the owner ledger disagree', expected: `ledger ${ledger === undefined ? 'none' : hex(ledger)}`, actual: `backing ${hfn === undefined ? 'none' : hex(hfn)}` });
 }
@@ -162,10 +188,14 @@ export const ownershipPartition: Property = {
       const o = rec.owner;
       if (o.kind === 'guest-memory' && w.guests[o.guest] && !w.guests[o.guest]!.backing.has(o.gfn)) checkBacking(w, w.guests[o.guest]!, o.gfn, r);
     }
+    // Allocated frames with no owner (unaccounted) are found through the allocator: the
+    // incremental check sees them when they lose their owner, the full one must too.
+    for (const b of w.hostBuddy.allocatedBlocksAll()) for (let i = 0; i < 1 << b.order; i++) if (!w.frames.owner(b.head + i)) seen.add(b.head + i);
     for (const g of w.guests) {
       for (const [, hfn] of g.backing) seen.add(hfn);
       for (const gfn of g.backing.keys()) checkBacking(w, g, gfn, r);
       for (const gfn of g.owners.keys()) checkGuestFrame(g, gfn, r, m);
+      for (const b of g.buddy.allocatedBlocksAll()) for (let i = 0; i < 1 << b.order; i++) if (!g.owners.has(b.head + i)) checkGuestFrame(g, b.head + i, r, m);
     }
     for (const hfn of [...seen].sort((a, b) => a - b)) checkHostFrame(w, hfn, r, m);
     conservation(w, r);

@@ -1,0 +1,167 @@
+/**
+ * Migration, edge by edge, on both sides of the nested MMU: the mappings follow the page, the
+ * flush comes before the copy, accesses wait while the page is unmapped, and each injected
+ * fault is caught by the property it names (with and without the fault on the same trace).
+ */
+import { Runner } from '../../fuzz/run';
+import type { Operation } from '../../fuzz/contract';
+import type { ModelConfig } from '../config';
+import { isMigrationEntry } from '../paging/entries';
+import { peekLeaf } from '../mmu/peek';
+import { compactionState } from './state';
+
+const VPN = 2048;
+
+function config(faults: string[]): ModelConfig {
+  return { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults };
+}
+
+function setup(faults: string[], properties?: string[]): Runner {
+  const r = new Runner(config(faults), { check: 'incremental', properties: properties ? new Set(properties) : undefined });
+  const ops: Operation[] = [
+    { kind: 'guest.spawn', args: { guest: 0 } },
+    { kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 4, write: true, exec: false, huge: false } },
+    { kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } },
+  ];
+  for (const op of ops) r.apply(op);
+  return r;
+}
+
+function gfnOf(r: Runner): number {
+  const g = r.world.guests[0]!;
+  return peekLeaf(r.world, g, g.processes.get(1)!, VPN)!.gfn;
+}
+
+describe('guest-side migration', () => {
+  test('each edge: locked, unmapped (migration entry, flushed), copied, done (PTE on the target)', () => {
+    const r = setup([]);
+    const g = r.world.guests[0]!;
+    const src = gfnOf(r);
+    expect(r.world.tlb.coveringGuestFrame(g.vpid, src)).toHaveLength(1);
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: src } });
+    const m = [...compactionState(r.world).active.values()][0]!;
+    expect(m.stage).toBe('locked');
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(m.stage).toBe('unmapped');
+    const slot = peekLeaf(r.world, g, g.processes.get(1)!, VPN)!;
+    expect(isMigrationEntry(slot.entry)).toBe(true);
+    expect(r.world.tlb.coveringGuestFrame(g.vpid, src)).toHaveLength(0);
+    // An access now waits (migration_entry_wait): refused with retry, nothing written.
+    const before = r.world.version;
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    expect(r.world.version).toBe(before);
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(m.stage).toBe('copied');
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(m.stage).toBe('done');
+    expect(gfnOf(r)).toBe(m.dst);
+    expect(g.owners.get(src)).toBeUndefined();
+    expect(g.buddy.isFree(src)).toBe(true);
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: VPN } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('munmap during the migration: the migration frees both pages itself', () => {
+    const r = setup([]);
+    const g = r.world.guests[0]!;
+    const src = gfnOf(r);
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: src } });
+    const m = [...compactionState(r.world).active.values()][0]!;
+    r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 4 } });
+    // The mapping's reference is gone but the page is held by the migration.
+    expect(g.owners.get(src)?.kind).toBe('anon');
+    for (let i = 0; i < 3; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(m.stage).toBe('done');
+    expect(m.atDone?.remapped).toBe(false);
+    expect(g.buddy.isFree(src)).toBe(true);
+    expect(g.buddy.isFree(m.dst)).toBe(true);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('unmovable pages are refused (a page table)', () => {
+    const r = setup([]);
+    const g = r.world.guests[0]!;
+    const table = [...g.tables.keys()][0]!;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: table } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    expect(compactionState(r.world).active.size).toBe(0);
+  });
+});
+
+/** Migrate the page behind VPN, writing through the stale TLB entry between the copy and the end. */
+function raceTrace(r: Runner, side: 'guest' | 'host'): void {
+  const src = gfnOf(r);
+  r.apply({ kind: 'compaction.migrate.begin', args: { side, guest: 0, gfn: src } });
+  const m = [...compactionState(r.world).active.values()][0]!;
+  r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } }); // unmap
+  r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } }); // copy
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } });
+  r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } }); // remap, free
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: VPN } });
+}
+
+describe('migrate-copy-before-flush', () => {
+  for (const side of ['guest', 'host'] as const) {
+    test(`${side} side: caught at the copy by migration-flush-before-copy; passes without the fault`, () => {
+      const bad = setup(['migrate-copy-before-flush'], ['migration-flush-before-copy']);
+      raceTrace(bad, side);
+      expect(bad.violation).toMatchObject({ property: 'migration-flush-before-copy', kind: 'copy-before-flush' });
+      const good = setup([]);
+      raceTrace(good, side);
+      expect(good.violation).toBeNull();
+      expect(good.finish()).toBeNull();
+    });
+  }
+
+  test('the write that reached the old page is lost: migration-preserves-contents and read-returns-last-write', () => {
+    const a = setup(['migrate-copy-before-flush'], ['migration-preserves-contents']);
+    raceTrace(a, 'guest');
+    expect(a.violation).toMatchObject({ property: 'migration-preserves-contents', kind: 'content-lost' });
+    const b = setup(['migrate-copy-before-flush'], ['read-returns-last-write']);
+    raceTrace(b, 'guest');
+    expect(b.violation).toMatchObject({ property: 'read-returns-last-write', kind: 'wrong-read' });
+  });
+});
+
+describe('migrate-skips-invalidate', () => {
+  for (const side of ['guest', 'host'] as const) {
+    test(`${side} side: after the move something still reaches the source (migration-no-stale-mapping)`, () => {
+      const r = setup(['migrate-skips-invalidate'], ['migration-no-stale-mapping']);
+      const src = gfnOf(r);
+      r.apply({ kind: 'compaction.migrate.begin', args: { side, guest: 0, gfn: src } });
+      const m = [...compactionState(r.world).active.values()][0]!;
+      for (let i = 0; i < 3; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+      expect(r.violation).toMatchObject({ property: 'migration-no-stale-mapping', kind: 'stale-translation' });
+    });
+  }
+});
+
+describe('host-side migration', () => {
+  test('the EPT leaf is zapped at the unmap, faults wait, the backing moves at the end', () => {
+    const r = setup([]);
+    const g = r.world.guests[0]!;
+    const gfn = gfnOf(r);
+    const old = g.backing.get(gfn)!;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
+    const m = [...compactionState(r.world).active.values()][0]!;
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(g.ept.lookup(r.world, gfn).kind).toBe('violation');
+    // The vCPU's access faults and waits on the migration entry.
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: VPN } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    // The host may not reclaim or migrate the locked frame meanwhile.
+    r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(g.backing.get(gfn)).toBe(m.dst);
+    expect(r.world.hostBuddy.isFree(old)).toBe(true);
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: VPN } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * MADV_DONTNEED on a guest process's anonymous range (mm/madvise.c madvise_dontneed_single_vma
+ * -> zap_page_range_single): the VMA stays, the pages go, and the next touch sees zeroes. A
+ * huge page only partly covered is split first (zap_pmd_range -> __split_huge_pmd); one wholly
+ * covered is zapped whole (zap_huge_pmd). As with munmap, the TLB is flushed before any page
+ * is freed (tlb_finish_mmu). Shared zero pages are unmapped, never freed (vm_normal_page).
+ */
+import { FRAMES_PER_2M } from '../constants';
+import type { Guest } from '../guest/guest';
+import { flushRange, freeUserFrames } from '../guest/kernel';
+import { slotFor, writeEntry } from '../guest/page-tables';
+import type { Process } from '../guest/process';
+import { framesAtLevel, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
+import { isRefusal, ok, refuse, type OpResult } from '../result';
+import type { World } from '../world';
+import { hex } from '../../properties/violation';
+import { splitGuestHuge } from './split';
+
+/** Pages one MADV_DONTNEED may cover (bounded: a loop per page). */
+export const DONTNEED_PAGES_MAX = 1 << 14;
+
+/**
+ * Discard [start, start + pages). With `stride` > 1 only every stride-th page from `start` goes
+ * (a workload giving back every other page, as one pass with one flush).
+ */
+export function madviseDontneed(world: World, g: Guest, p: Process, start: number, pages: number, stride = 1): OpResult {
+  const end = start + pages;
+  if (pages > DONTNEED_PAGES_MAX) return refuse('limit', `MADV_DONTNEED of more than ${DONTNEED_PAGES_MAX} pages`);
+  for (let v = start; v < end; ) {
+    const vma = p.vmaAt(v);
+    if (!vma) return refuse('no-such-mapping', `madvise: va ${hex(v * 4096)} is not mapped`);
+    v = vma.end;
+  }
+  const freed: { gfn: number; order: number }[] = [];
+  for (let vpn = start, steps = 0; vpn < end && steps < 2 * DONTNEED_PAGES_MAX; steps++) {
+    if ((vpn - start) % stride !== 0) {
+      vpn++;
+      continue;
+    }
+    const slot = slotFor(world, g, p, vpn, 1, false);
+    if (slot === null) {
+      vpn++;
+      continue;
+    }
+    if (isRefusal(slot)) return slot;
+    const span = framesAtLevel(slot.level);
+    const base = vpn - (vpn % span);
+    if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
+      if (slot.level === 2 && (stride > 1 || base < start || base + FRAMES_PER_2M > end)) {
+        const s = splitGuestHuge(world, g, p, vpn);
+        if (!s.ok) return s;
+        continue; // look at the same page again, now under a PTE
+      }
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
+      if (g.owners.get(slot.entry.pfn)?.kind === 'anon') freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
+    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
+    }
+    vpn = stride > 1 ? vpn + stride : base + span;
+  }
+  flushRange(world, g, p.pid, start, end);
+  for (const f of freed) freeUserFrames(world, g, f.gfn, f.order);
+  world.journal.range(g.id, p.pid, start, end);
+  world.journal.note(() => `g${g.id} pid ${p.pid}: MADV_DONTNEED va ${hex(start * 4096)} +${pages}, freed ${freed.length}`);
+  return ok();
+}

@@ -1,0 +1,181 @@
+/**
+ * Transparent huge pages, scenario by scenario: the huge zero page on a read fault and its
+ * copy-on-write, a split that keeps every translation, khugepaged collapsing a nearly empty
+ * range (only zeroes where nothing was), the host side's split and collapse inside the
+ * invalidation protocol, and each injected fault caught by the property it names.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { FRAMES_PER_2M } from '../constants';
+import { ZERO, sameContent } from '../content';
+import { peekGuestPhysical, peekLeaf } from '../mmu/peek';
+import { thpState } from './state';
+
+const BASE = 4 * FRAMES_PER_2M;
+
+function config(faults: string[], zeroPage = true, hugePages = true): ModelConfig {
+  return { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 13, guestLevels: 4, eptLevels: 4, hugePages }], faults, options: { 'thp.use-zero-page': zeroPage } };
+}
+
+function runner(faults: string[], properties?: string[], zeroPage = true): Runner {
+  const r = new Runner(config(faults, zeroPage), { check: 'incremental', properties: properties ? new Set(properties) : undefined });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  for (const pid of [1, 2]) r.apply({ kind: 'guest.mmap', args: { guest: 0, pid, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true } });
+  return r;
+}
+
+function leafLevel(r: Runner, pid: number, vpn: number): number | undefined {
+  const g = r.world.guests[0]!;
+  return peekLeaf(r.world, g, g.processes.get(pid)!, vpn)?.level;
+}
+
+describe('the huge zero page', () => {
+  test('a read maps it; a write splits it to 4 KiB zero pages and copies only the written page', () => {
+    const r = runner([]);
+    const g = r.world.guests[0]!;
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + 5 } });
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 2, vpn: BASE + 5 } });
+    const hz = thpState(r.world).zero2m.get(0)!;
+    expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.gfn).toBe(hz);
+    expect(leafLevel(r, 1, BASE)).toBe(2);
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 5 } });
+    expect(leafLevel(r, 1, BASE + 5)).toBe(1);
+    const z4 = thpState(r.world).zero4k.get(0)!;
+    expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 6)!.gfn).toBe(z4);
+    expect(g.owners.get(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 5)!.gfn)?.kind).toBe('anon');
+    // The other process still maps the huge zero page, reading zero.
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 2, vpn: BASE + 5 } });
+    expect(peekLeaf(r.world, g, g.processes.get(2)!, BASE + 5)!.gfn).toBe(hz + 5);
+    expect(sameContent(peekGuestPhysical(r.world, g, hz + 5), ZERO)).toBe(true);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('thp-huge-zero-writable (CVE-2017-1000405) is caught by thp-zero-page-intact', () => {
+    const trace = (faults: string[]) => {
+      const r = runner(faults, ['thp-zero-page-intact']);
+      r.apply({ kind: 'guest.read', args: { guest: 0, pid: 2, vpn: BASE } });
+      r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE } });
+      r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 1 } });
+      return r;
+    };
+    expect(trace(['thp-huge-zero-writable']).violation).toMatchObject({ property: 'thp-zero-page-intact', kind: 'zero-page-written' });
+    const ok = trace([]);
+    expect(ok.violation).toBeNull();
+    expect(ok.finish()).toBeNull();
+  });
+});
+
+describe('split and collapse of guest huge pages', () => {
+  /** A huge page written in a few places, split, some pages discarded, then scanned. */
+  function prepared(faults: string[], properties?: string[]): Runner {
+    const r = runner(faults, properties, false);
+    for (const off of [0, 3, 300]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    expect(leafLevel(r, 1, BASE)).toBe(2);
+    r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(leafLevel(r, 1, BASE)).toBe(1);
+    // MADV_DONTNEED all but three pages: a nearly empty range (max_ptes_none 511 lets it collapse).
+    r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: BASE + 4, pages: 296 } });
+    r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: BASE + 301, pages: FRAMES_PER_2M - 301 } });
+    r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: BASE + 1, pages: 2 } });
+    return r;
+  }
+
+  test('split keeps every translation; collapse of a nearly empty range maps one PMD, zeroes elsewhere', () => {
+    const r = prepared([]);
+    r.apply({ kind: 'thp.khugepaged.scan', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    r.apply({ kind: 'thp.khugepaged.collapse', args: { guest: 0 } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    expect(leafLevel(r, 1, BASE)).toBe(2);
+    for (const off of [0, 1, 3, 300, 511]) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('a page discarded between the scan and the collapse comes back as zero, not as its old data', () => {
+    const trace = (faults: string[], properties?: string[]) => {
+      const r = prepared(faults, properties);
+      r.apply({ kind: 'thp.khugepaged.scan', args: { guest: 0, pid: 1, vpn: BASE } });
+      r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: BASE + 3, pages: 1 } });
+      r.apply({ kind: 'thp.khugepaged.collapse', args: { guest: 0 } });
+      r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + 3 } });
+      return r;
+    };
+    expect(trace(['thp-collapse-uses-stale-scan'], ['thp-translation-equivalent']).violation).toMatchObject({ property: 'thp-translation-equivalent', kind: 'resurrected-content' });
+    expect(trace(['thp-collapse-uses-stale-scan'], ['thp-collapse-stays-in-bounds']).violation).toMatchObject({ property: 'thp-collapse-stays-in-bounds', kind: 'foreign-source' });
+    expect(trace(['thp-collapse-uses-stale-scan'], ['read-returns-last-write']).violation).toMatchObject({ property: 'read-returns-last-write' });
+    const ok = trace([]);
+    expect(ok.violation).toBeNull();
+    expect(ok.finish()).toBeNull();
+  });
+
+  test('thp-collapse-maps-ptes is caught by thp-walk-cost on the next walk', () => {
+    const trace = (faults: string[]) => {
+      const r = prepared(faults, ['thp-walk-cost']);
+      r.apply({ kind: 'thp.khugepaged.scan', args: { guest: 0, pid: 1, vpn: BASE } });
+      r.apply({ kind: 'thp.khugepaged.collapse', args: { guest: 0 } });
+      r.apply({ kind: 'tlb.invept', args: { guest: 0, global: true } });
+      r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + 7 } });
+      return r;
+    };
+    expect(trace(['thp-collapse-maps-ptes']).violation).toMatchObject({ property: 'thp-walk-cost', kind: 'huge-page-walked-at-4k' });
+    expect(trace([]).violation).toBeNull();
+  });
+
+  test('thp-split-without-invalidate leaves a 2 MiB TLB entry over 4 KiB PTEs (tlb-coherence)', () => {
+    const trace = (faults: string[]) => {
+      const r = runner(faults, ['tlb-coherence'], false);
+      r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+      r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+      return r;
+    };
+    expect(trace(['thp-split-without-invalidate']).violation).toMatchObject({ property: 'tlb-coherence', kind: 'oversized-entry' });
+    expect(trace([]).violation).toBeNull();
+  });
+});
+
+describe('the host side', () => {
+  /** Guest memory of one process backed by 4 KiB host frames (the unit was split). */
+  function hostSplit(faults: string[], properties?: string[]): Runner {
+    const r = runner(faults, properties, false);
+    for (const off of [0, 9, 200]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    const g = r.world.guests[0]!;
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.gfn;
+    expect(g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))).toBe(true);
+    r.apply({ kind: 'thp.host.split', args: { guest: 0, gfn } });
+    expect(g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))).toBe(false);
+    for (const off of [0, 9, 200]) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    return r;
+  }
+
+  test('split then collapse: contents stay, the EPT maps 4 KiB then 2 MiB again', () => {
+    const r = hostSplit([]);
+    const g = r.world.guests[0]!;
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.gfn;
+    const l = g.ept.lookup(r.world, gfn);
+    expect(l.kind === 'leaf' && l.level).toBe(1);
+    r.apply({ kind: 'thp.host.scan', args: { guest: 0, gfn } });
+    r.apply({ kind: 'thp.host.collapse', args: { guest: 0 } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    for (const off of [0, 9, 200]) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    const l2 = g.ept.lookup(r.world, gfn);
+    expect(l2.kind === 'leaf' && l2.level).toBe(2);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('thp-collapse-skips-notifier (f268f6cf875f): KVM keeps the 4 KiB leaves to the freed frames', () => {
+    const trace = (faults: string[]) => {
+      const r = hostSplit(faults, ['ept-coherence']);
+      const g = r.world.guests[0]!;
+      const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.gfn;
+      r.apply({ kind: 'thp.host.scan', args: { guest: 0, gfn } });
+      r.apply({ kind: 'thp.host.collapse', args: { guest: 0 } });
+      return r;
+    };
+    expect(trace(['thp-collapse-skips-notifier']).violation).toMatchObject({ property: 'ept-coherence', kind: 'stale-ept-entry' });
+    expect(trace([]).violation).toBeNull();
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * virtio-mem end to end: the device's answers (ACK, NACK, ERROR, BUSY; STATE's PLUGGED,
+ * UNPLUGGED, MIXED), plugging and onlining, offlining by isolation and migration with the
+ * guest's data intact, EBUSY on an unmovable page, the driver following requested_size in the
+ * settle phase, and each injected fault caught by the property it names (the scenario of
+ * virtio-mem-offline-skips-unmovable among them).
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { deviceOf, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ERROR, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_STATE_MIXED, VIRTIO_MEM_STATE_PLUGGED, VIRTIO_MEM_STATE_UNPLUGGED } from './device';
+
+const FRAG_VPN = 2 ** 24;
+
+function config(faults: string[]): ModelConfig {
+  return { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults, options: { 'virtio-mem.blocks': 4 } };
+}
+
+function runner(faults: string[], properties?: string[]): Runner {
+  const r = new Runner(config(faults), { check: 'incremental', properties: properties ? new Set(properties) : undefined });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  return r;
+}
+
+describe('device answers', () => {
+  test('PLUG up to requested_size (then NACK), ERROR on a plugged block, STATE per range', () => {
+    const results: (number | undefined)[] = [];
+    const r = new Runner(config([]), { check: 'incremental', onStep: (_s, _op, res) => results.push(res.ok ? res.value : -1) });
+    r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+    const d = deviceOf(r.world, r.world.guests[0]!)!;
+    expect(d.blocks).toBe(4);
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 2 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 1 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 2 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    expect(results.slice(2)).toEqual([VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_RESP_ERROR]);
+    expect(d.plugged).toBe(2);
+    results.length = 0;
+    r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 0, count: 2 } });
+    r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 0, count: 4 } });
+    r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 2, count: 2 } });
+    r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 3, count: 2 } });
+    expect(results).toEqual([VIRTIO_MEM_STATE_PLUGGED, VIRTIO_MEM_STATE_MIXED, VIRTIO_MEM_STATE_UNPLUGGED, VIRTIO_MEM_RESP_ERROR]);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+});
+
+describe('offlining and unplugging', () => {
+  /** Block 0 plugged and filled by a process, some pages written. */
+  function used(faults: string[], properties?: string[]): { r: Runner; written: number[] } {
+    const r = runner(faults, properties);
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
+    const written: number[] = [];
+    for (const [gfn, o] of g.owners) if (o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512 && written.length < 6) written.push(o.vpn);
+    expect(written.length).toBeGreaterThan(0);
+    for (const vpn of written) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn } });
+    return { r, written };
+  }
+
+  test('the movable pages move out, the block is unplugged, the host frames go back, the data reads the same', () => {
+    const { r, written } = used([]);
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    const framesBefore = r.world.frames.owned;
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('offlining');
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('unplugged');
+    expect(d.plugged).toBe(0);
+    for (let gfn = d.base; gfn < d.base + 512; gfn++) expect(g.backing.has(gfn)).toBe(false);
+    expect(r.world.frames.owned).toBeLessThan(framesBefore);
+    for (const vpn of written) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('the host holding a frame of the block makes the device answer BUSY; a retry succeeds', () => {
+    const { r } = used([]);
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    // The host starts reclaiming a frame of the block before the driver's UNPLUG arrives.
+    // (A page the guest freed but the host still backs: no migration touches it.)
+    const gfn = [...g.backing.keys()].find((x) => x >= d.base && x < d.base + 512 && !g.owners.has(x))!;
+    expect(gfn).toBeDefined();
+    r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    expect(d.state[0]).toBe('offlining');
+    r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('unplugged');
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  /** A kernel allocation right after the plug lands in the block (the freshest free block). */
+  function pinned(faults: string[], properties?: string[]): Runner {
+    const r = runner(faults, properties);
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 9, mt: 'MOVABLE' } });
+    r.apply({ kind: 'guest.kwrite', args: { guest: 0, alloc: 1 } });
+    const d = deviceOf(r.world, r.world.guests[0]!)!;
+    expect(r.world.guests[0]!.kernelAllocs.get(1)!.gfn).toBe(d.base);
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    return r;
+  }
+
+  test('an unmovable page makes offlining fail with EBUSY; the block stays plugged', () => {
+    const r = pinned([]);
+    const d = deviceOf(r.world, r.world.guests[0]!)!;
+    expect(d.state[0]).toBe('plugged');
+    r.apply({ kind: 'guest.kread', args: { guest: 0, alloc: 1 } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('virtio-mem-offline-skips-unmovable: caught by virtio-mem-unplug-no-data-loss', () => {
+    expect(pinned(['virtio-mem-offline-skips-unmovable']).violation).toMatchObject({ property: 'virtio-mem-unplug-no-data-loss', kind: 'unplugged-in-use' });
+  });
+});
+
+describe('device faults', () => {
+  function unplugOnce(faults: string[], properties: string[]): Runner {
+    const r = runner(faults, properties);
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    return r;
+  }
+
+  test('virtio-mem-unplug-keeps-backing: caught by virtio-mem-unplugged-inaccessible', () => {
+    expect(unplugOnce(['virtio-mem-unplug-keeps-backing'], ['virtio-mem-unplugged-inaccessible']).violation).toMatchObject({ property: 'virtio-mem-unplugged-inaccessible', kind: 'backed-unplugged' });
+    expect(unplugOnce([], ['virtio-mem-unplugged-inaccessible']).violation).toBeNull();
+  });
+
+  test('virtio-mem-discard-leaks-frames: caught by virtio-mem-frames-returned', () => {
+    expect(unplugOnce(['virtio-mem-discard-leaks-frames'], ['virtio-mem-frames-returned']).violation).toMatchObject({ property: 'virtio-mem-frames-returned', kind: 'frame-kept' });
+    expect(unplugOnce([], ['virtio-mem-frames-returned']).violation).toBeNull();
+  });
+
+  test('virtio-mem-plug-beyond-requested: caught by virtio-mem-plugged-within-requested', () => {
+    const r = runner(['virtio-mem-plug-beyond-requested'], ['virtio-mem-plugged-within-requested']);
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    expect(r.violation).toMatchObject({ property: 'virtio-mem-plugged-within-requested', kind: 'plugged-beyond-requested' });
+  });
+});
+
+describe('the driver follows requested_size (liveness)', () => {
+  function resized(faults: string[]): Runner {
+    const r = runner(faults);
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 3 } });
+    return r;
+  }
+
+  test('after settling, plugged_size equals requested_size', () => {
+    const r = resized([]);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+    expect(deviceOf(r.world, r.world.guests[0]!)!.plugged).toBe(3);
+  });
+
+  test('virtio-mem-config-change-lost: caught by virtio-mem-converges', () => {
+    const r = resized(['virtio-mem-config-change-lost']);
+    expect(r.finish()).toMatchObject({ property: 'virtio-mem-converges', kind: 'not-converged' });
+  });
+});
