@@ -13,7 +13,8 @@ export interface FaultDef {
   readonly reproduces: string;
   /**
    * The test file (path from the repository root) whose deterministic scenario shows the fault
-   * caught by a property it breaks. fuzz/faults.test.ts spends its fixed random budget only on
+   * caught by a property it breaks, or a regression-corpus trace (fuzz/regressions.test.ts
+   * replays it with the fault, expecting the property, and without, expecting none). fuzz/faults.test.ts spends its fixed random budget only on
    * faults without one (it is required where that budget cannot reach the fault); the campaign
    * and the catalogue still hunt every fault at random.
    */
@@ -51,18 +52,21 @@ export const coreFaults: readonly FaultDef[] = [
     mechanism: 'nested-mmu',
     breaks: ['ept-coherence'],
     reproduces: 'f268f6cf875f / CVE-2021-22543: the host dropped a page without the MMU notifier; KVM kept an EPT mapping to the freed frame',
+    scenario: 'fuzz/regressions/ept-kept-after-free.json',
   },
   {
     name: 'fault-ignores-invalidation-seq',
     mechanism: 'nested-mmu',
     breaks: ['ept-coherence'],
     reproduces: 'arch/x86/kvm/mmu/mmu.c is_page_fault_stale: a fault that raced an invalidation must retry, not install the frame it resolved before',
+    scenario: 'fuzz/regressions/fault-ignores-invalidation-seq.json',
   },
   {
     name: 'reclaim-copies-before-zap',
     mechanism: 'nested-mmu',
     breaks: ['read-returns-last-write', 'oracle-agreement', 'page-table-well-formed'],
     reproduces: 'd950c9477d51 (try_to_unmap_flush_dirty): contents copied out while a writable translation survives miss the writes made through it',
+    scenario: 'fuzz/regressions/reclaim-copies-before-zap.json',
   },
   {
     name: 'walk-skips-final-ept',
