@@ -197,6 +197,7 @@ export class Guest {
   /**
    * Asked before an unmapped user page is freed: true when a mechanism still holds the page
    * (isolated for migration) and will free it itself (folio_put with an extra reference).
+   * Reclaim asks too: such a page is off the LRU, and swap-out leaves it alone.
    */
   readonly heldOnFree: ((world: World, g: Guest, gfn: number, order: number) => boolean)[] = [];
   /** Run first when the VM is destroyed (model/teardown.ts): mechanisms release what they share. */

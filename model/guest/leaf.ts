@@ -10,6 +10,9 @@ import type { Guest } from './guest';
 export function leafMayMap(g: Guest, pid: number, vpn: number, gfn: number): boolean {
   const o = g.owners.get(gfn);
   if (o?.kind === 'anon') return o.pid === pid && o.vpn === vpn;
+  // The shared zero pages (THP's huge zero page, the 4 KiB one) may be mapped anywhere by
+  // anyone, read-only; page-table-well-formed checks the write bit.
+  if (o?.kind === 'zero-page') return true;
   const obj = g.processes.get(pid)?.vmaAt(vpn)?.object;
   if (!obj) return false;
   for (const resolve of g.objectResolvers) {

@@ -40,6 +40,9 @@ export const ksmOperations: readonly OperationDef[] = [
       if ('ok' in g) return g;
       const p = g.processes.get(a.pid as number);
       if (!p) return refuse('no-such-process', `g${g.id} has no pid ${String(a.pid)}`);
+      // KSM merges anonymous pages only (mm/ksm.c scans PageAnon pages of VM_MERGEABLE VMAs): the
+      // fill is a memset of anonymous memory; a file mapping's writes are the page cache's.
+      if (p.vmaAt(a.vpn as number)?.object) return refuse('invalid', `g${g.id} pid ${p.pid}: ksm.fill writes anonymous memory, va ${(a.vpn as number) * 4096} is file-backed`);
       const r = access(w, g, p, a.vpn as number, 'write', poison(FILL_PATTERNS[a.pattern as number]!));
       return r.ok ? ok(a.pattern as number) : r;
     },

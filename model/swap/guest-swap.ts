@@ -138,6 +138,9 @@ export function swapOut(w: World, g: Guest, pid: number, vpn: number, sync: bool
   const gfn = e.pfn;
   const o = g.owners.get(gfn);
   if (o?.kind !== 'anon' || o.pid !== pid || o.vpn !== vpn) return refuse('invalid', `g${g.id} gfn ${gfn} is not pid ${pid}'s page at vpn ${vpn}`);
+  // A page isolated for migration is off the LRU and locked (isolate_migratepages, then
+  // folio_trylock fails in shrink_folio_list): reclaim leaves it to the migration.
+  if (g.heldOnFree.some((h) => h(w, g, gfn, 0))) return refuse('busy', `g${g.id} gfn ${gfn} is isolated for migration`);
   const slot = s.device.alloc({ kind: 'anon', guest: g.id, pid, vpn });
   if (slot === null) return refuse('limit', `g${g.id} swap device full (${s.device.capacity} slots)`);
   g.setOwner(gfn, { kind: 'swap-cache', slot });

@@ -29,8 +29,15 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
   for (let v = start; v < end; ) {
     const vma = p.vmaAt(v);
     if (!vma) return refuse('no-such-mapping', `madvise: va ${hex(v * 4096)} is not mapped`);
+    // The model's MADV_DONTNEED covers private anonymous memory; a file mapping's pages belong
+    // to the page cache (they would stay there, dirty bits harvested, and read back).
+    if (vma.object) return refuse('invalid', `madvise: va ${hex(v * 4096)} is file-backed; the model's MADV_DONTNEED covers anonymous memory`);
     v = vma.end;
   }
+  // Swap entries in the range go too (zap_pte_range -> free_swap_and_cache): the mechanisms
+  // that keep pages outside the tables drop theirs, page by page when striding.
+  if (stride === 1) for (const hook of g.unmapHooks) hook(world, g, p, start, end);
+  else for (let v = start; v < end; v += stride) for (const hook of g.unmapHooks) hook(world, g, p, v, v + 1);
   const freed: { gfn: number; order: number }[] = [];
   for (let vpn = start, steps = 0; vpn < end && steps < 2 * DONTNEED_PAGES_MAX; steps++) {
     if ((vpn - start) % stride !== 0) {

@@ -47,8 +47,7 @@ function checkGuestTable(w: World, g: Guest, gfn: number, r: Reporter): void {
     for (const i of span === 1 ? [0] : [0, span - 1]) {
       const o = g.owners.get(e.pfn + i);
       // The shared zero pages may be mapped anywhere by anyone, read-only (mm/huge_memory.c).
-      if (o?.kind === 'zero-page' && (e.flags & PTE_RW) === 0) continue;
-      if (!leafMayMap(g, info.pid, vpn + i, e.pfn + i))
+      if (o?.kind === 'zero-page' ? (e.flags & PTE_RW) !== 0 : !leafMayMap(g, info.pid, vpn + i, e.pfn + i))
         r.report({ property: NAME, kind: 'dangling-leaf', subject: at(), message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${info.pid} va ${hex((vpn + i) * 4096)}`, actual: `gfn ${hex(e.pfn + i)}: ${describeGuestOwner(o)}` });
     }
   });
@@ -65,7 +64,7 @@ function checkReferrers(g: Guest, gfn: number, r: Reporter): void {
   }
   for (const hit of g.rmap.reaching(gfn)) {
     const o = g.owners.get(gfn);
-    if (o?.kind === 'zero-page') continue; // mapped by many; the table check sees the write bit
+    // A zero page is mapped by many; leafMayMap allows it, the table check sees the write bit.
     if (!leafMayMap(g, hit.owner, hit.source, gfn))
       r.report({ property: NAME, kind: 'dangling-leaf', subject: `g${g.id} pid ${hit.owner} va ${hex(hit.source * 4096)}`, message: 'a leaf maps a frame not given to this process at this address', expected: `pid ${hit.owner} va ${hex(hit.source * 4096)}`, actual: `gfn ${hex(gfn)}: ${describeGuestOwner(o)}` });
   }
