@@ -105,9 +105,11 @@ function checkHostData(w: World, o: Oracle, slot: number, r: Reporter): void {
   const c: Content | undefined = w.hostSwapDevice.content(slot);
   const anon = g?.owners.get(owner.gfn);
   if (!g || c === undefined || anon?.kind !== 'anon' || g.backing.has(owner.gfn)) return;
-  // A page isolated for migration outlives its process until the migration lets go of it
-  // (Guest.heldOnFree): nobody will read it back.
-  if (!g.processes.has(anon.pid)) return;
+  // A page isolated for migration outlives its mapping (munmap, MADV_DONTNEED, exit) until the
+  // migration lets go of it (Guest.heldOnFree): unmapped, nobody will read it back.
+  let mapped = false;
+  for (const hit of g.rmap.reaching(owner.gfn)) if (hit.owner === anon.pid && hit.source === anon.vpn) mapped = true;
+  if (!mapped) return;
   const expected = o.expected(g.id, anon.pid, anon.vpn);
   if (!meets(expected, c))
     r.report({ property: RETURNS, kind: 'swapped-data-changed', subject: `g${g.id} gfn ${hex(owner.gfn)} (host slot ${slot}, pid ${anon.pid} va ${hex(anon.vpn * 4096)})`, message: 'a page the host swapped out would not come back as the guest wrote it', expected: describeExpected(expected), actual: describeContent(c) });
