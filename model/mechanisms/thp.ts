@@ -6,6 +6,8 @@
 import type { FaultDef } from '../faults';
 import type { MechanismModel } from '../mechanism';
 import type { World } from '../world';
+import type { Guest } from '../guest/guest';
+import { MAX_PAGE_ORDER } from '../constants';
 import { FAULT_COLLAPSE_SKIPS_NOTIFIER } from '../thp/host-khugepaged';
 import { FAULT_COLLAPSE_MAPS_PTES, FAULT_COLLAPSE_STALE_SCAN } from '../thp/khugepaged';
 import { thpOperations } from '../thp/ops';
@@ -59,8 +61,28 @@ export const thpTransitions: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
+/**
+ * Memory the guest gave back (a page in a balloon or CMM, a free block being reported or reported:
+ * PG_reported) must stay unpopulated: host khugepaged must not fill it in by collapsing its
+ * unit (the device discarded it so the host could use the memory).
+ */
+function givenBack(_w: World, g: Guest, gfn: number): string | null {
+  const o = g.owners.get(gfn);
+  if (o?.kind === 'balloon') return `in the ${o.device}`;
+  if (o?.kind === 'reporting') return 'a free block being reported';
+  if (o?.kind === 'cmm') return 'a page the CMM driver gave the host';
+  for (let order = 0; order <= MAX_PAGE_ORDER; order++) {
+    const head = gfn - (gfn % 2 ** order);
+    if (g.buddy.freeBlockAt(head)?.order === order) return g.buddy.isReported(head) ? 'a reported free block' : null;
+  }
+  return null;
+}
+
 function init(w: World): void {
-  for (const g of w.guests) g.pageFaultHooks.push(thpFaultHook);
+  for (const g of w.guests) {
+    g.pageFaultHooks.push(thpFaultHook);
+    g.backingHooks.push({ collapseBarrier: givenBack });
+  }
 }
 
 /** khugepaged's candidates are dropped (khugepaged sleeps): nothing else is in flight. */
