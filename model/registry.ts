@@ -83,12 +83,15 @@ export function createWorld(config: ModelConfig): World | Refusal {
 }
 
 /**
- * Settle order: the registry order, except that free page reporting settles last. Settling
- * other mechanisms frees guest memory (reclaim's shrink_all_memory, a deflating balloon, the
- * hinting driver's blocks), and every free of a reportable block requests reporting work
+ * Settle order: the registry order, except that virtio-mem and then free page reporting settle
+ * last. Settling the others frees guest memory (reclaim's shrink_all_memory drops page-cache
+ * pages, a balloon deflates, the hinting driver lets its blocks go): virtio-mem's driver
+ * offlines only after that, when the blocks it could unplug are known, and every free of a
+ * reportable block (virtio-mem's own included) requests reporting work
  * (mm/page_reporting.c page_reporting_notify_free), which only a later settle can finish.
  */
-const settleOrder: readonly MechanismModel[] = [...mechanisms.filter((m) => m !== freePageReportingMechanism), freePageReportingMechanism];
+const settlesLast: readonly MechanismModel[] = [virtioMemMechanism, freePageReportingMechanism];
+const settleOrder: readonly MechanismModel[] = [...mechanisms.filter((m) => !settlesLast.includes(m)), ...settlesLast];
 
 /** The fault-free settle phase: every mechanism drives its protocols to their end. */
 export function settleAll(w: World): void {

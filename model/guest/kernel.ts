@@ -48,7 +48,7 @@ export function mmap(world: World, g: Guest, p: Process, start: number, pages: n
  * cannot get at its tables (the host is out of memory to swap one back in) is refused whole,
  * never half done.
  */
-function tablesResident(world: World, g: Guest, pid: number): Refusal | null {
+export function tablesResident(world: World, g: Guest, pid: number): Refusal | null {
   for (const [gfn, t] of g.tables) {
     if (t.pid !== pid) continue;
     const hfn = touch(world, g, gfn);

@@ -7,7 +7,7 @@
  */
 import { FRAMES_PER_2M } from '../constants';
 import type { Guest } from '../guest/guest';
-import { flushRange, freeUserFrames } from '../guest/kernel';
+import { flushRange, freeUserFrames, tablesResident } from '../guest/kernel';
 import { slotFor, writeEntry } from '../guest/page-tables';
 import type { Process } from '../guest/process';
 import { framesAtLevel, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
@@ -34,6 +34,10 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
     if (vma.object) return refuse('invalid', `madvise: va ${hex(v * 4096)} is file-backed; the model's MADV_DONTNEED covers anonymous memory`);
     v = vma.end;
   }
+  // All or nothing: a table that cannot be read now refuses the whole request before any
+  // mechanism drops what it keeps for the range.
+  const unreachable = tablesResident(world, g, p.pid);
+  if (unreachable) return unreachable;
   // Swap entries in the range go too (zap_pte_range -> free_swap_and_cache): the mechanisms
   // that keep pages outside the tables drop theirs, page by page when striding.
   if (stride === 1) for (const hook of g.unmapHooks) hook(world, g, p, start, end);
