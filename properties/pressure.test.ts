@@ -59,7 +59,7 @@ describe('issue 4 properties: checkStep agrees with checkAll', () => {
 
   it('on random traces with injected faults (violations reported the same way)', () => {
     const sets = MY_FAULTS.map((f) => [f]);
-    const r = compare(42, 2 * MY_FAULTS.length, sets);
+    const r = compare(42, 4 * MY_FAULTS.length, sets);
     expect(r.violations).toBeGreaterThan(0);
   });
 });
