@@ -4,8 +4,8 @@
  */
 import { MAX_PAGE_ORDER } from '../constants';
 import type { Guest } from '../guest/guest';
-import { bool, FRAME_MAX, int, oneOf, type Args, type OperationDef } from '../ops/operation';
-import { ok, refuse, type OpResult } from '../result';
+import { bool, FRAME_MAX, int, oneOf, type OperationDef } from '../ops/operation';
+import { ok, refuse } from '../result';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
 import { compactZone } from './compact';
@@ -22,13 +22,9 @@ import { isRefusal } from '../result';
 import { mmap } from '../guest/kernel';
 import { madviseDontneed } from '../thp/dontneed';
 import { VPN_MAX } from '../ops/operation';
+import { GUEST, guestOf } from '../ops/lookup';
 
-const GUEST = int(0, 7);
 const SIDE = oneOf('guest', 'host');
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
 
 /**
  * The workload's first touch of [start, start + pages): do_anonymous_page for each page, with

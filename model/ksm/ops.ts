@@ -3,22 +3,15 @@
  * and a guest process filling a page with a byte pattern (memset), the contents two tenants
  * can both hold and KSM can merge (a written data version is unique to its writer).
  */
-import type { Guest } from '../guest/guest';
 import { access } from '../mmu/access';
-import { bool, FRAME_MAX, int, PAGES_MAX, VPN_MAX, type Args, type OperationDef } from '../ops/operation';
-import { ok, refuse, type OpResult } from '../result';
-import type { World } from '../world';
+import { bool, FRAME_MAX, int, PAGES_MAX, VPN_MAX, type OperationDef } from '../ops/operation';
+import { ok, refuse } from '../result';
 import { poison } from '../content';
 import { ksmScan, ksmSetMergeable } from './ksm';
-
-const GUEST = int(0, 7);
+import { GUEST, guestOf } from '../ops/lookup';
 
 /** The byte patterns a fill writes (a page of one repeated byte; content kind 'poison'). */
 export const FILL_PATTERNS: readonly number[] = [0xaa, 0x55, 0xff, 0x01];
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
 
 export const ksmOperations: readonly OperationDef[] = [
   {

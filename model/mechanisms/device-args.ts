@@ -3,21 +3,17 @@
  * balloon-compaction, vmware-balloon, free-page-reporting, free-page-hinting, memctl).
  */
 import type { Guest } from '../guest/guest';
+import { guestOf } from '../ops/lookup';
 import { int, type Args } from '../ops/operation';
 import { refuse, type Refusal } from '../result';
 import type { World } from '../world';
 
-export const GUEST = int(0, 7);
+export { GUEST } from '../ops/lookup';
 export const GFN = int(0, 2 ** 24 - 1);
-
-export function guestArg(w: World, a: Args): Guest | Refusal {
-  const g = w.guests[a.guest as number];
-  return g ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
 
 /** The guest and its per-guest device state, or a refusal naming what is missing. */
 export function withDevice<T>(w: World, a: Args, of: (g: Guest) => T | undefined, what: string): { g: Guest; d: T } | Refusal {
-  const g = guestArg(w, a);
+  const g = guestOf(w, a);
   if ('ok' in g) return g;
   const d = of(g);
   return d === undefined || d === null ? refuse('invalid', `g${g.id} has no ${what}`) : { g, d };

@@ -12,7 +12,8 @@ import {
   balloonOf, deviceAck, deviceDiscard, deviceMayModify, driverBusy, fill, leak, leakMustWait, PRESENT_OPTION, probe, registerOom, release, releasable,
   settleGuest, statsRequest, statsUpdate, towardsTarget, updateActual,
 } from '../balloon/virtio-balloon';
-import { GFN, GUEST, guestArg, withDevice } from './device-args';
+import { guestOf } from '../ops/lookup';
+import { GFN, GUEST, withDevice } from './device-args';
 import { hex } from '../../properties/violation';
 
 const M = 'virtio-balloon';
@@ -95,7 +96,7 @@ const operations: readonly OperationDef[] = [
     // exercised without the OOM killer).
     name: 'vballoon.oom', mechanism: M, args: { guest: GUEST },
     apply: (w, a) => {
-      const g = guestArg(w, a);
+      const g = guestOf(w, a);
       if ('ok' in g) return g;
       let freed = 0;
       for (const n of g.oomNotifiers) freed += n(w, g);

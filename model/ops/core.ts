@@ -8,30 +8,14 @@ import type { MigrateType } from '../buddy/migratetype';
 import { exit, kalloc, kfree, kwrite, mmap, mprotect, munmap, spawn } from '../guest/kernel';
 import { physRead } from '../guest/phys';
 import type { Guest } from '../guest/guest';
-import type { Process } from '../guest/process';
 import { access } from '../mmu/access';
 import { installResolved, resolveBacking } from '../host/ept-fault';
 import { hostAlloc, hostFree } from '../host/alloc';
 import { migrate, reclaimBegin, reclaimEnd } from '../host/reclaim';
 import { isRefusal, ok, refuse, type OpResult } from '../result';
-import type { World } from '../world';
-import { bool, FRAME_MAX, int, oneOf, PAGES_MAX, VPN_MAX, type Args, type OperationDef } from './operation';
+import { bool, FRAME_MAX, int, oneOf, PAGES_MAX, VPN_MAX, type OperationDef } from './operation';
 import { hex } from '../../properties/violation';
-
-const GUEST = int(0, 7);
-const PID = int(1, 2 ** 20);
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  const g = w.guests[a.guest as number];
-  return g ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
-
-function procOf(w: World, a: Args): { g: Guest; p: Process } | OpResult {
-  const g = guestOf(w, a);
-  if ('ok' in g) return g;
-  const p = g.processes.get(a.pid as number);
-  return p ? { g, p } : refuse('no-such-process', `g${g.id} has no pid ${String(a.pid)}`);
-}
+import { GUEST, PID, guestOf, procOf } from './lookup';
 
 function gfnIn(g: Guest, gfn: number): OpResult | null {
   return gfn < g.config.frames ? null : refuse('out-of-range', `g${g.id} gfn ${hex(gfn)} beyond ${hex(g.config.frames)}`);

@@ -5,8 +5,6 @@
  *
  * Read results: ok(version) of the contents read (0: zero). Write results: ok(version written).
  */
-import type { Guest } from '../guest/guest';
-import type { Process } from '../guest/process';
 import { fileRead, fileWrite, lookupPage, reclaimFilePage, writebackBegin } from '../pagecache/cache';
 import { crashGuest } from '../pagecache/crash';
 import { hostCacheEvict, hostCacheWriteback } from '../pagecache/disk';
@@ -16,25 +14,12 @@ import { DISK_BLOCKS, DISKS_PER_GUEST, FILE_PAGES, FILES_PER_GUEST } from '../pa
 import { fileMmap } from '../pagecache/mmap';
 import { upcPass } from '../pagecache/unmapped-control';
 import type { Content } from '../content';
-import { isRefusal, ok, refuse, type OpResult } from '../result';
-import type { World } from '../world';
-import { bool, int, VPN_MAX, type Args, type OperationDef } from './operation';
+import { isRefusal, ok, refuse } from '../result';
+import { bool, int, VPN_MAX, type OperationDef } from './operation';
+import { GUEST, PID, guestOf, procOf } from './lookup';
 
-const GUEST = int(0, 7);
-const PID = int(1, 2 ** 20);
 const FILE = int(0, FILES_PER_GUEST - 1);
 const INDEX = int(0, FILE_PAGES - 1);
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
-
-function procOf(w: World, a: Args): { g: Guest; p: Process } | OpResult {
-  const g = guestOf(w, a);
-  if ('ok' in g) return g;
-  const p = g.processes.get(a.pid as number);
-  return p ? { g, p } : refuse('no-such-process', `g${g.id} has no pid ${String(a.pid)}`);
-}
 
 /** The number a read result carries for contents: version, 0 for zero, -1 for anything else. */
 export function contentCode(c: Content): number {

@@ -17,22 +17,10 @@ import { tmemHostReclaim } from '../tmem/backend';
 import { ccApiGet, ccApiInvalidate, ccApiPut, CC_INDEXES, CC_INODES, type CcScope } from '../tmem/cleancache';
 import { fsApiInvalidate, fsApiLoad, fsApiStore, FS_API_OFFSETS } from '../tmem/frontswap';
 import type { World } from '../world';
-import { bool, int, oneOf, VPN_MAX, type Args, type OperationDef } from './operation';
+import { bool, int, oneOf, VPN_MAX, type OperationDef } from './operation';
+import { GUEST, PID, guestOf, procOf } from './lookup';
 
-const GUEST = int(0, 7);
-const PID = int(1, 2 ** 20);
 const SFILE = int(0, SHARED_FILES - 1);
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
-
-function procOf(w: World, a: Args): { g: Guest; p: Process } | OpResult {
-  const g = guestOf(w, a);
-  if ('ok' in g) return g;
-  const p = g.processes.get(a.pid as number);
-  return p ? { g, p } : refuse('no-such-process', `g${g.id} has no pid ${String(a.pid)}`);
-}
 
 /** Pages one mm.populate touches at most. */
 export const POPULATE_PAGES_MAX = 4096;

@@ -4,30 +4,15 @@
  * on both sides.
  */
 import type { Guest } from '../guest/guest';
-import type { Process } from '../guest/process';
 import { FRAME_MAX, int, PAGES_MAX, VPN_MAX, type Args, type OperationDef } from '../ops/operation';
 import { refuse, type OpResult } from '../result';
-import type { World } from '../world';
 import { FRAMES_PER_2M } from '../constants';
 import { hex } from '../../properties/violation';
 import { madviseDontneed } from './dontneed';
 import { hostKhugepagedCollapse, hostKhugepagedScan } from './host-khugepaged';
 import { khugepagedCollapse, khugepagedScan } from './khugepaged';
 import { splitGuestHuge, splitHostUnit } from './split';
-
-const GUEST = int(0, 7);
-const PID = int(1, 2 ** 20);
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
-
-function procOf(w: World, a: Args): { g: Guest; p: Process } | OpResult {
-  const g = guestOf(w, a);
-  if ('ok' in g) return g;
-  const p = g.processes.get(a.pid as number);
-  return p ? { g, p } : refuse('no-such-process', `g${g.id} has no pid ${String(a.pid)}`);
-}
+import { GUEST, PID, guestOf, procOf } from '../ops/lookup';
 
 function gfnOf(g: Guest, a: Args): number | OpResult {
   const gfn = a.gfn as number;

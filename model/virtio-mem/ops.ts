@@ -4,17 +4,13 @@
  */
 import type { Guest } from '../guest/guest';
 import { int, type Args, type OperationDef } from '../ops/operation';
-import { refuse, type OpResult } from '../result';
+import { type OpResult } from '../result';
 import type { World } from '../world';
 import { DEVICE_BLOCKS_MAX } from './device';
 import { plug, resize, stateRequest, unplugAll, unplugBegin, unplugFinish } from './driver';
+import { GUEST, guestOf } from '../ops/lookup';
 
-const GUEST = int(0, 7);
 const BLOCK = int(0, DEVICE_BLOCKS_MAX - 1);
-
-function guestOf(w: World, a: Args): Guest | OpResult {
-  return w.guests[a.guest as number] ?? refuse('no-such-guest', `no guest ${String(a.guest)}`);
-}
 
 function withGuest(f: (w: World, g: Guest, a: Args) => OpResult): (w: World, a: Args) => OpResult {
   return (w, a) => {
