@@ -184,6 +184,11 @@ export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; g
   return boot;
 }
 
+/** Whether gfn is handed (no side effect, unlike handedOf). */
+export function isHanded(m: Memctl, gfn: number): boolean {
+  return m.handed.has(gfn) || (m.mode === 'giga' && inRegion(m, gfn) && !m.seen.has(gfn));
+}
+
 /** The first gfn of the 1 GiB region: the first 1 GiB boundary above guest RAM. */
 export function gigaRegionGfn(g: Guest): number {
   return (Math.floor(g.config.frames / FRAMES_PER_1G) + 1) * FRAMES_PER_1G;
