@@ -142,7 +142,10 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
  * the range covers them whole. Returns the gfns discarded.
  */
 export function discardRange(world: World, g: Guest, start: number, count: number, device: Discarder, caller = g.id): number {
-  const end = Math.min(start + count, memslotEnd(g, start));
+  // Hazard: the bound is the RAM block that holds the range (ram_block_discard_range checks
+  // start + length against that RAMBlock); bounding it by the guest's main RAM instead leaves a
+  // memslot above RAM (memctl's 1 GiB region) backed, so DONTNEED hands back the old frame.
+  const end = Math.min(start + count, world.fault('memctl-discard-main-ramblock') ? g.config.frames : memslotEnd(g, start));
   if (end <= start) return 0;
   waitForReclaim(world, g, start - (start % FRAMES_PER_2M), end);
   waitForMigrations(world, g, start - (start % FRAMES_PER_2M), end);

@@ -72,6 +72,10 @@ const faults: readonly FaultDef[] = [
     reproduces: 'mm/vmscan.c / mm/madvise.c: VM_LOCKED memory sits on the unevictable LRU and MADV_PAGEOUT skips it; a PAGEOUT or host reclaim that ignores MLOCK pages out memory the guest pinned',
   },
   {
+    name: 'memctl-discard-main-ramblock', mechanism: M, scenario: 'model/memctl/giga.test.ts', breaks: ['memctl-zeroed-once'],
+    reproduces: 'QEMU softmmu/physmem.c ram_block_discard_range: the discard is bounded by the RAMBlock that holds the range; a VMM that bounds it by the main RAM block leaves the memctl 1 GiB region (its own memslot above RAM) backed, so after DONTNEED the guest touches its old frame, never zeroed',
+  },
+  {
     name: 'memctl-mprotect-skips-notifier', mechanism: M, scenario: 'model/devices/device-faults.test.ts', breaks: ['memctl-protection-respected'],
     reproduces: 'mm/mprotect.c change_protection -> change_pmd_range: mmu_notifier_invalidate_range_start(MMU_NOTIFY_PROTECTION_VMA) makes KVM zap the EPT leaves of the range (kvm_mmu_notifier_invalidate_range_start); a VMM mprotect() that skips the notifier leaves the old writable EPT leaf, so the guest keeps writing memory the host made read-only or PROT_NONE',
   },

@@ -17,11 +17,11 @@ import { gigaRegionGfn, memctlOf } from './memctl';
 const VPN = FRAMES_PER_1G; // va 1 GiB: a 1 GiB-aligned address
 const o = (kind: string, args: Operation['args']): Operation => ({ kind, args });
 
-function runner(huge: boolean): Runner {
+function runner(huge: boolean, faults: string[] = []): Runner {
   const c: ModelConfig = {
     hostFrames: 2 ** 14,
     guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: huge }],
-    faults: [],
+    faults,
     options: { 'memctl.enabled': true, 'memctl.region': 'giga', 'virtio-balloon.present': false },
   };
   return new Runner(c, { check: 'incremental' });
@@ -98,4 +98,19 @@ describe.each([
     expect(r.finish()).toBeNull();
     expect(w.frames.zeroings).toBeGreaterThan(0);
   });
+});
+
+test('memctl-discard-main-ramblock: DONTNEED leaves the 1 GiB region backed, memctl-zeroed-once catches it', () => {
+  const r = runner(false, ['memctl-discard-main-ramblock']);
+  const base = gigaRegionGfn(r.world.guests[0]!);
+  const ops = [
+    o('guest.spawn', { guest: 0 }),
+    o('memctl.mmap', { guest: 0, pid: 1, vpn: VPN, write: true }),
+    o('guest.write', { guest: 0, pid: 1, vpn: VPN + 5 }),
+    o('memctl.request', { guest: 0, func: 'DONTNEED', gfn: base + 5, pages: 1 }),
+    o('guest.read', { guest: 0, pid: 1, vpn: VPN + 5 }),
+  ];
+  for (const op of ops) r.apply(op);
+  expect(r.outcomes).toEqual([true, true, true, true, true]);
+  expect(r.violation).toMatchObject({ property: 'memctl-zeroed-once', kind: 'never-zeroed', step: 4 });
 });
