@@ -18,7 +18,7 @@ export function destroyGuest(world: World, g: Guest): void {
   for (const id of [...g.kernelAllocs.keys()]) kfree(world, g, id);
   // invalidate_range_start over the whole guest: zap what the EPT holds (walking its leaves,
   // not every gfn of the space), then flush.
-  invalidateMark(world, g, 0, g.config.frames);
+  invalidateMark(world, g, 0, Math.max(g.config.frames, ...g.windows.map((x) => x.end)));
   for (const leaf of g.ept.leaves(world)) g.ept.zap(world, leaf.gfn);
   world.tlb.inveptSingle(g.ept.root);
   const freed = new Set<number>();

@@ -9,7 +9,7 @@
  * misaligned, past the end of guest memory, outside the region.
  */
 import fc from 'fast-check';
-import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../../model/constants';
+import { FRAMES_PER_1G, FRAMES_PER_2M, MAX_PAGE_ORDER } from '../../model/constants';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
 import {
@@ -20,7 +20,8 @@ import { migrationsOf } from '../../model/balloon/balloon-compaction';
 import { CAPS_OPTION, VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from '../../model/balloon/vmware-balloon';
 import { ORDER_OPTION, reportingOf, type FreePageReporting } from '../../model/reporting/free-page-reporting';
 import { hintingOf, VIRTIO_BALLOON_CMD_ID_DONE, type FreePageHinting } from '../../model/reporting/free-page-hinting';
-import { ENABLED_OPTION, hostPageFrames, MEMCTL_FUNCS, memctlOf } from '../../model/memctl/memctl';
+import { ENABLED_OPTION, hostPageFrames, isHanded, MEMCTL_FUNCS, memctlOf, REGION_OPTION, type Memctl } from '../../model/memctl/memctl';
+import { memslotEnd } from '../../model/host/ept-fault';
 import { POISON_MODES, POISON_OPTION } from '../../model/devices/page-poison';
 import type { Operation } from '../contract';
 import { nthKey, pick, type Choice, type Gen } from './pick';
@@ -270,21 +271,32 @@ const freePageHinting: Record<string, Gen> = {
 // ---------------------------------------------------------------------------------------------
 // memctl
 
+/**
+ * The frames requests and accesses aim at: the whole 4 MiB region, or, in the 1 GiB one, its
+ * first 4 MiB (and, below, its last host page): a request over the whole gigabyte would log
+ * 262,144 discards a step.
+ */
+function working(m: Memctl): number {
+  return m.mode === 'giga' ? 2 * FRAMES_PER_2M : m.region.frames;
+}
+
 const memctl: Record<string, Gen> = {
   'memctl.request': (w, c) => {
     const x = guestWith(w, c[1], memctlOf);
     if (!x) return null;
     const { g, d: m } = x;
     const hp = hostPageFrames(g);
-    const units = m.region.frames / hp;
+    const span = working(m);
+    const units = span / hp;
     // Half the requests use the functions with effects on frames, the rest any function.
     const func = c[1] % 2 === 0 ? pick(['DONTNEED', 'REMOVE', 'MLOCK', 'PAGEOUT', 'FREE', 'MUNLOCK'] as const, c[3] >> 3)! : pick(MEMCTL_FUNCS, c[3] >> 3)!;
     let gfn = m.region.gfn + hp * (c[3] % units);
     let pages = hp * (1 + ((c[3] >> 4) % Math.max(1, Math.min(4, units - (gfn - m.region.gfn) / hp))));
     switch (c[2] % 6) {
-      case 0: pages = m.region.frames + hp * (1 + (c[3] % 4)); gfn = g.config.frames - hp; break; // past the end of guest memory
+      case 0: pages = span + hp * (1 + (c[3] % 4)); gfn = memslotEnd(g, m.region.gfn) - hp; break; // past the end of the caller's memslot
       case 1: gfn += 1; break; // misaligned
-      case 2: case 3: gfn = m.region.gfn; pages = m.region.frames; break; // the whole region
+      case 2: gfn = m.region.gfn; pages = span; break; // the whole region (1 GiB: its working part)
+      case 3: if (m.mode === 'giga') { gfn = m.region.gfn + m.region.frames - hp; pages = hp; } else { gfn = m.region.gfn; pages = span; } break; // the last host page
       default: break;
     }
     if (func === 'PAGEOUT' && m.mlocked.size > 0 && c[3] % 2 === 0) {
@@ -295,8 +307,8 @@ const memctl: Record<string, Gen> = {
     }
     if (func === 'FREE' && c[3] % 2 === 0) {
       // MADV_FREE matters on memory in use: a page touched since it was handed over.
-      for (let x = m.region.gfn; x < m.region.gfn + m.region.frames; x += hp)
-        if (!m.handed.has(x)) {
+      for (let x = m.region.gfn; x < m.region.gfn + span; x += hp)
+        if (!isHanded(m, x)) {
           gfn = x;
           pages = hp;
           break;
@@ -310,6 +322,14 @@ const memctl: Record<string, Gen> = {
     const x = guestWith(w, c[1], memctlOf, (m) => m.lazy.size > 0);
     return x ? op('memctl.host.reclaim', { guest: x.g.id }) : memctlAccess(w, c, 'memctl.read');
   },
+  // A process maps the 1 GiB region at 1 GiB or 2 GiB (process accesses then reach it through
+  // the core's guest.read/guest.write, which pick pages of every VMA).
+  'memctl.mmap': (w, c) => {
+    const x = guestWith(w, c[1], memctlOf, (m) => m.mode === 'giga');
+    const p = x && pick([...x.g.processes.values()], c[2]);
+    if (!x || !p) return memctlAccess(w, c, 'memctl.write');
+    return op('memctl.mmap', { guest: x.g.id, pid: p.pid, vpn: FRAMES_PER_1G * (1 + (c[3] % 2)), write: c[3] % 5 !== 4 });
+  },
 };
 
 function memctlAccess(w: World, c: Choice, kind: string): Operation | null {
@@ -318,7 +338,7 @@ function memctlAccess(w: World, c: Choice, kind: string): Operation | null {
   const m = x.d;
   let handed = nthKey(m.handed, c[3]);
   if (c[2] % 4 === 0) for (const k of m.handed.keys()) handed = k; // the most recently handed
-  const gfn = handed !== undefined && c[2] % 2 === 0 ? handed : c[2] % 5 === 1 ? m.region.gfn + m.region.frames - 1 : m.region.gfn + (c[3] % m.region.frames);
+  const gfn = handed !== undefined && c[2] % 2 === 0 ? handed : c[2] % 5 === 1 ? m.region.gfn + m.region.frames - 1 : m.region.gfn + (c[3] % working(m));
   return op(kind, { guest: x.g.id, gfn });
 }
 
@@ -352,4 +372,5 @@ export const deviceOptionArbs: Record<string, fc.Arbitrary<number | boolean | st
     { weight: 2, arbitrary: fc.integer({ min: 0, max: 63 }) },
   ),
   [ENABLED_OPTION]: fc.boolean(),
+  [REGION_OPTION]: fc.constantFrom('ram', 'giga'),
 };

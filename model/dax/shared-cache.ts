@@ -99,7 +99,7 @@ export function daxInit(w: World): void {
   }
   if (mode === 'mixed') s.grants.set('0:1', 'rw');
   for (const g of w.guests) {
-    g.windowFault = windowFault;
+    g.windows.push({ start: g.config.frames, end: g.config.frames + SHARED_FILES * SHARED_FILE_PAGES, ram: false, fault: windowFault, frameOk: windowFrameOk });
     g.pageFaultHooks.push(daxMapFault);
     g.objectResolvers.push((obj: VmaObject, index: number) => (obj.kind === DAX_OBJECT && index >= 0 && index < SHARED_FILE_PAGES ? windowGfn(g, obj.id, index) : undefined));
   }

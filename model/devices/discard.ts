@@ -24,6 +24,12 @@ import { compactionState } from '../compaction/state';
 import { abortMigration, runMigration } from '../compaction/migrate';
 import { reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
+import { memslotEnd, windowAt } from '../host/ept-fault';
+
+/** The guest's owner of gfn: RAM's owner record, or what a memslot above RAM is (memctl's region). */
+function ownerAt(g: Guest, gfn: number): GuestFrameOwner | undefined {
+  return gfn < g.config.frames ? g.owners.get(gfn) : windowAt(g, gfn)?.owner;
+}
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
 
@@ -85,7 +91,7 @@ function waitForMigrations(world: World, g: Guest, start: number, end: number): 
 }
 
 function dropOne(world: World, g: Guest, gfn: number, device: Discarder, caller: number): void {
-  log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
+  log(world, { guest: g.id, gfn, device, owner: ownerAt(g, gfn), caller, step: world.step });
   g.hostSwap.delete(gfn);
   // A merged page: only this sharer's mapping goes; the KSM page stays with the others.
   if (ksmDropSharer(world, g, gfn)) return;
@@ -108,7 +114,7 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
   waitForMigrations(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
   if (!g.hugeBacked.has(unit)) {
     if (!g.backing.has(gfn) && !g.hostSwap.has(gfn)) {
-      log(world, { guest: g.id, gfn, device, owner: g.owners.get(gfn), caller, step: world.step });
+      log(world, { guest: g.id, gfn, device, owner: ownerAt(g, gfn), caller, step: world.step });
       return 1;
     }
     invalidateBegin(world, g, gfn, gfn + 1);
@@ -121,7 +127,7 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
   const head = g.backing.get(base);
   invalidateBegin(world, g, base, base + FRAMES_PER_2M);
   for (let i = 0; i < FRAMES_PER_2M; i++) {
-    log(world, { guest: g.id, gfn: base + i, device, owner: g.owners.get(base + i), caller, step: world.step });
+    log(world, { guest: g.id, gfn: base + i, device, owner: ownerAt(g, base + i), caller, step: world.step });
     g.setBacking(base + i, undefined);
   }
   g.hugeBacked.delete(unit);
@@ -136,7 +142,10 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
  * the range covers them whole. Returns the gfns discarded.
  */
 export function discardRange(world: World, g: Guest, start: number, count: number, device: Discarder, caller = g.id): number {
-  const end = Math.min(start + count, g.config.frames);
+  // Hazard: the bound is the RAM block that holds the range (ram_block_discard_range checks
+  // start + length against that RAMBlock); bounding it by the guest's main RAM instead leaves a
+  // memslot above RAM (memctl's 1 GiB region) backed, so DONTNEED hands back the old frame.
+  const end = Math.min(start + count, world.fault('memctl-discard-main-ramblock') ? g.config.frames : memslotEnd(g, start));
   if (end <= start) return 0;
   waitForReclaim(world, g, start - (start % FRAMES_PER_2M), end);
   waitForMigrations(world, g, start - (start % FRAMES_PER_2M), end);
@@ -150,7 +159,7 @@ export function discardRange(world: World, g: Guest, start: number, count: numbe
       if (base >= start && base + FRAMES_PER_2M <= end) {
         const head = g.backing.get(base);
         for (let i = 0; i < FRAMES_PER_2M; i++) {
-          log(world, { guest: g.id, gfn: base + i, device, owner: g.owners.get(base + i), caller, step: world.step });
+          log(world, { guest: g.id, gfn: base + i, device, owner: ownerAt(g, base + i), caller, step: world.step });
           g.setBacking(base + i, undefined);
         }
         g.hugeBacked.delete(unit);

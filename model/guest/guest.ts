@@ -101,6 +101,24 @@ export type ObjectResolver = (obj: VmaObject, index: number) => number | undefin
 export type PagedOutHook = (world: World, g: Guest, pid: number, vpn: number) => Content | undefined;
 /** The EPT violation handler of gfns above guest RAM (a device window's memslot). */
 export type WindowFault = (world: World, g: Guest, gfn: number, write: boolean) => true | Refusal;
+/**
+ * A memslot above guest RAM, [start, end) in gfns, and who serves it: a device window with its
+ * own EPT fault handler and frames (a DAX window), or, with `ram` set, anonymous host memory
+ * the host backs like guest RAM (owner 'guest-memory', faulted in zeroed; the memctl 1 GiB
+ * region) but that no guest allocator manages.
+ */
+export interface GuestWindow {
+  readonly start: number;
+  readonly end: number;
+  readonly ram: boolean;
+  /** What every gfn of the window is to the guest (memctl's region: memctl memory). */
+  readonly owner?: GuestFrameOwner;
+  readonly fault?: WindowFault;
+  /** Whether hfn may back gfn (ownership and EPT checks); for `ram` windows the RAM checks apply. */
+  readonly frameOk?: (world: World, g: Guest, gfn: number, hfn: number) => boolean;
+}
+/** A completed access of a guest process to gfn (mmu/access.ts), for mechanisms that count touches. */
+export type TouchHook = (world: World, g: Guest, gfn: number, write: boolean) => void;
 
 /** A guest page-table page: whose, which level, and where it hangs. */
 export interface GuestTableInfo {
@@ -230,8 +248,10 @@ export class Guest {
   readonly objectResolvers: ObjectResolver[] = [];
   /** Where non-present pages are kept, for the checks (properties/core/oracle-agreement.ts). */
   readonly pagedOutHooks: PagedOutHook[] = [];
-  /** EPT violations above guest RAM (host/ept-fault.ts); null: no memslot there. */
-  windowFault: WindowFault | null = null;
+  /** Memslots above guest RAM (host/ept-fault.ts); a gfn in none of them has no memslot. */
+  readonly windows: GuestWindow[] = [];
+  /** Completed process accesses (mmu/access.ts perform). */
+  readonly touchHooks: TouchHook[] = [];
   /**
    * The protection of the host mapping behind a gfn of guest RAM, as the EPT permission bits it
    * allows (a VMM's mprotect() on guest memory: memctl MPROTECT); null: read, write and exec.

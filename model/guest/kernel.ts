@@ -65,9 +65,12 @@ export function flushRange(world: World, g: Guest, pid: number, start: number, e
 
 export function munmap(world: World, g: Guest, p: Process, start: number, pages: number): OpResult {
   const end = start + pages;
-  for (const v of p.vmas)
+  for (const v of p.vmas) {
     if (v.huge && v.start < end && start < v.end && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
       return refuse('misaligned', `munmap of part of a 2 MiB page at va ${hex(start * 4096)}`);
+    if (v.pageFrames && v.start < end && start < v.end && (start % v.pageFrames !== 0 || end % v.pageFrames !== 0))
+      return refuse('misaligned', `munmap of part of a ${v.pageFrames}-page page at va ${hex(start * 4096)}`);
+  }
   const unreachable = tablesResident(world, g, p.pid);
   if (unreachable) return unreachable;
   // Mechanisms first look at what the range holds (dirty bits of file pages, swap entries).
@@ -161,6 +164,8 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
     if (!vma) return refuse('no-such-mapping', `mprotect: va ${hex(v * 4096)} is not mapped`);
     if (vma.huge && (start % FRAMES_PER_2M !== 0 || end % FRAMES_PER_2M !== 0))
       return refuse('misaligned', `mprotect of part of a 2 MiB page at va ${hex(start * 4096)}`);
+    if (vma.pageFrames && (start % vma.pageFrames !== 0 || end % vma.pageFrames !== 0))
+      return refuse('misaligned', `mprotect of part of a ${vma.pageFrames}-page page at va ${hex(start * 4096)}`);
     v = vma.end;
   }
   const unreachable = tablesResident(world, g, p.pid);

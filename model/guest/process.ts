@@ -28,6 +28,11 @@ export interface Vma {
   readonly huge: boolean;
   /** Absent: anonymous memory. Splits (removeRange, protectRange) keep it. */
   readonly object?: VmaObject;
+  /**
+   * The page size the VMA is mapped with when larger than huge's 2 MiB (a 1 GiB page): munmap
+   * and mprotect act on whole pages only (as on a hugetlb VMA: -EINVAL otherwise).
+   */
+  readonly pageFrames?: number;
 }
 
 export class Process {

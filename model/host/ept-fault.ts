@@ -10,7 +10,7 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_2M } from '../constants';
 import { copyContent, ZERO } from '../content';
-import type { Guest } from '../guest/guest';
+import type { Guest, GuestWindow } from '../guest/guest';
 import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
 import { hostAlloc } from './alloc';
@@ -24,8 +24,24 @@ export interface Resolved {
   readonly frames: number;
 }
 
+/** The memslot above guest RAM that holds gfn, if any. */
+export function windowAt(g: Guest, gfn: number): GuestWindow | undefined {
+  for (const w of g.windows) if (gfn >= w.start && gfn < w.end) return w;
+  return undefined;
+}
+
+/** Whether gfn is memory the host backs like guest RAM: RAM itself, or a `ram` memslot. */
+export function ramLike(g: Guest, gfn: number): boolean {
+  return gfn < g.config.frames || windowAt(g, gfn)?.ram === true;
+}
+
+/** The end of the RAM-like memslot holding gfn (guest RAM, or a `ram` window). */
+export function memslotEnd(g: Guest, gfn: number): number {
+  return gfn < g.config.frames ? g.config.frames : (windowAt(g, gfn)?.end ?? gfn);
+}
+
 function unitUntouched(g: Guest, base: number): boolean {
-  if (base + FRAMES_PER_2M > g.config.frames) return false;
+  if (base + FRAMES_PER_2M > memslotEnd(g, base)) return false;
   for (let i = 0; i < FRAMES_PER_2M; i++) if (g.backing.has(base + i) || g.hostSwap.has(base + i)) return false;
   return true;
 }
@@ -94,7 +110,7 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
   const allowed = hostAllows(g, gfn);
   // mprotect(PROT_NONE) since the frame was resolved (the invalidation made the fault stale,
   // unless the fault above ignores that): no leaf at all.
-  if (!(allowed & EPT_READ)) return refuse('segv', `g${g.id} gfn ${hex(gfn)}: host mapping is PROT_NONE (-EFAULT)`);
+  if (!(allowed & EPT_READ)) return refuse('sigbus', `g${g.id} gfn ${hex(gfn)}: host mapping is PROT_NONE (-EFAULT)`);
   const base = gfn - (gfn % r.frames);
   const hfnBase = r.hfn - (gfn - base);
   // A write-protected primary mapping (a KSM page) is mapped without W: a write faults again
@@ -117,11 +133,18 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
  */
 export function eptFault(world: World, g: Guest, gfn: number, write = false): true | Refusal {
   // gfns above guest RAM belong to another memslot (a device window: virtio-pmem, a virtio-fs
-  // DAX window), whose mechanism resolves them; with none there is no memslot at all.
-  if (gfn >= g.config.frames) return g.windowFault ? g.windowFault(world, g, gfn, write) : refuse('invalid', `g${g.id} gfn ${hex(gfn)}: no memslot`);
+  // DAX window), whose mechanism resolves them; with none there is no memslot at all. A `ram`
+  // memslot (anonymous host memory, the memctl 1 GiB region) is served like guest RAM below.
+  if (gfn >= g.config.frames) {
+    const win = windowAt(g, gfn);
+    if (!win) return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: no memslot`);
+    if (!win.ram) return win.fault ? win.fault(world, g, gfn, write) : refuse('invalid', `g${g.id} gfn ${hex(gfn)}: no memslot`);
+  }
   const allowed = hostAllows(g, gfn);
   if (!(allowed & EPT_READ) || (write && !(allowed & EPT_WRITE)))
-    return refuse('segv', `g${g.id} gfn ${hex(gfn)}: the host mapping forbids a ${write ? 'write' : 'read'} (hva_to_pfn: -EFAULT)`);
+    // Not a guest protection fault (the guest's own tables allow the access): the host's -EFAULT
+    // (KVM_EXIT_MEMORY_FAULT), which the VMM reflects as a machine check: SIGBUS in the guest.
+    return refuse('sigbus', `g${g.id} gfn ${hex(gfn)}: the host mapping forbids a ${write ? 'write' : 'read'} (hva_to_pfn: -EFAULT)`);
   const l = g.ept.lookup(world, gfn);
   if (write && l.kind === 'leaf') {
     for (const h of g.backingHooks) {

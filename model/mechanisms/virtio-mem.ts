@@ -66,7 +66,7 @@ function init(w: World): void {
   for (const g of w.guests) {
     // memctl (initialised first) reserves the top of guest memory at boot: the device region
     // sits below it.
-    const d = createDevice(g, blocks, memctlOf(g)?.region.gfn ?? g.config.frames);
+    const d = createDevice(g, blocks, memctlOf(g)?.mode === 'ram' ? memctlOf(g)!.region.gfn : g.config.frames);
     if (!d) continue;
     virtioMemState(w).devices.set(g.id, d);
     g.backingHooks.push({

@@ -15,11 +15,27 @@
  * touches it, where the ordinary path zeroes twice (the host's clear_page on the EPT fault, the
  * guest's clear_user_highpage on its own page fault).
  *
+ * Two places for the region (swarm option memctl.region):
+ * - 'ram' (default): the reserved max-order block above, a stand-in for the 1 GiB page.
+ * - 'giga': a real 1 GiB guest page. The region is its own memslot of anonymous host memory at
+ *   the first 1 GiB-aligned gfn above guest RAM (and its device windows): a `ram` window
+ *   (Guest.windows), backed lazily on EPT fault like guest RAM, with 2 MiB or 4 KiB host pages
+ *   as the guest's memory is (hugePages), and never part of the guest allocator. A process maps
+ *   it with memctl.mmap: a 1 GiB-aligned VMA whose fault installs one level-3 PS leaf (a 1 GiB
+ *   guest page, as hugetlbfs's 1 GiB pages are mapped); munmap drops the leaf and frees nothing
+ *   (the frames are not the guest's RAM). Its frames are handed at boot, none backed, and are
+ *   tracked lazily (a gfn never touched nor discarded is handed with no clear yet).
+ *
  * A region frame's cycle (the guest's requests move the edges, the host's fault the last):
  *   handed (unbacked, zero on next touch) -(first touch: host faults in a cleared frame)-> in use
  *   in use -(DONTNEED / REMOVE)-> handed;  in use -(FREE)-> lazy -(host reclaims it)-> handed
  */
-import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_1G, FRAMES_PER_2M, MAX_PAGE_ORDER, PTE_PS, PTE_RW } from '../constants';
+import type { Process } from '../guest/process';
+import type { AccessKind } from '../mmu/walk';
+import { slotFor, writeEntry } from '../guest/page-tables';
+import { guestEntry, guestIsLeaf, guestPresent } from '../paging/entries';
+import { memslotEnd } from '../host/ept-fault';
 import { ZERO, type Content } from '../content';
 import type { Guest } from '../guest/guest';
 import { physRead, physWrite } from '../guest/phys';
@@ -41,6 +57,11 @@ export const MEMCTL_FUNCS = [
 export type MemctlFunc = (typeof MEMCTL_FUNCS)[number];
 
 export const ENABLED_OPTION = 'memctl.enabled';
+/** Where the region lives: 'ram' (a 4 MiB block of guest RAM) or 'giga' (a 1 GiB memslot). */
+export const REGION_OPTION = 'memctl.region';
+export type RegionMode = 'ram' | 'giga';
+/** The VMA object kind of a process mapping of the 1 GiB region. */
+export const MEMCTL_OBJECT = 'memctl';
 /** The reserved region: one max-order block (4 MiB) at the top of guest-physical memory. */
 export const MEMCTL_REGION_ORDER = MAX_PAGE_ORDER;
 export const MEMCTL_REGION_FRAMES = 2 ** MEMCTL_REGION_ORDER;
@@ -93,6 +114,12 @@ export interface RequestRecord {
 
 export interface Memctl {
   readonly region: { readonly gfn: number; readonly frames: number };
+  readonly mode: RegionMode;
+  /**
+   * 'giga': region gfns whose state is recorded (handed, touched); a gfn of the region not in
+   * it is still handed from boot (never backed, so no clear yet).
+   */
+  readonly seen: Set<number>;
   /** Handed frames not yet touched: gfn -> host clears of gfn at hand-over, guest clears since. */
   readonly handed: Map<number, { readonly clearsAt: number; guest: number }>;
   readonly mlocked: Set<number>;
@@ -143,22 +170,117 @@ export function hostPageFrames(g: Guest): number {
 
 function hand(world: World, g: Guest, m: Memctl, gfn: number): void {
   m.handed.set(gfn, { clearsAt: world.frames.clearsOf(g.id, gfn), guest: 0 });
+  m.seen.add(gfn);
   m.lazy.delete(gfn);
 }
 
-/** Boot: reserve the region from the guest allocator; every frame starts handed (unbacked). */
-export function initMemctl(world: World, g: Guest): Memctl | null {
-  const gfn = g.config.frames - MEMCTL_REGION_FRAMES;
-  const r = g.buddy.allocAt(gfn, MEMCTL_REGION_ORDER, 'MOVABLE');
-  if (typeof r !== 'number') return null;
-  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) g.setOwner(gfn + i, { kind: 'memctl', region: 1 });
-  const m: Memctl = { region: { gfn, frames: MEMCTL_REGION_FRAMES }, handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [], requests: [] };
-  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) hand(world, g, m, gfn + i);
+/** The hand-over record of gfn if it is handed (giga: created on first look for boot frames). */
+export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; guest: number } | undefined {
+  const h = m.handed.get(gfn);
+  if (h || m.mode !== 'giga' || m.seen.has(gfn) || !inRegion(m, gfn)) return h;
+  const boot = { clearsAt: 0, guest: 0 };
+  m.handed.set(gfn, boot);
+  m.seen.add(gfn);
+  return boot;
+}
+
+/** Whether gfn is handed (no side effect, unlike handedOf). */
+export function isHanded(m: Memctl, gfn: number): boolean {
+  return m.handed.has(gfn) || (m.mode === 'giga' && inRegion(m, gfn) && !m.seen.has(gfn));
+}
+
+/** The first gfn of the 1 GiB region: the first 1 GiB boundary above guest RAM. */
+export function gigaRegionGfn(g: Guest): number {
+  return (Math.floor(g.config.frames / FRAMES_PER_1G) + 1) * FRAMES_PER_1G;
+}
+
+function newState(gfn: number, frames: number, mode: RegionMode): Memctl {
+  return { region: { gfn, frames }, mode, seen: new Set(), handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [], requests: [] };
+}
+
+function common(world: World, g: Guest, m: Memctl): void {
   states.set(g, m);
   g.hostProtection = (x) => (inRegion(m, x) ? hostProtBits(m.prot.get(x) ?? 'rw') : EPT_RWX);
   // mlocked memory is never paged out (it sits on the unevictable LRU).
   g.reclaimVetoes.push((gg, x) => !world.fault('memctl-pageout-ignores-mlock') && (states.get(gg)?.mlocked.has(x) ?? false));
+}
+
+/** Boot: reserve the region from the guest allocator; every frame starts handed (unbacked). */
+export function initMemctl(world: World, g: Guest, mode: RegionMode = 'ram'): Memctl | null {
+  if (mode === 'giga') return initGiga(world, g);
+  const gfn = g.config.frames - MEMCTL_REGION_FRAMES;
+  const r = g.buddy.allocAt(gfn, MEMCTL_REGION_ORDER, 'MOVABLE');
+  if (typeof r !== 'number') return null;
+  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) g.setOwner(gfn + i, { kind: 'memctl', region: 1 });
+  const m = newState(gfn, MEMCTL_REGION_FRAMES, 'ram');
+  for (let i = 0; i < MEMCTL_REGION_FRAMES; i++) hand(world, g, m, gfn + i);
+  common(world, g, m);
   return m;
+}
+
+/**
+ * Boot, 'giga': the 1 GiB region is a memslot of its own above guest RAM (the VMM's anonymous
+ * mapping, 1 GiB aligned in guest-physical space so one guest PUD leaf can map it), served by
+ * the EPT fault like RAM; process accesses through a mapping of it count their touches.
+ */
+function initGiga(world: World, g: Guest): Memctl | null {
+  const gfn = gigaRegionGfn(g);
+  if (g.windows.some((x) => x.start < gfn + FRAMES_PER_1G && gfn < x.end)) return null;
+  g.windows.push({ start: gfn, end: gfn + FRAMES_PER_1G, ram: true, owner: { kind: 'memctl', region: 1 } });
+  const m = newState(gfn, FRAMES_PER_1G, 'giga');
+  common(world, g, m);
+  g.pageFaultHooks.unshift(gigaFault);
+  g.objectResolvers.push((obj, index) => (obj.kind === MEMCTL_OBJECT && index >= 0 && index < FRAMES_PER_1G ? gfn + index : undefined));
+  g.touchHooks.push((w, gg, x, write) => {
+    if (inRegion(m, x)) noteTouch(w, gg, m, x, write);
+  });
+  return m;
+}
+
+/**
+ * mmap of the 1 GiB region into a process (the guest driver's mmap of memctl memory, as
+ * hugetlbfs maps a 1 GiB page): a VMA of 1 GiB at a 1 GiB-aligned address. Page tables left
+ * over from earlier mappings of that gigabyte would stand where the PUD leaf goes: refused.
+ */
+export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, write: boolean): OpResult {
+  const m = states.get(g);
+  if (m?.mode !== 'giga') return refuse('invalid', `g${g.id} has no 1 GiB memctl region`);
+  if (vpn % FRAMES_PER_1G !== 0) return refuse('misaligned', `memctl mmap: va ${hex(vpn * 4096)} is not 1 GiB aligned`);
+  if (vpn < 0 || vpn + FRAMES_PER_1G > 2 ** (9 * g.config.guestLevels - 1)) return refuse('out-of-range', 'va beyond the user half');
+  if (p.overlaps(vpn, vpn + FRAMES_PER_1G)) return refuse('overlap', `va ${hex(vpn * 4096)} +1G overlaps a VMA`);
+  const slot = slotFor(world, g, p, vpn, 3, false);
+  if (slot !== null && 'ok' in slot) return slot;
+  if (slot !== null && guestPresent(slot.entry)) return refuse('busy', `memctl mmap: page tables left at va ${hex(vpn * 4096)}`);
+  p.addVma({ start: vpn, end: vpn + FRAMES_PER_1G, prot: { write, exec: false }, huge: false, pageFrames: FRAMES_PER_1G, object: { kind: MEMCTL_OBJECT, id: 0, vpnOrigin: vpn } });
+  world.journal.range(g.id, p.pid, vpn, vpn + FRAMES_PER_1G);
+  world.journal.note(() => `g${g.id} pid ${p.pid}: memctl mmap va ${hex(vpn * 4096)} +1G`);
+  return ok();
+}
+
+/**
+ * A fault in a mapping of the 1 GiB region installs the PUD leaf (a 1 GiB guest page over the
+ * whole region; the guest never clears it: the host hands it over zeroed). A write to a
+ * writable VMA through a read-only leaf (mprotect made it read-only and back) makes the leaf
+ * writable (a shared mapping: wp_page_shared), flushing the old read-only translations.
+ */
+function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
+  const vma = p.vmaAt(vpn);
+  if (vma?.object?.kind !== MEMCTL_OBJECT) return null;
+  const m = states.get(g)!;
+  const slot = slotFor(world, g, p, vma.start, 3, true);
+  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
+  if ('ok' in slot) return slot;
+  if (guestPresent(slot.entry)) {
+    if (slot.level !== 3 || !guestIsLeaf(slot.entry, 3)) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: a table where the 1 GiB leaf goes`);
+    if (access === 'write' && vma.prot.write && !(slot.entry.flags & PTE_RW)) {
+      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
+      world.tlb.flushPcid(g.vpid, p.pid);
+    }
+    return true;
+  }
+  writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.region.gfn, { writable: vma.prot.write, user: true, nx: true }, PTE_PS));
+  world.transition('memctl', 'unmapped', 'mapped-1g');
+  return true;
 }
 
 export function inRegion(m: Memctl, gfn: number): boolean {
@@ -173,7 +295,7 @@ export function inRegion(m: Memctl, gfn: number): boolean {
 export function memctlAccess(world: World, g: Guest, m: Memctl, gfn: number, write: boolean): OpResult {
   // The host protection is enforced by the EPT alone (host/ept-fault.ts): an access it forbids
   // takes an EPT violation that fails; memctl-protection-respected checks what got through.
-  const h = m.handed.get(gfn);
+  const h = handedOf(m, gfn);
   // Hazard: memctl memory is handed over already zeroed by the host; a guest that clears it
   // again does the very work the mechanism exists to remove (the ordinary path's second clear).
   if (h && world.fault('memctl-guest-zeroes')) {
@@ -191,15 +313,21 @@ export function memctlAccess(world: World, g: Guest, m: Memctl, gfn: number, wri
     const c = physRead(world, g, gfn);
     if (isRefusal(c)) return c;
   }
+  noteTouch(world, g, m, gfn, write);
+  return ok(version);
+}
+
+/** A completed guest access to region memory: its record, and the first touch of a handed frame. */
+function noteTouch(world: World, g: Guest, m: Memctl, gfn: number, write: boolean): void {
   m.accesses.push({ gfn, write, prot: m.prot.get(gfn) ?? 'rw', step: world.step });
   world.journal.mark(accessMark(g), m.accesses.length - 1);
+  const h = handedOf(m, gfn);
   if (h) {
     m.handed.delete(gfn);
     m.firstTouches.push({ gfn, host: world.frames.clearsOf(g.id, gfn) - h.clearsAt, guest: h.guest, step: world.step });
     world.journal.mark(touchMark(g), m.firstTouches.length - 1);
     world.transition('memctl', 'handed', 'in-use');
   }
-  return ok(version);
 }
 
 function record(world: World, r: RequestRecord): void {
@@ -228,7 +356,7 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       world.transition('memctl', 'in-use', 'handed');
       return;
     case 'FREE':
-      if (m) for (let gfn = start; gfn < end; gfn++) if (inRegion(m, gfn) && !m.handed.has(gfn)) m.lazy.set(gfn, peekGuestPhysical(world, t, gfn));
+      if (m) for (let gfn = start; gfn < end; gfn++) if (inRegion(m, gfn) && !handedOf(m, gfn)) m.lazy.set(gfn, peekGuestPhysical(world, t, gfn));
       world.transition('memctl', 'in-use', 'lazy');
       return;
     case 'PAGEOUT':
@@ -317,16 +445,17 @@ export function memctlRequest(world: World, g: Guest, func: MemctlFunc, gfn: num
   // mlock(2) EAGAIN: a page of the range is under reclaim right now.
   const r = g.pendingReclaim;
   if (func === 'MLOCK' && r && r.gfn < end && gfn < r.gfn + r.frames) return refuse('busy', `memctl MLOCK: gfn ${hex(r.gfn)} is being reclaimed (EAGAIN)`);
-  if (end > g.config.frames) {
+  const limit = memslotEnd(g, gfn);
+  if (end > limit) {
     // Hazard: the device must check the whole range against the caller's memory (-EINVAL); a
     // check of the start address alone lets the length run into the memory the VMM maps next,
     // another guest's.
     if (!world.fault('memctl-no-bounds-check')) return refuse('out-of-range', `memctl ${func}: gfn ${hex(gfn)} +${pages} runs past g${g.id}'s memory`);
-    const own = apply(world, g, g, func, gfn, g.config.frames);
+    const own = apply(world, g, g, func, gfn, limit);
     if (own) return own;
     const next = world.guests[(g.id + 1) % world.guests.length]!;
     if (next !== g) {
-      const other = apply(world, g, next, func, 0, Math.min(end - g.config.frames, next.config.frames));
+      const other = apply(world, g, next, func, 0, Math.min(end - limit, next.config.frames));
       if (other) return other;
     }
     return ok();

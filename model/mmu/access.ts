@@ -102,9 +102,11 @@ function perform(world: World, g: Guest, p: Process, vpn: number, hfn: number, g
     const c = fill ?? data(g.id, v);
     world.frames.write(hfn, c);
     world.journal.note(() => `g${g.id} pid ${p.pid}: write va ${hex(vpn * 4096)} -> gfn ${hex(gfn)} hfn ${hex(hfn)} v${v}`);
+    for (const h of g.touchHooks) h(world, g, gfn, true);
     return { ok: true, content: c, version: v };
   }
   const c = world.frames.read(hfn);
+  for (const h of g.touchHooks) h(world, g, gfn, false);
   world.journal.reads.push({ guest: g.id, pid: p.pid, vpn, got: c });
   return { ok: true, content: c, version: 0 };
 }

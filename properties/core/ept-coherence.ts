@@ -4,7 +4,7 @@
  * mapping holds for it, and that frame's owner record says it backs this guest at this gfn:
  * no EPT entry points at a frame the guest no longer owns.
  */
-import { windowFrameOk } from '../../model/dax/shared-cache';
+import { ramLike, windowAt } from '../../model/host/ept-fault';
 import { describeOwner } from '../../model/host/frames';
 import type { Guest } from '../../model/guest/guest';
 import type { World } from '../../model/world';
@@ -45,8 +45,9 @@ function checkGfn(w: World, g: Guest, gfn: number, r: Reporter, cache?: UnitCach
   const o = w.frames.owner(l.hfn);
   // A KSM page is mapped by every (guest, gfn) its stable node lists (read-only: ksm-merged-read-only).
   if (o?.kind === 'ksm' && nodeOfFrame(w, l.hfn)?.sharers.has(sharerKey(g.id, gfn))) return;
-  // A window gfn (above RAM) maps its shared file page or this guest's private copy of it.
-  const owned = gfn >= g.config.frames ? windowFrameOk(w, g, gfn, l.hfn) : o?.kind === 'guest-memory' && o.guest === g.id && o.gfn === gfn;
+  // A device window gfn (above RAM) maps what its window says (a DAX window: its shared file
+  // page or this guest's private copy of it); RAM and `ram` memslots map this guest's frame.
+  const owned = !ramLike(g, gfn) ? (windowAt(g, gfn)?.frameOk?.(w, g, gfn, l.hfn) ?? false) : o?.kind === 'guest-memory' && o.guest === g.id && o.gfn === gfn;
   if (!owned)
     r.report({ property: NAME, kind: 'ept-to-foreign-frame', subject: subject(), message: 'the EPT maps a frame this guest does not own', expected: `g${g.id} gfn ${hex(gfn)}`, actual: describeOwner(o) });
 }

@@ -5,7 +5,8 @@
  * table with that guest's EPT. Frames are conserved: owned + free = total. The same holds
  * inside each guest for guest frames and the guest kernel's ledger.
  */
-import { windowFrameOk, sharedCacheHolds } from '../../model/dax/shared-cache';
+import { sharedCacheHolds } from '../../model/dax/shared-cache';
+import { ramLike, windowAt } from '../../model/host/ept-fault';
 import { describeOwner } from '../../model/host/frames';
 import { hostCacheHolds } from '../../model/pagecache/disk';
 import { tmemHolds } from '../../model/tmem/backend';
@@ -126,9 +127,10 @@ function checkHostFrame(w: World, hfn: number, r: Reporter, m: Memos): void {
 function checkBacking(w: World, g: Guest, gfn: number, r: Reporter): void {
   const hfn = g.backing.get(gfn);
   // gfns above RAM are a device window's memslot (a DAX window): backed by a shared or private
-  // file page, whose owner record names the window rather than the guest-memory ledger.
-  if (gfn >= g.config.frames) {
-    if (hfn !== undefined && !windowFrameOk(w, g, gfn, hfn))
+  // file page, whose owner record names the window rather than the guest-memory ledger. A `ram`
+  // memslot (the memctl 1 GiB region) is backed like RAM and checked against the ledger below.
+  if (!ramLike(g, gfn)) {
+    if (hfn !== undefined && !(windowAt(g, gfn)?.frameOk?.(w, g, gfn, hfn) ?? false))
       r.report({ property: NAME, kind: 'backing-ledger-mismatch', subject: `g${g.id} gfn ${hex(gfn)}`, message: 'a window gfn is backed by a frame that is not its page', expected: 'the shared page or this guest\'s private copy', actual: `hfn ${hex(hfn)}: ${describeOwner(w.frames.owner(hfn))}` });
     return;
   }
