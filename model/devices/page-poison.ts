@@ -87,7 +87,13 @@ function poisonOnFree(world: World, g: Guest, gfn: number, order: number): void 
   const s = states.get(g)!;
   const c = s.mode === 'poison' ? poison(PAGE_POISON) : ZERO;
   for (let i = 0; i < 2 ** order; i++) {
-    if (physWrite(world, g, gfn + i, c) !== true) continue;
+    // A write the model could not make (the host was invalidating the range, so the kernel's
+    // store would have waited) leaves the page's contents unknown: nothing is expected of it,
+    // and an earlier poisoning (before a virtio-mem unplug discarded it) no longer holds.
+    if (physWrite(world, g, gfn + i, c) !== true) {
+      s.poisoned.delete(gfn + i);
+      continue;
+    }
     if (s.mode === 'poison') s.poisoned.add(gfn + i);
     else g.zeroings++;
   }
