@@ -51,7 +51,16 @@ export function peekLeaf(world: World, g: Guest, p: Process, vpn: number): PeekL
  * Every present leaf of p's tables that overlaps [vpnStart, vpnEnd), visiting only present
  * subtrees (cost follows what is mapped, not the width of the range).
  */
-export function forEachLeaf(world: World, g: Guest, p: Process, vpnStart: number, vpnEnd: number, fn: (vpn: number, leaf: PeekLeaf) => void): void {
+export function forEachLeaf(
+  world: World,
+  g: Guest,
+  p: Process,
+  vpnStart: number,
+  vpnEnd: number,
+  fn: (vpn: number, leaf: PeekLeaf) => void,
+  /** True for a leaf (level, its first vpn in range) whose pages need only that first one. */
+  once?: (level: number, vpn: number) => boolean,
+): void {
   const visit = (tableGfn: number, level: number, base: number, writable: boolean, nx: boolean): void => {
     const c = peekGuestPhysical(world, g, tableGfn);
     if (c.kind !== 'table' || c.table.kind !== 'guest') return;
@@ -72,7 +81,10 @@ export function forEachLeaf(world: World, g: Guest, p: Process, vpnStart: number
       const x = nx || e.nx;
       const v = base + i * span;
       if (guestIsLeaf(e, level)) {
-        for (let k = Math.max(v, vpnStart); k < Math.min(v + span, vpnEnd); k++) fn(k, { entry: e, level, gfn: e.pfn + (k - v), writable: w, nx: x });
+        const from = Math.max(v, vpnStart);
+        const to = Math.min(v + span, vpnEnd);
+        if (once?.(level, from)) fn(from, { entry: e, level, gfn: e.pfn + (from - v), writable: w, nx: x });
+        else for (let k = from; k < to; k++) fn(k, { entry: e, level, gfn: e.pfn + (k - v), writable: w, nx: x });
       } else visit(e.pfn, level - 1, v, w, x);
     };
     if (last - first + 1 < c.table.size) for (let i = first; i <= last; i++) { const e = c.table.get(i); if (e) visitEntry(e, i); }
