@@ -13,7 +13,7 @@ import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
 import { Process, type Prot } from './process';
-import { allocTable, slotFor, tableAt, writeEntry } from './page-tables';
+import { allocTable, missingSpan, slotFor, tableAt, writeEntry } from './page-tables';
 import { physWrite, touch } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
@@ -81,7 +81,8 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
   for (let vpn = start; vpn < end; ) {
     const slot = slotFor(world, g, p, vpn, 1, false);
     if (slot === null) {
-      vpn++;
+      const skip = missingSpan(world, g, p, vpn);
+      vpn = vpn - (vpn % skip) + skip;
       continue;
     }
     if ('ok' in slot) return slot;

@@ -74,6 +74,24 @@ export interface LeafSlot {
 }
 
 /**
+ * Where slotFor(vpn) finds no table: the frames the missing entry covers (aligned around vpn),
+ * so that a walk over a sparse range skips them whole instead of page by page. 1 when vpn's
+ * 4 KiB slot exists (or a table cannot be read).
+ */
+export function missingSpan(world: World, g: Guest, p: Process, vpn: number): number {
+  let tableGfn = p.cr3;
+  for (let level = g.config.guestLevels; level > 1; level--) {
+    const table = tableAt(world, g, tableGfn);
+    if ('ok' in table) return 1;
+    const e = table.get(indexAt(vpn, level));
+    if (!guestPresent(e)) return framesAtLevel(level);
+    if (guestIsLeaf(e, level)) return 1;
+    tableGfn = e.pfn;
+  }
+  return 1;
+}
+
+/**
  * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
  * when `create` is set. Returns null when a table is missing and not created, or when a huge
  * leaf above `leafLevel` covers vpn (the caller splits or refuses).
