@@ -21,7 +21,7 @@ import { FRAMES_PER_2M, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_FRAMES } from '../con
 import type { Guest } from '../guest/guest';
 import type { MigrateType } from '../buddy/migratetype';
 import type { World } from '../world';
-import { beginGuestMigration, beginHostMigration, guestMovable, hostMovable, runMigration } from './migrate';
+import { beginGuestMigration, beginHostMigration, guestMovable, hostMovable, runMigration, UNREACHABLE } from './migrate';
 import { compactionState, guestLockedSet, prune, type CompactionRun, type MigrationSide, type PageblockGhost, type ZoneGhost } from './state';
 import { blockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
 
@@ -47,16 +47,25 @@ interface ZoneSide {
   migrate(pfn: number, dst: number): 'ok' | 'skip' | 'failed';
   /** Give an unused free-scanner page back. */
   release(pfn: number): void;
+  /** Movable pages the migrate scanner could not examine (their tables unreachable). */
+  readonly unreachable: { count: number };
   /** Ghost: is this allocated order-0 page movable (independent of the scanner's test)? */
   ghostMovable(pfn: number): boolean;
 }
 
 function guestSide(world: World, g: Guest): ZoneSide {
+  const unreachable = { count: 0 };
   return {
     buddy: g.buddy,
+    unreachable,
     movableIn: (pb) => {
       const out: number[] = [];
-      for (const blk of pageblockBlocks(g.buddy, pb)) if (!blk.free && blk.order === 0 && typeof guestMovable(world, g, blk.pfn) !== 'string') out.push(blk.pfn);
+      for (const blk of pageblockBlocks(g.buddy, pb)) {
+        if (blk.free || blk.order !== 0) continue;
+        const mv = guestMovable(world, g, blk.pfn);
+        if (typeof mv !== 'string') out.push(blk.pfn);
+        else if (mv.startsWith(UNREACHABLE)) unreachable.count++;
+      }
       return out;
     },
     migrate: (pfn, dst) => {
@@ -80,6 +89,7 @@ function hostSide(world: World): ZoneSide {
   };
   return {
     buddy: world.hostBuddy,
+    unreachable: { count: 0 },
     movableIn: (pb) => {
       const out: number[] = [];
       for (const blk of pageblockBlocks(world.hostBuddy, pb)) {
@@ -228,6 +238,9 @@ export function compactZone(world: World, g: Guest | null, opts: CompactOptions)
     if (!opts.proactive && finished()) break;
   }
   for (const p of freelist) z.release(p);
+  // A page the scanner could not examine counts as a failed migration (compaction-finds-block
+  // does not judge such a run).
+  run.failures += z.unreachable.count;
   run.outcome = blockAvailable(b, opts.order) ? 'success' : 'complete';
   world.transition(MECH, 'compacting', run.outcome);
   return finish(run);

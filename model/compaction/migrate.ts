@@ -65,6 +65,9 @@ export function reachHostFrame(world: World, hfn: number): Reach {
  * THPs (order 9) are left alone, as compaction does for blocks of pageblock order. Returns the
  * mapping, or why not.
  */
+/** guestMovable's reason when the page's own page tables cannot be read at the moment. */
+export const UNREACHABLE = 'page tables unreachable';
+
 export function guestMovable(world: World, g: Guest, gfn: number): { pid: number; vpn: number } | string {
   const a = g.buddy.allocatedAt(gfn);
   if (!a || a.order !== 0) return 'not an order-0 allocation';
@@ -80,7 +83,10 @@ export function guestMovable(world: World, g: Guest, gfn: number): { pid: number
   const p = g.processes.get(o.pid);
   if (!p) return 'no such process';
   const slot = slotFor(world, g, p, o.vpn, 1, false);
-  if (slot === null || isRefusal(slot) || slot.level !== 1 || !guestPresent(slot.entry) || slot.entry.pfn !== gfn) return 'not mapped by a 4 KiB PTE';
+  // The page's tables cannot be read now (the host is migrating or reclaiming a table frame):
+  // the scanner cannot isolate it this time, for a reason outside compaction.
+  if (isRefusal(slot)) return `${UNREACHABLE}: ${slot.detail}`;
+  if (slot === null || slot.level !== 1 || !guestPresent(slot.entry) || slot.entry.pfn !== gfn) return 'not mapped by a 4 KiB PTE';
   return { pid: o.pid, vpn: o.vpn };
 }
 
