@@ -25,8 +25,9 @@ import { emptySeries } from './samples';
 import { runSession, type SessionOutcome, type StopSwitch } from './session';
 import { readState, statePath, writeState, type CampaignState } from './state';
 import { UsageError } from './usage-error';
+import { REPO_ROOT } from './repo-root';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export { REPO_ROOT };
 export const CAMPAIGNS_DIR = path.join(REPO_ROOT, 'reports', 'campaigns');
 
 export interface CampaignEnv {

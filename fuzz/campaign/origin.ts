@@ -4,10 +4,9 @@
  * (seed, fast-check path and version, model version); these it cannot know.
  */
 import { execFileSync } from 'child_process';
-import * as path from 'path';
 import type { Counterexample } from '../contract';
+import { REPO_ROOT } from './repo-root';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** `git rev-parse HEAD` of this checkout, or "unknown" (no git, no commit yet, a tarball). */
 export function gitCommit(cwd = REPO_ROOT): string {
