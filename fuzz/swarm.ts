@@ -10,6 +10,9 @@ import { operations } from '../model/registry';
 import type { SwarmConfig } from './contract';
 import { optionArbs } from './generators';
 
+/** Mechanisms every other one acts through: never switched off as a whole. */
+const CORE_MECHANISMS = ['nested-mmu', 'buddy', 'tlb'];
+
 /** Kinds every run keeps on: without them nothing else has anything to act on. */
 export const ALWAYS_ON = ['guest.spawn', 'guest.mmap', 'guest.read', 'guest.write'];
 
@@ -26,12 +29,25 @@ export function swarmArb(mechanisms: readonly string[]): fc.Arbitrary<SwarmConfi
   const weightArbs: Record<string, fc.Arbitrary<number>> = {};
   for (const k of kinds)
     weightArbs[k.name] = ALWAYS_ON.includes(k.name) ? fc.integer({ min: 2, max: 10 }) : fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1, max: 10 }) });
-  return fc.record({
-    hostFrames: fc.constantFrom(2 ** 14, 2 ** 15),
-    guests: fc.array(guestArb, { minLength: 1, maxLength: 3 }),
-    weights: fc.record(weightArbs),
-    options: fc.record({ ...optionArbs }),
-  });
+  // Swarm over mechanisms too: with a dozen mechanisms a run that mixes all of them gives each
+  // too few steps to build its own preconditions, so each run also switches whole mechanisms
+  // off or brings them to the front (the core ones, which every other acts through, stay on).
+  const focusArbs: Record<string, fc.Arbitrary<number>> = {};
+  for (const m of new Set(kinds.map((k) => k.mechanism)))
+    focusArbs[m] = CORE_MECHANISMS.includes(m) ? fc.constant(1) : fc.oneof({ weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(4) });
+  const mechanismOf = new Map(kinds.map((k) => [k.name, k.mechanism]));
+  return fc
+    .record({
+      hostFrames: fc.constantFrom(2 ** 14, 2 ** 15),
+      guests: fc.array(guestArb, { minLength: 1, maxLength: 3 }),
+      weights: fc.record(weightArbs),
+      focus: fc.record(focusArbs),
+      options: fc.record({ ...optionArbs }),
+    })
+    .map(({ focus, weights, ...rest }) => ({
+      ...rest,
+      weights: Object.fromEntries(Object.entries(weights).map(([k, w]) => [k, ALWAYS_ON.includes(k) ? w : w * focus[mechanismOf.get(k)!]!])),
+    }));
 }
 
 /** The default configuration of a small, fully enabled machine (tests, benchmarks). */
