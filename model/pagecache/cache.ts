@@ -97,7 +97,15 @@ export function getPage(w: World, g: Guest, file: number, index: number): CacheP
   if (typeof gfn !== 'number') return gfn;
   // cleancache_get_page before the read is submitted (mpage_readahead); a miss reads the disk.
   const c = ccGetPage(w, g, file, index) ?? diskRead(w, g, diskOf(file), blockOf(file, index));
-  physWrite(w, g, gfn, c);
+  // The fill may fail (the host is invalidating the frame, e.g. breaking a KSM page's sharing
+  // while a migration holds the range): the page is not added. Nothing is lost: a cleancache
+  // page is a clean page, so the disk holds the same contents.
+  const filled = physWrite(w, g, gfn, c);
+  if (filled !== true) {
+    g.clearOwner(gfn);
+    guestFree(w, g, gfn, 0);
+    return filled;
+  }
   return insert(w, g, file, index, gfn, false);
 }
 
@@ -138,8 +146,17 @@ export function fileWrite(w: World, g: Guest, file: number, index: number): numb
     // same through ->readpage on a partial write; a full-page write must drop the copy itself).
     ccInvalidatePage(w, g, file, index);
   }
+  // The write may fail (the host is invalidating the frame): nothing changes then, and a page
+  // made for it goes back.
   const v = w.nextVersion();
-  physWrite(w, g, gfn, data(g.id, v));
+  const written = physWrite(w, g, gfn, data(g.id, v));
+  if (written !== true) {
+    if (!page) {
+      g.clearOwner(gfn);
+      guestFree(w, g, gfn, 0);
+    }
+    return written;
+  }
   if (!page) page = insert(w, g, file, index, gfn, true);
   else {
     if (!page.dirty) w.transition('page-cache', 'clean', 'dirty');
