@@ -4,6 +4,7 @@
  * page-cache page, a DAX window's gfn), as the object's mechanism reports it
  * (Guest.objectResolvers). Used by the page-table checks.
  */
+import type { Content } from '../content';
 import type { World } from '../world';
 import type { Guest } from './guest';
 
@@ -23,11 +24,14 @@ export function leafMayMap(g: Guest, pid: number, vpn: number, gfn: number): boo
 }
 
 /**
- * Whether pid's page at vpn is kept outside the page tables (a guest swap entry: the model
- * keeps swap entries beside the tables, where Linux keeps them in the PTE, so "pte_none" in a
- * mechanism's test means no leaf and not paged out either).
+ * The contents of pid's page at vpn where a mechanism keeps it outside the page tables (a guest
+ * swap entry), or undefined. The model keeps swap entries beside the tables, where Linux keeps
+ * them in the PTE, so "pte_none" in a mechanism's test means no leaf and nothing paged out.
  */
-export function pagedOut(world: World, g: Guest, pid: number, vpn: number): boolean {
-  for (const h of g.pagedOutHooks) if (h(world, g, pid, vpn) !== undefined) return true;
-  return false;
+export function pagedOut(world: World, g: Guest, pid: number, vpn: number): Content | undefined {
+  for (const h of g.pagedOutHooks) {
+    const c = h(world, g, pid, vpn);
+    if (c !== undefined) return c;
+  }
+  return undefined;
 }

@@ -65,7 +65,7 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
     if (!guestPresent(e)) {
       // A swapped-out page is not pte_none: the model does not swap in during a collapse
       // (Linux would, up to max_ptes_swap), so the range is left alone (SCAN_EXCEED_SWAP_PTE).
-      if (!structureOnly && pagedOut(world, g, p.pid, base + i)) return `va ${hex((base + i) * 4096)} is swapped out`;
+      if (!structureOnly && pagedOut(world, g, p.pid, base + i) !== undefined) return `va ${hex((base + i) * 4096)} is swapped out`;
       noneOrZero++;
       continue;
     }

@@ -121,7 +121,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   if (pmd && guestPresent(pmd.entry)) return null;
   // A swapped-out page in the range makes the PMD not none in Linux (its swap entry lives in a
   // PTE table); the model keeps swap entries beside the tables, so it asks.
-  for (let v = base; v < base + FRAMES_PER_2M; v++) if (pagedOut(world, g, p.pid, v)) return null;
+  for (let v = base; v < base + FRAMES_PER_2M; v++) if (pagedOut(world, g, p.pid, v) !== undefined) return null;
   const hz = hugeZeroPage(world, g);
   if (isRefusal(hz)) return null; // no 2 MiB block: the core's path decides
   const slot = slotFor(world, g, p, vpn, 2, true);

@@ -5,7 +5,8 @@
  * written is still mapped or reachable with its last write, and accesses succeed or fault
  * exactly when the oracle says. A mismatch is reported as a field-by-field diff.
  */
-import { describeContent, type Content } from '../../model/content';
+import { describeContent } from '../../model/content';
+import { pagedOut } from '../../model/guest/leaf';
 import { describeExpected, meets } from '../oracle';
 import { forEachLeaf, peekGuestPhysical, peekLeaf } from '../../model/mmu/peek';
 import type { World } from '../../model/world';
@@ -48,8 +49,7 @@ function checkPage(w: World, o: Oracle, guest: number, pid: number, vpn: number,
     }
   } else if (expected.kind === 'data' || expected.kind === 'poison') {
     // Not present: a mechanism may keep it elsewhere (a guest swap slot) until the next fault.
-    let away: Content | undefined;
-    for (const h of g.pagedOutHooks) if ((away = h(w, g, pid, vpn)) !== undefined) break;
+    const away = pagedOut(w, g, pid, vpn);
     if (away === undefined) r.report({ property: NAME, kind: 'lost-page', subject: subject(), message: 'a written page is no longer mapped', expected: describeExpected(expected), actual: 'not mapped' });
     else if (!meets(expected, away)) r.report({ property: NAME, kind: 'content-mismatch', subject: subject(), message: 'a paged-out page no longer holds what was written', expected: `content=${describeExpected(expected)}`, actual: `content=${describeContent(away)} (paged out)` });
   }

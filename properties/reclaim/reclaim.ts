@@ -15,7 +15,7 @@
  * progress rules: that is the host failing the guest, not reclaim.
  */
 import { describeContent } from '../../model/content';
-import { leafMayMap } from '../../model/guest/leaf';
+import { leafMayMap, pagedOut } from '../../model/guest/leaf';
 import type { Guest } from '../../model/guest/guest';
 import { nestedWalk } from '../../model/mmu/walk';
 import { reclaimablePages } from '../../model/reclaim/measure';
@@ -41,8 +41,7 @@ function checkDropped(w: World, fo: FileOracle, o: Oracle, g: Guest, e: Reclaime
     if (bad) r.report({ property: DIRTY, kind: 'dropped-dirty-file-page', subject: `g${g.id} file ${e.file} page ${e.index}`, message: 'reclaim freed a file page whose last write is not on the disk', ...bad });
     return;
   }
-  let away;
-  for (const h of g.pagedOutHooks) if ((away = h(w, g, e.pid, e.vpn)) !== undefined) break;
+  const away = pagedOut(w, g, e.pid, e.vpn);
   if (away === undefined) return; // swapped back in, or unmapped, since
   const expected = o.expected(g.id, e.pid, e.vpn);
   if (!meets(expected, away))
