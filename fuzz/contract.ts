@@ -109,6 +109,8 @@ export interface BatchRequest {
   readonly properties: readonly string[];
   /** Failure keys (see failureKey) already found: such failures are counted, not shrunk. */
   readonly knownKeys: readonly string[];
+  /** Stop at the first failure and leave it unshrunk (tests that only ask whether something is found). */
+  readonly firstFailure?: boolean;
 }
 
 export interface FoundFailure {

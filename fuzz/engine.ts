@@ -193,6 +193,10 @@ export function runBatch(req: BatchRequest): BatchResult {
     const again = generateAndRun(sample, req.faults, only);
     if (!again.violation) continue;
     const key = failureKey(again.violation.property, opKindAt(again.ops, again.violation.step), again.violation.kind);
+    if (req.firstFailure) {
+      failures.push({ key });
+      break;
+    }
     if (known.has(key)) {
       failures.push({ key });
       continue;

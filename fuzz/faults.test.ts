@@ -34,7 +34,7 @@ describe('injected faults', () => {
       continue;
     }
     it(`${f.name} is caught by ${f.breaks.join(' or ')}`, () => {
-      const r = runBatch({ seed: 1, runs: RUNS, faults: [f.name], mechanisms: [], properties: [], knownKeys: [] });
+      const r = runBatch({ seed: 1, runs: RUNS, faults: [f.name], mechanisms: [], properties: f.breaks, knownKeys: [], firstFailure: true });
       const caught = r.failures.map((x) => x.key.split('|')[0]);
       expect(caught.some((p) => f.breaks.includes(p!))).toBe(true);
     });
