@@ -1,7 +1,14 @@
 // Mutation testing of model/ (npm run mutate): Stryker 9.6.1 with the jest runner, per-test
 // coverage, the TypeScript checker and incremental mode. A changed file alone:
 //   npm run mutate -- --mutate model/mmu/tlb.ts
-// The whole model is the overnight job. Reports go to reports/mutation/ (not in git).
+// The whole model is the overnight job, one directory of model/ at a time
+// (npm run mutate:all, mutation/overnight.mjs), which sets MUTATE_CHUNK. Reports go to
+// reports/mutation/ (not in git), a chunk's under reports/mutation/chunks/<chunk>/.
+const chunk = process.env.MUTATE_CHUNK;
+const chunkDir = chunk ? `reports/mutation/chunks/${chunk.replaceAll('/', '_')}` : 'reports/mutation';
+/** The files of a chunk: a directory of model/, or `model` alone for the files at its top. */
+const chunkFiles = (c) => (c === 'model' ? ['model/*.ts', '!model/*.test.ts'] : [`${c}/**/*.ts`, `!${c}/**/*.test.ts`]);
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
@@ -11,12 +18,12 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: ['model/**/*.ts', '!model/**/*.test.ts'],
+  mutate: chunk ? chunkFiles(chunk) : ['model/**/*.ts', '!model/**/*.test.ts'],
   incremental: true,
-  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  incrementalFile: `${chunkDir}/stryker-incremental.json`,
   reporters: ['html', 'json', 'clear-text', 'progress'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `${chunkDir}/index.html` },
+  jsonReporter: { fileName: `${chunkDir}/mutation.json` },
   thresholds: { high: 90, low: 80, break: null },
   concurrency: 2,
   timeoutMS: 30000,

@@ -1,27 +1,49 @@
 /**
- * The jest environment of mutation runs (jest.stryker.config.js): once a test has failed
- * against a mutant, every later test of that mutant's run is skipped. The mutant is already
- * killed, so the rest of the run only costs time.
+ * The jest environment of mutation runs (jest.stryker.config.js), doing two things:
  *
- * Stryker's jest runner cannot bail (jest has no programmatic bail, and Stryker sets
- * `bail: false`). Without this, a killed mutant in a core file ran every test that covers it.
- * Stryker calls that file's covering tests in one in-band jest run, with the mutant's id in
- * `__STRYKER_ACTIVE_MUTANT__`. This module is loaded once per test-runner process and shared
- * by every test file of that run, so it remembers the last mutant that failed a test.
+ * - Bail per mutant. Once a test has failed against a mutant, every later test of that
+ *   mutant's run is skipped: the mutant is already killed, and the rest only costs time.
+ *   Stryker's jest runner cannot bail itself (jest has no programmatic bail, and Stryker sets
+ *   `bail: false`), so without this a killed mutant ran every test that covers it. Stryker
+ *   runs a mutant's covering tests in one in-band jest run, with the mutant's id in
+ *   `__STRYKER_ACTIVE_MUTANT__`. This module is loaded once per test-runner process and
+ *   shared by every test file of a run, so it can remember the last mutant that failed a test.
+ * - Record test names. In Stryker's initial run, which has no active mutant, it records which
+ *   tests each file holds (test-names.cjs), for fast-first-sequencer.cjs.
  *
- * The dry run has no active mutant, so nothing is ever skipped there.
+ * Outside Stryker (no STRYKER_MUTATOR_WORKER) it is jest's node environment, unchanged.
  */
 const { TestEnvironment } = require('jest-environment-node');
+const { testId, readNames, writeNames } = require('./test-names.cjs');
 
 const ACTIVE_MUTANT = '__STRYKER_ACTIVE_MUTANT__';
+const UNDER_STRYKER = process.env.STRYKER_MUTATOR_WORKER !== undefined;
 let killed;
+let names = null;
 
 class BailEnvironment extends TestEnvironment {
+  constructor(config, context) {
+    super(config, context);
+    this.testPath = context.testPath;
+  }
+
   async handleTestEvent(event) {
+    if (!UNDER_STRYKER) return;
     const mutant = process.env[ACTIVE_MUTANT];
-    if (mutant === undefined) return;
+    if (mutant === undefined) {
+      if (event.name === 'test_start') {
+        names ??= readNames() ?? {};
+        (names[this.testPath] ??= []).push(testId(event.test));
+      }
+      return;
+    }
     if (event.name === 'test_fn_failure' || event.name === 'hook_failure') killed = mutant;
     else if (event.name === 'test_start' && killed === mutant) event.test.mode = 'skip';
+  }
+
+  async teardown() {
+    if (UNDER_STRYKER && process.env[ACTIVE_MUTANT] === undefined && names) writeNames(names);
+    await super.teardown();
   }
 }
 

@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+/**
+ * The whole-model mutation run (npm run mutate:all), one chunk at a time. A chunk is a
+ * directory of model/, or the files at model/'s top.
+ *
+ * Each chunk is its own Stryker run (stryker.config.mjs reads MUTATE_CHUNK) with its own
+ * incremental file and reports under reports/mutation/chunks/<chunk>/. So:
+ * - an interrupted night loses at most the chunk in progress;
+ * - the next night re-tests only mutants whose code or tests changed (Stryker's incremental
+ *   mode).
+ *
+ * After the chunks, or with --summary alone, the chunk reports are merged:
+ * - reports/mutation/mutation.json: the whole-model report, in the same schema as a chunk's;
+ * - reports/mutation/survivors.txt: every surviving or uncovered mutant, one per line;
+ * - a table per chunk and the model's score. The score is Stryker's: detected (killed or
+ *   timed out) over valid (detected, survived, no coverage). Compile errors and the ignored
+ *   equivalent mutants are not counted.
+ *
+ *   npm run mutate:all                         every chunk, in order
+ *   npm run mutate:all -- --only model/mmu,model/buddy
+ *   npm run mutate:all -- --summary            merge what exists, run nothing
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const OUT = path.join(ROOT, 'reports/mutation');
+const STRYKER = path.join(ROOT, 'node_modules/@stryker-mutator/core/bin/stryker.js');
+
+/** The chunks: every directory of model/ that holds source, then model/'s own files. */
+export function chunks(root = ROOT) {
+  const dirs = readdirSync(path.join(root, 'model'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => `model/${d.name}`)
+    .sort();
+  return [...dirs, 'model'];
+}
+
+const chunkDir = (chunk) => path.join(OUT, 'chunks', chunk.replaceAll('/', '_'));
+
+const DETECTED = new Set(['Killed', 'Timeout']);
+const UNDETECTED = new Set(['Survived', 'NoCoverage']);
+
+/** Counts of one report's mutants by status, and its score (null when nothing is valid). */
+export function tally(files) {
+  const counts = {};
+  for (const f of Object.values(files)) for (const m of f.mutants) counts[m.status] = (counts[m.status] ?? 0) + 1;
+  const detected = [...DETECTED].reduce((n, s) => n + (counts[s] ?? 0), 0);
+  const undetected = [...UNDETECTED].reduce((n, s) => n + (counts[s] ?? 0), 0);
+  const valid = detected + undetected;
+  return { counts, detected, undetected, valid, score: valid === 0 ? null : (100 * detected) / valid };
+}
+
+/** Every undetected mutant as `file:line:col  status  mutator  replacement`. */
+export function survivors(files) {
+  const out = [];
+  for (const [file, f] of Object.entries(files).sort((a, b) => a[0].localeCompare(b[0]))) {
+    for (const m of [...f.mutants].sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column)) {
+      if (!UNDETECTED.has(m.status)) continue;
+      const { line, column } = m.location.start;
+      out.push(`${file}:${line}:${column}\t${m.status}\t${m.mutatorName}\t${JSON.stringify(m.replacement ?? '')}`);
+    }
+  }
+  return out;
+}
+
+function readReport(file) {
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  if (typeof report !== 'object' || report === null || typeof report.files !== 'object') throw new Error(`${file} is not a Stryker JSON report`);
+  return report;
+}
+
+/** Merges the chunk reports that exist; prints the table; writes the merged report. */
+function summarise(list) {
+  const merged = { files: {} };
+  const rows = [];
+  for (const chunk of list) {
+    const file = path.join(chunkDir(chunk), 'mutation.json');
+    if (!existsSync(file)) {
+      rows.push([chunk, 'not run', '', '', '', '']);
+      continue;
+    }
+    const report = readReport(file);
+    Object.assign(merged, { ...report, files: merged.files });
+    Object.assign(merged.files, report.files);
+    const t = tally(report.files);
+    const when = statSync(file).mtime.toISOString().slice(0, 16).replace('T', ' ');
+    rows.push([chunk, String(t.valid + (t.counts.CompileError ?? 0) + (t.counts.Ignored ?? 0)), String(t.detected), String(t.undetected), t.score === null ? '-' : `${t.score.toFixed(2)}%`, when]);
+  }
+  const t = tally(merged.files);
+  const head = ['chunk', 'mutants', 'detected', 'undetected', 'score', 'report written'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  process.stdout.write(`${line(head)}\n${rows.map(line).join('\n')}\n`);
+  const missing = rows.filter((r) => r[1] === 'not run').length;
+  const statuses = Object.entries(t.counts).sort().map(([s, n]) => `${s} ${n}`).join(', ');
+  process.stdout.write(`\nmodel/: ${t.score === null ? 'no valid mutants' : `mutation score ${t.score.toFixed(2)}%`} (${t.detected} detected of ${t.valid} valid; ${statuses})${missing ? `; ${missing} chunk(s) not run yet` : ''}\n`);
+  mkdirSync(OUT, { recursive: true });
+  atomicWrite(path.join(OUT, 'mutation.json'), JSON.stringify(merged));
+  atomicWrite(path.join(OUT, 'survivors.txt'), survivors(merged.files).join('\n') + '\n');
+  process.stdout.write(`merged report: reports/mutation/mutation.json; undetected mutants: reports/mutation/survivors.txt\n`);
+  return t;
+}
+
+function atomicWrite(file, text) {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+let child = null;
+let interrupted = false;
+
+function runChunk(chunk, extra) {
+  return new Promise((resolve) => {
+    mkdirSync(chunkDir(chunk), { recursive: true });
+    const log = path.join(chunkDir(chunk), 'stryker.log');
+    child = spawn(process.execPath, [STRYKER, 'run', 'stryker.config.mjs', ...extra], {
+      cwd: ROOT,
+      env: { ...process.env, MUTATE_CHUNK: chunk },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks = [];
+    const keep = (d) => {
+      chunks.push(d);
+      const text = d.toString();
+      const progress = text.match(/Mutation testing (\d+%).*?(\d+\/\d+) tested \((\d+) survived/);
+      if (progress && process.stdout.isTTY) process.stdout.write(`\r  ${chunk}: ${progress[1]} ${progress[2]} tested, ${progress[3]} survived   `);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('close', (code, signal) => {
+      child = null;
+      writeFileSync(log, Buffer.concat(chunks));
+      if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
+      resolve({ code: code ?? 1, signal, log });
+    });
+  });
+}
+
+async function main(argv) {
+  const program = new Command()
+    .name('mutate:all')
+    .description('Mutation-test the whole model one chunk (directory of model/) at a time, then merge the reports.')
+    .option('--only <chunks>', 'comma-separated chunks to run (see --list)')
+    .option('--list', 'print the chunks and exit')
+    .option('--summary', 'run nothing; merge the chunk reports that exist and print the score')
+    .option('--concurrency <n>', 'Stryker test runners per chunk (default: the config, 2)')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) {
+      process.stdout.write(program.helpInformation());
+      return 0;
+    }
+    process.stderr.write(`mutate:all: ${(e.message ?? String(e)).replace(/^error: /, '')}\n`);
+    return 2;
+  }
+  const opts = program.opts();
+  const all = chunks();
+  if (opts.list) {
+    process.stdout.write(`${all.join('\n')}\n`);
+    return 0;
+  }
+  let list = all;
+  if (opts.only) {
+    list = opts.only.split(',').map((c) => c.trim().replace(/\/$/, '')).filter(Boolean);
+    const unknown = list.filter((c) => !all.includes(c));
+    if (unknown.length) {
+      process.stderr.write(`mutate:all: unknown chunk ${unknown.join(', ')} (chunks: ${all.join(', ')})\n`);
+      return 2;
+    }
+  }
+  const extra = [];
+  if (opts.concurrency !== undefined) {
+    if (!/^[1-9]\d*$/.test(opts.concurrency)) {
+      process.stderr.write(`mutate:all: --concurrency must be a positive integer, got ${opts.concurrency}\n`);
+      return 2;
+    }
+    extra.push('--concurrency', opts.concurrency);
+  }
+  if (!opts.summary) {
+    process.on('SIGINT', () => {
+      interrupted = true;
+      child?.kill('SIGINT');
+    });
+    for (const [i, chunk] of list.entries()) {
+      if (interrupted) break;
+      const started = Date.now();
+      process.stdout.write(`[${i + 1}/${list.length}] ${chunk} ...\n`);
+      const r = await runChunk(chunk, extra);
+      const minutes = ((Date.now() - started) / 60000).toFixed(1);
+      if (interrupted) {
+        process.stdout.write(`[${i + 1}/${list.length}] ${chunk}: interrupted after ${minutes} min; earlier chunks are kept\n`);
+        break;
+      }
+      const file = path.join(chunkDir(chunk), 'mutation.json');
+      if (r.code !== 0 || !existsSync(file)) {
+        process.stdout.write(`[${i + 1}/${list.length}] ${chunk}: Stryker failed (exit ${r.code}) after ${minutes} min; see ${path.relative(ROOT, r.log)}\n`);
+        continue;
+      }
+      const t = tally(readReport(file).files);
+      process.stdout.write(`[${i + 1}/${list.length}] ${chunk}: ${t.score === null ? 'no valid mutants' : `${t.score.toFixed(2)}%`} (${t.detected}/${t.valid}) in ${minutes} min\n`);
+    }
+  }
+  summarise(all);
+  return interrupted ? 130 : 0;
+}
+
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+});
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e) => {
+      process.stderr.write(`mutate:all: ${e.message}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
