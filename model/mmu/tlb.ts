@@ -134,8 +134,8 @@ export class Tlb {
 
   private remove(e: TlbEntry): void {
     const s = SIZES.indexOf(e.frames as (typeof SIZES)[number]);
-    const maps = this.byTag.get(tagOf(e.vpid, e.pcid));
-    if (maps && maps[s]!.get(e.vpnBase) === e) maps[s]!.delete(e.vpnBase);
+    // Every live entry is in its tag's map: insert removes the entry it replaces first.
+    this.byTag.get(tagOf(e.vpid, e.pcid))![s]!.delete(e.vpnBase);
     this.all.delete(e);
     unindex(this.byHost[s]!, e.hfnBase, e);
     unindex(this.byGuest[s]!, e.vpid * 2 ** 25 + e.gfnBase, e);
@@ -194,7 +194,6 @@ function unindex(m: Map<number, Set<TlbEntry>>, key: number, e: TlbEntry): void 
 function collect(maps: Map<number, Set<TlbEntry>>[], frame: number, keyBase = 0): TlbEntry[] {
   const out: TlbEntry[] = [];
   for (let s = 0; s < SIZES.length; s++) {
-    if (maps[s]!.size === 0) continue;
     const size = SIZES[s]!;
     const set = maps[s]!.get(keyBase + frame - (frame % size));
     if (set) for (const e of set) out.push(e);
