@@ -11,10 +11,19 @@ import { join } from 'node:path';
 const root = join(__dirname, '..', '..');
 const list = JSON.parse(readFileSync(join(root, 'mutation/equivalent-mutants.json'), 'utf8')) as {
   mutants: { file: string; line: number; code: string; reason: string }[];
+  diagnostics: { callee: string; argument?: number; reason: string }[];
 };
 
 test('the equivalent-mutant list is a list of entries', () => {
   expect(Array.isArray(list.mutants)).toBe(true);
+});
+
+test('every diagnostic rule names a function the model calls, and why its text is not behaviour', () => {
+  const model = readFileSync(join(root, 'model/result.ts'), 'utf8') + readFileSync(join(root, 'model/journal.ts'), 'utf8');
+  for (const d of list.diagnostics) {
+    expect(model).toMatch(new RegExp(`\\b${d.callee}\\(`));
+    expect(d.reason.length).toBeGreaterThan(40);
+  }
 });
 
 describe.each(list.mutants.map((m) => [`${m.file}:${m.line} ${m.code}`, m] as const))('%s', (_, m) => {
