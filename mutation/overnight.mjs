@@ -21,7 +21,7 @@
  *   npm run mutate:all -- --summary            merge what exists, run nothing
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 
@@ -96,7 +96,8 @@ function summarise(list) {
   process.stdout.write(`${line(head)}\n${rows.map(line).join('\n')}\n`);
   const missing = rows.filter((r) => r[1] === 'not run').length;
   const statuses = Object.entries(t.counts).sort().map(([s, n]) => `${s} ${n}`).join(', ');
-  process.stdout.write(`\nmodel/: ${t.score === null ? 'no valid mutants' : `mutation score ${t.score.toFixed(2)}%`} (${t.detected} detected of ${t.valid} valid; ${statuses})${missing ? `; ${missing} chunk(s) not run yet` : ''}\n`);
+  const score = t.score === null ? 'no mutants tested yet' : `mutation score ${t.score.toFixed(2)}% (${t.detected} detected of ${t.valid} valid; ${statuses})`;
+  process.stdout.write(`\nmodel/: ${score}${missing ? `; ${missing} chunk(s) not run yet` : ''}\n`);
   mkdirSync(OUT, { recursive: true });
   atomicWrite(path.join(OUT, 'mutation.json'), JSON.stringify(merged));
   atomicWrite(path.join(OUT, 'survivors.txt'), survivors(merged.files).join('\n') + '\n');
@@ -112,27 +113,42 @@ function atomicWrite(file, text) {
 let child = null;
 let interrupted = false;
 
+/** Prints Stryker's progress: in place on a terminal, else a line at most once a minute. */
+function progressPrinter(chunk) {
+  let last = 0;
+  return (text) => {
+    const m = text.match(/Mutation testing (\d+%).*?(\d+\/\d+) tested \((\d+) survived/);
+    if (!m) return;
+    const line = `  ${chunk}: ${m[1]}, ${m[2]} tested, ${m[3]} survived`;
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+    else if (Date.now() - last >= 60_000) {
+      last = Date.now();
+      process.stdout.write(`${line}\n`);
+    }
+  };
+}
+
+/** One chunk's Stryker run; its output goes to the chunk's stryker.log as it comes. */
 function runChunk(chunk, extra) {
   return new Promise((resolve) => {
     mkdirSync(chunkDir(chunk), { recursive: true });
     const log = path.join(chunkDir(chunk), 'stryker.log');
+    const out = createWriteStream(log);
+    const progress = progressPrinter(chunk);
     child = spawn(process.execPath, [STRYKER, 'run', 'stryker.config.mjs', ...extra], {
       cwd: ROOT,
       env: { ...process.env, MUTATE_CHUNK: chunk },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const chunks = [];
     const keep = (d) => {
-      chunks.push(d);
-      const text = d.toString();
-      const progress = text.match(/Mutation testing (\d+%).*?(\d+\/\d+) tested \((\d+) survived/);
-      if (progress && process.stdout.isTTY) process.stdout.write(`\r  ${chunk}: ${progress[1]} ${progress[2]} tested, ${progress[3]} survived   `);
+      out.write(d);
+      progress(d.toString());
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('close', (code, signal) => {
       child = null;
-      writeFileSync(log, Buffer.concat(chunks));
+      out.end();
       if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
       resolve({ code: code ?? 1, signal, log });
     });
