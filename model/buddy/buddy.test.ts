@@ -104,6 +104,51 @@ describe('split and merge (expand, __free_one_page)', () => {
     b.free(0x2a4, 2);
     expect(b.buddyinfo()).toEqual(orders({ 10: 1 }));
   });
+
+  test('the other entry points: allocAt, free, unisolate, splitAllocated refuse bad input and leave the state as it was', () => {
+    const b = make(1024, 1024);
+    const p = ok(b.alloc(0, 'MOVABLE'));
+    const before = { info: b.buddyinfo(), free: b.freePages(), alloc: b.allocatedPages(), type: b.migratetypeOf(1024) };
+    expect(b.allocAt(1024, 11, 'MOVABLE')).toEqual({ error: 'bad-order', order: 11 });
+    expect(b.allocAt(1024, 0, 'ISOLATE')).toEqual({ error: 'bad-migratetype', mt: 'ISOLATE' });
+    expect(b.allocAt(1024, 0, 'BOGUS' as never)).toEqual({ error: 'bad-migratetype', mt: 'BOGUS' });
+    expect(b.free(p, 11)).toEqual({ error: 'bad-order', order: 11 });
+    expect(b.unisolatePageblock(0, 'MOVABLE')).toEqual({ error: 'out-of-range', pfn: 0, order: 9 });
+    expect(b.unisolatePageblock(1024, 'ISOLATE')).toEqual({ error: 'bad-migratetype', mt: 'ISOLATE' });
+    expect(b.splitAllocated(p + 1)).toEqual({ error: 'not-allocated', pfn: p + 1, order: 0, allocatedOrder: null });
+    // An order-0 block is already split: nothing to do, nothing refused.
+    expect(b.splitAllocated(p)).toBeUndefined();
+    expect(b.allocatedAt(p)).toEqual({ head: p, order: 0, mt: 'MOVABLE' });
+    expect({ info: b.buddyinfo(), free: b.freePages(), alloc: b.allocatedPages(), type: b.migratetypeOf(1024) }).toEqual(before);
+  });
+
+  test('queries answer "nothing" for impossible input rather than throwing', () => {
+    const b = make(1024, 1024);
+    const p = ok(b.alloc(0, 'MOVABLE'));
+    expect(b.allocatedBlock(-1)).toBeUndefined();
+    expect(b.allocatedBlock(0.5)).toBeUndefined();
+    expect(b.allocatedBlock(p)).toEqual({ head: p, order: 0, mt: 'MOVABLE' });
+    expect(b.isFree(-1)).toBe(false);
+    expect(b.isFree(p)).toBe(false);
+    expect(b.isFree(p + 1)).toBe(true);
+    // PG_reported only lands on a free block's head: not on an allocated page, not mid-block.
+    expect(b.setReported(p)).toBe(false);
+    expect(b.setReported(p + 3)).toBe(false);
+    expect([...b.reportedAll()]).toEqual([]);
+    expect(b.freeListBlocks(11, 'MOVABLE')).toEqual([]);
+    expect(b.freeListBlocks(0, 'BOGUS' as never)).toEqual([]);
+    expect(b.freeListBlocks(0, 'MOVABLE')).toEqual([p + 1]);
+    expect(b.freeBlocks(-1)).toBe(0);
+    expect(b.freeBlocks(0)).toBe(1);
+    expect(b.zoneWatermarkOk(11, 'min')).toBe(false);
+    expect(b.zoneWatermarkOk(0, 'min')).toBe(true);
+  });
+
+  test('a zone beyond the pfn limit is refused at construction', () => {
+    expect(() => make(1024, 2 ** 30)).toThrow(RangeError);
+    expect(() => make(2048, 2 ** 30 - 1024)).toThrow(/exceeds 2\^30/);
+    expect(() => make(1024, 2 ** 30 - 1024)).not.toThrow();
+  });
 });
 
 describe('fallback and stealing (__rmqueue_fallback, steal_suitable_fallback)', () => {

@@ -6,7 +6,7 @@
 import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
 import { isDirty, lookupPage } from './cache';
 import { diskPeek } from './disk';
-import { blockKey } from './layout';
+import { blockKey, HOST_CACHE_PAGES_MAX } from './layout';
 import { cacheOf, pcWorld } from './state';
 import { unmappedCount } from './unmapped-control';
 
@@ -120,5 +120,72 @@ describe('page-cache fault scenarios', () => {
     const steps = [spawn, mmapFile(0, 1), op('guest.read', { guest: 0, pid: 1, vpn: V }), op('file.read', { guest: 0, file: 0, index: 5 }), op('upc.reclaim', { guest: 0 })];
     expect(kinds(scenario(machine(o, ['upc-unmaps-mapped']), steps))).toContain('unmapped-control-safe|unmapped-a-mapped-page');
     expect(kinds(scenario(machine(o), steps))).toEqual([]);
+  });
+});
+
+describe("the host's page cache of a cache=writeback image", () => {
+  it('the flusher refuses a clean block; reclaim refuses a dirty one until it is written back; then both go through', () => {
+    const r = scenario(machine(BASE), [
+      op('file.read', { guest: 0, file: 0, index: 0 }),
+      op('host.pagecache.writeback', { guest: 0, disk: 0, block: 0 }),
+      op('file.write', { guest: 0, file: 0, index: 0 }),
+      op('file.writeback', { guest: 0, file: 0, index: 0 }),
+      op('io.complete', { guest: 0 }),
+      op('host.pagecache.evict', { guest: 0, disk: 0, block: 0 }),
+      op('host.pagecache.writeback', { guest: 0, disk: 0, block: 0 }),
+      op('host.pagecache.evict', { guest: 0, disk: 0, block: 0 }),
+      op('file.read', { guest: 0, file: 0, index: 0 }),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    const errors = r.results.map((x) => (x.ok ? 'ok' : x.error));
+    expect(errors).toEqual(['ok', 'invalid', 'ok', 'ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
+    // The write reached the medium before the host dropped its copy: the read returns it.
+    expect(r.results[8]).toEqual({ ok: true, value: (r.results[2] as { value: number }).value });
+    expect(pcWorld(r.world).disks[0]![0]!.hostCache.has(0)).toBe(false);
+  });
+});
+
+describe('reclaim of a page under writeback', () => {
+  it('file.evict keeps a page whose writeback is in flight (busy) and frees it once the write completed', () => {
+    const r = scenario(machine(BASE), [
+      op('file.write', { guest: 0, file: 1, index: 3 }),
+      op('file.writeback', { guest: 0, file: 1, index: 3 }),
+      op('file.evict', { guest: 0, file: 1, index: 3 }),
+      op('io.complete', { guest: 0 }),
+      op('file.evict', { guest: 0, file: 1, index: 3 }),
+      op('file.read', { guest: 0, file: 1, index: 3 }),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
+    // Read back from the disk after the eviction: the written version.
+    expect(r.results[5]).toEqual({ ok: true, value: (r.results[0] as { value: number }).value });
+  });
+});
+
+describe("the host page cache's own eviction (makeRoom)", () => {
+  it('with all 32 pages dirty, the next block writes the oldest back to the medium and drops it; nothing is lost', () => {
+    const steps = [];
+    // 33 blocks of disk 0 (files 0 and 2, cache=writeback in the mixed mode), each written back by the guest: dirty in the host cache.
+    for (let i = 0; i <= HOST_CACHE_PAGES_MAX; i++) {
+      const [file, index] = [i < 16 ? 0 : 2, i % 16];
+      steps.push(op('file.write', { guest: 0, file, index }), op('file.writeback', { guest: 0, file, index }), op('io.complete', { guest: 0 }));
+    }
+    const r = scenario(machine(BASE), [...steps, op('file.evict', { guest: 0, file: 0, index: 0 }), op('file.read', { guest: 0, file: 0, index: 0 })]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.every((x) => x.ok)).toBe(true);
+    const d = pcWorld(r.world).disks[0]![0]!;
+    expect(d.hostCache.size).toBe(HOST_CACHE_PAGES_MAX);
+    // The oldest block went to the medium when the 33rd came: the read after the guest's
+    // eviction returns the first write.
+    expect(r.results[r.results.length - 1]).toEqual({ ok: true, value: (r.results[0] as { value: number }).value });
+  });
+});
+
+describe('mmap of a file', () => {
+  it('a range past the end of the file (pgoff + pages > FILE_PAGES) is refused; the last pages map', () => {
+    const r = scenario(machine(BASE), [spawn, op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 7, write: true }), op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 6, write: true })]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'out-of-range', 'ok']);
+    expect(r.world.guests[0]!.processes.get(1)!.vmaAt(V)?.end).toBe(V + 6);
   });
 });

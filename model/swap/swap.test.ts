@@ -88,3 +88,26 @@ describe('swap fault scenarios', () => {
     expect(kinds(scenario(machine(SWAP), steps))).toEqual([]);
   });
 });
+
+describe('swap.out refuses what is not a present 4 KiB anonymous page of the process', () => {
+  it('a file mapping, a huge VMA, an unmapped address, a page not yet faulted in; the anonymous page itself goes out', () => {
+    const r = scenario(machine({ ...SWAP, 'page-cache.cacheModes': 'none' }), [
+      spawn,
+      op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: V + 64, pages: 4, write: true }),
+      op('guest.mmap', { guest: 0, pid: 1, vpn: V + 4096, pages: 512, write: true, exec: false, huge: true }),
+      op('guest.mmap', { guest: 0, pid: 1, vpn: V, pages: 4, write: true, exec: false, huge: false }),
+      op('guest.write', { guest: 0, pid: 1, vpn: V + 64 }),
+      swapOut(64),
+      swapOut(4096),
+      swapOut(1024),
+      swapOut(1),
+      write(0),
+      swapOut(0),
+      op('io.complete', { guest: 0 }),
+      read(0),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'invalid', 'invalid', 'invalid', 'no-such-mapping', 'ok', 'ok', 'ok', 'ok']);
+    // read-returns-last-write held through the swap-out and the read (kinds is empty).
+  });
+});

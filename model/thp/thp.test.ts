@@ -9,6 +9,8 @@ import type { ModelConfig } from '../config';
 import { FRAMES_PER_2M } from '../constants';
 import { ZERO, sameContent } from '../content';
 import { peekGuestPhysical, peekLeaf } from '../mmu/peek';
+import { khugepagedCollapse, khugepagedScan } from './khugepaged';
+import { operationNamed } from '../registry';
 import { thpState } from './state';
 
 const BASE = 4 * FRAMES_PER_2M;
@@ -178,4 +180,81 @@ describe('the host side', () => {
     expect(trace(['thp-collapse-skips-notifier']).violation).toMatchObject({ property: 'ept-coherence', kind: 'stale-ept-entry' });
     expect(trace([]).violation).toBeNull();
   });
+});
+
+describe("khugepaged's scan: which ranges it leaves alone, and why", () => {
+  // The scan refuses with the reason as hugepage_vma_revalidate / hpage_collapse_scan_pmd
+  // would give up (SCAN_PMD_NULL, SCAN_PMD_MAPPED, THP disabled), and accepts a range whose
+  // empty slots are the 4 KiB zero page (counted like pte_none, max_ptes_none).
+  function scan(r: Runner, pid = 1) {
+    const g = r.world.guests[0]!;
+    return khugepagedScan(r.world, g, g.processes.get(pid)!, BASE);
+  }
+
+  test('THP off in the guest, a range never touched (no PTE table), a range already mapped huge: refused, nothing scanned', () => {
+    const off = new Runner(config([], true, false), { check: 'incremental' });
+    off.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+    off.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true } });
+    expect(scan(off)).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining('THP is off in this guest') });
+
+    const r = runner([], undefined, false);
+    expect(scan(r)).toMatchObject({ ok: false, detail: expect.stringContaining('no PTE table (pmd none)') });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(leafLevel(r, 1, BASE)).toBe(2);
+    expect(scan(r)).toMatchObject({ ok: false, detail: expect.stringContaining('already a huge page') });
+    expect(thpState(r.world).guestCandidate.has(0)).toBe(false);
+    expect(r.violation).toBeNull();
+  });
+
+  test('a collapse revalidates: the process gone or the range unmapped since the scan aborts it and frees the 2 MiB page', () => {
+    const prepared = () => {
+      const r = runner([], undefined, false);
+      for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+      r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+      expect(scan(r)).toMatchObject({ ok: true });
+      return r;
+    };
+    for (const [between, detail] of [
+      [{ kind: 'guest.exit', args: { guest: 0, pid: 1 } }, /khugepaged: pid 1 exited/],
+      [{ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M } }, /revalidation failed: no VM_HUGEPAGE VMA covers the range/],
+    ] as const) {
+      const r = prepared();
+      const g = r.world.guests[0]!;
+      r.apply(between);
+      const free = g.buddy.freePages();
+      expect(khugepagedCollapse(r.world, g)).toMatchObject({ ok: false, detail: expect.stringMatching(detail) });
+      // Nothing collapsed, nothing leaked: the candidate is gone and the buddy has what it had.
+      expect(thpState(r.world).guestCandidate.has(0)).toBe(false);
+      expect(g.buddy.freePages()).toBe(free);
+      expect(r.violation).toBeNull();
+    }
+  });
+
+  test('zero-page PTEs left by a copy-on-write of the huge zero page count as empty: the range collapses with one page of data', () => {
+    const r = runner([]);
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 5 } });
+    expect(leafLevel(r, 1, BASE)).toBe(1);
+    // One exclusive anonymous page; the other 511 slots map the 4 KiB zero page.
+    expect(scan(r)).toEqual({ ok: true, value: 1 });
+    r.apply({ kind: 'thp.khugepaged.collapse', args: { guest: 0 } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    expect(leafLevel(r, 1, BASE)).toBe(2);
+    for (const off of [0, 5, 511]) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+});
+
+test("the host's khugepaged scan refuses a unit already backed by a 2 MiB host page, and nothing changes", () => {
+  const r = runner([]);
+  const g = r.world.guests[0]!;
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+  const unit = [...g.hugeBacked][0]!;
+  expect(unit).toBeDefined();
+  const hfn = g.backing.get(unit * FRAMES_PER_2M);
+  const res = operationNamed('thp.host.scan')!.apply(r.world, { guest: 0, gfn: unit * FRAMES_PER_2M + 3 });
+  expect(res).toMatchObject({ ok: false, detail: expect.stringContaining('already 2 MiB backed') });
+  expect(g.hugeBacked.has(unit)).toBe(true);
+  expect(g.backing.get(unit * FRAMES_PER_2M)).toBe(hfn);
 });

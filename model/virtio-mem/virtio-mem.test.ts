@@ -175,3 +175,36 @@ describe('the driver follows requested_size (liveness)', () => {
     expect(r.finish()).toMatchObject({ property: 'virtio-mem-converges', kind: 'not-converged' });
   });
 });
+
+test('resize beyond the device (4 blocks) is refused and leaves requested_size as it was', () => {
+  const r = runner([]);
+  const d = deviceOf(r.world, r.world.guests[0]!)!;
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 2 } });
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 5 } });
+  expect(r.outcomes.slice(-2)).toEqual([true, false]);
+  expect(d.requested).toBe(2);
+  expect(r.violation).toBeNull();
+});
+
+test('UNPLUG_ALL: ACKed with nothing plugged, refused while a plugged block is online, ACKed again once the block is offlined and unplugged', () => {
+  const results: (number | string)[] = [];
+  const r = new Runner(config([]), { check: 'incremental', onStep: (_s, _op, res) => results.push(res.ok ? (res.value ?? 'ok') : res.error) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  const g = r.world.guests[0]!;
+  const d = deviceOf(r.world, g)!;
+  r.apply({ kind: 'virtio-mem.unplug-all', args: { guest: 0 } });
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+  r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'virtio-mem.unplug-all', args: { guest: 0 } });
+  expect(d.plugged).toBe(1);
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+  r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'virtio-mem.unplug-all', args: { guest: 0 } });
+  expect(results.slice(1)).toEqual([VIRTIO_MEM_RESP_ACK, 'ok', VIRTIO_MEM_RESP_ACK, 'busy', 'ok', 'ok', VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ACK]);
+  expect(d.state).toEqual(['unplugged', 'unplugged', 'unplugged', 'unplugged']);
+  expect(d.plugged).toBe(0);
+  for (let gfn = d.base; gfn < d.base + 512; gfn++) expect(g.backing.has(gfn)).toBe(false);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});

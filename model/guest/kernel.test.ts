@@ -1,0 +1,51 @@
+/**
+ * The guest kernel's munmap and mprotect never cut a huge page: part of a 2 MiB THP VMA or of
+ * memctl's 1 GiB page is refused as misaligned (the model does not split on a partial
+ * munmap/mprotect), nothing changes, and the whole range is accepted.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { FRAMES_PER_1G, FRAMES_PER_2M } from '../constants';
+
+const BASE = 4 * FRAMES_PER_2M;
+
+function runner(options: ModelConfig['options'] = {}): { r: Runner; errors: (string | undefined)[] } {
+  const errors: (string | undefined)[] = [];
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  errors.length = 0;
+  return { r, errors };
+}
+
+test('part of a 2 MiB page: munmap and mprotect refused, the mapping and its contents kept; the whole page goes', () => {
+  const { r, errors } = runner();
+  const p = r.world.guests[0]!.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 9 } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE + 8, pages: 8 } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 16, write: false, exec: false } });
+  expect(errors).toEqual([undefined, undefined, 'misaligned', 'misaligned']);
+  expect(p.vmaAt(BASE + 8)?.prot.write).toBe(true);
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + 9 } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: false, exec: false } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M } });
+  expect(errors.slice(4)).toEqual([undefined, undefined, undefined]);
+  expect(p.vmaAt(BASE + 8)).toBeUndefined();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test("part of memctl's 1 GiB page: mprotect refused; the whole gigabyte accepted", () => {
+  const { r, errors } = runner({ 'memctl.enabled': true, 'memctl.region': 'giga', 'virtio-balloon.present': false });
+  const p = r.world.guests[0]!.processes.get(1)!;
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, pages: FRAMES_PER_2M, write: false, exec: false } });
+  expect(errors).toEqual([undefined, 'misaligned']);
+  expect(p.vmaAt(FRAMES_PER_1G)?.prot.write).toBe(true);
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, pages: FRAMES_PER_1G, write: false, exec: false } });
+  expect(errors[2]).toBeUndefined();
+  expect(p.vmaAt(FRAMES_PER_1G)?.prot.write).toBe(false);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});

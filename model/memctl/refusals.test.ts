@@ -1,0 +1,67 @@
+/**
+ * memctl's refusals, each with the error the guest driver would see: mmap of a 1 GiB region
+ * the device does not have, at a misaligned address, beyond the user half or over page tables
+ * left by an earlier mapping; DONTNEED of mlocked memory (madvise -EINVAL on VM_LOCKED). A
+ * refused request changes nothing and every property still holds.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { FRAMES_PER_1G } from '../constants';
+import { gigaRegionGfn, memctlOf } from './memctl';
+
+function runner(region: 'ram' | 'giga'): { r: Runner; errors: (string | undefined)[] } {
+  const errors: (string | undefined)[] = [];
+  const c: ModelConfig = {
+    hostFrames: 2 ** 14,
+    guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }],
+    faults: [],
+    options: { 'memctl.enabled': true, 'memctl.region': region, 'virtio-balloon.present': false },
+  };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  errors.length = 0;
+  return { r, errors };
+}
+
+test('memctl mmap: no 1 GiB region (ram mode), misaligned, beyond the user half, over leftover page tables', () => {
+  const ram = runner('ram');
+  ram.r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true } });
+  expect(ram.errors).toEqual(['invalid']);
+
+  const { r, errors } = runner('giga');
+  const p = r.world.guests[0]!.processes.get(1)!;
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 512, write: true } });
+  // 4-level guest: the user half ends at 2^47 bytes, 2^35 frames.
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 2 ** 35, write: true } });
+  // An ordinary mapping in that gigabyte, touched (tables built), then unmapped: its tables stay.
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4 } });
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, write: true } });
+  expect(errors).toEqual(['misaligned', 'out-of-range', undefined, undefined, undefined, 'busy']);
+  expect(p.vmaAt(2 * FRAMES_PER_1G)).toBeUndefined();
+  // A clean gigabyte maps.
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 3 * FRAMES_PER_1G, write: true } });
+  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(p.vmaAt(3 * FRAMES_PER_1G)?.pageFrames).toBe(FRAMES_PER_1G);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('DONTNEED, REMOVE and FREE of mlocked memctl memory are refused; after MUNLOCK DONTNEED goes through', () => {
+  const { r, errors } = runner('giga');
+  const g = r.world.guests[0]!;
+  const base = gigaRegionGfn(g);
+  r.apply({ kind: 'memctl.write', args: { guest: 0, gfn: base + 3 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MLOCK', gfn: base, pages: 8 } });
+  for (const func of ['DONTNEED', 'REMOVE', 'FREE']) r.apply({ kind: 'memctl.request', args: { guest: 0, func, gfn: base + 2, pages: 2 } });
+  expect(errors).toEqual([undefined, undefined, 'invalid', 'invalid', 'invalid']);
+  expect(g.backing.has(base + 3)).toBe(true);
+  expect(memctlOf(g)!.mlocked.has(base + 3)).toBe(true);
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MUNLOCK', gfn: base, pages: 8 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'DONTNEED', gfn: base + 2, pages: 2 } });
+  expect(errors.slice(-2)).toEqual([undefined, undefined]);
+  expect(g.backing.has(base + 3)).toBe(false);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
