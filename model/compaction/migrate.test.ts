@@ -165,3 +165,23 @@ describe('host-side migration', () => {
     expect(r.finish()).toBeNull();
   });
 });
+
+describe('what a single migration refuses to isolate', () => {
+  test('a free guest page and a page mapped by a 2 MiB PMD (a THP) are not movable one page at a time: refused, nothing locked', () => {
+    const errors: (string | undefined)[] = [];
+    const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [] };
+    const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
+    r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+    r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 4 * 512, pages: 512, write: true, exec: false, huge: true } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 4 * 512 + 3 } });
+    const g = r.world.guests[0]!;
+    const leaf = peekLeaf(r.world, g, g.processes.get(1)!, 4 * 512 + 3)!;
+    expect(leaf.level).toBe(2);
+    const free = [...Array(g.config.frames).keys()].find((x) => g.buddy.isFree(x))!;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: free } });
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: leaf.gfn } });
+    expect(errors.slice(3)).toEqual(['busy', 'busy']);
+    expect(compactionState(r.world).active.size).toBe(0);
+    expect(r.violation).toBeNull();
+  });
+});

@@ -65,3 +65,34 @@ test('DONTNEED, REMOVE and FREE of mlocked memctl memory are refused; after MUNL
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test("the host's reclaim of MADV_FREE memory with none pending is refused; after FREE it reclaims the page not written since", () => {
+  const { r, errors } = runner('giga');
+  const g = r.world.guests[0]!;
+  const base = gigaRegionGfn(g);
+  r.apply({ kind: 'memctl.host.reclaim', args: { guest: 0 } });
+  r.apply({ kind: 'memctl.write', args: { guest: 0, gfn: base } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'FREE', gfn: base, pages: 1 } });
+  r.apply({ kind: 'memctl.host.reclaim', args: { guest: 0 } });
+  expect(errors).toEqual(['invalid', undefined, undefined, undefined]);
+  expect(g.backing.has(base)).toBe(false);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test("a process's store to memctl memory the host made read-only (MPROTECT_R) is a SIGBUS; its loads still work; MPROTECT_RW lets the store through", () => {
+  const { r, errors } = runner('giga');
+  const g = r.world.guests[0]!;
+  const base = gigaRegionGfn(g);
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 5 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MPROTECT_R', gfn: base, pages: 8 } });
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 5 } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 5 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MPROTECT_RW', gfn: base, pages: 8 } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 5 } });
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 5 } });
+  expect(errors).toEqual([undefined, undefined, undefined, undefined, 'sigbus', undefined, undefined, undefined]);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});

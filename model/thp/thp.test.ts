@@ -54,6 +54,21 @@ describe('the huge zero page', () => {
     expect(r.finish()).toBeNull();
   });
 
+  test('a second copy-on-write of the huge zero page (another process) reuses the one 4 KiB zero page', () => {
+    const r = runner([]);
+    const g = r.world.guests[0]!;
+    for (const pid of [1, 2]) r.apply({ kind: 'guest.read', args: { guest: 0, pid, vpn: BASE } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 1 } });
+    const z4 = thpState(r.world).zero4k.get(0)!;
+    const zeroPages = [...g.owners.values()].filter((o) => o.kind === 'zero-page').length;
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 2, vpn: BASE + 2 } });
+    expect(thpState(r.world).zero4k.get(0)).toBe(z4);
+    expect([...g.owners.values()].filter((o) => o.kind === 'zero-page').length).toBe(zeroPages);
+    expect(peekLeaf(r.world, g, g.processes.get(2)!, BASE + 3)!.gfn).toBe(z4);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
   test('thp-huge-zero-writable (CVE-2017-1000405) is caught by thp-zero-page-intact', () => {
     const trace = (faults: string[]) => {
       const r = runner(faults, ['thp-zero-page-intact']);

@@ -6,6 +6,7 @@
  * virtio-mem-offline-skips-unmovable among them).
  */
 import { Runner } from '../../fuzz/run';
+import { compactionState } from '../compaction/state';
 import type { ModelConfig } from '../config';
 import { deviceOf, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ERROR, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_STATE_MIXED, VIRTIO_MEM_STATE_PLUGGED, VIRTIO_MEM_STATE_UNPLUGGED } from './device';
 
@@ -94,6 +95,68 @@ describe('offlining and unplugging', () => {
     expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
     expect(d.state[0]).toBe('offlining');
     r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('unplugged');
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  /** An anonymous page of the used block. */
+  function anonIn(r: Runner): number {
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    return [...g.owners].find(([gfn, o]) => o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512)![0];
+  }
+
+  test('between the two offline steps: the range unisolated, or a page locked by a migration, makes the finish give up (EBUSY); the block goes back online with the data', () => {
+    for (const between of ['unisolate', 'migration'] as const) {
+      const { r, written } = used([]);
+      const g = r.world.guests[0]!;
+      const d = deviceOf(r.world, g)!;
+      r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+      r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+      expect(g.buddy.migratetypeOf(d.base)).toBe('ISOLATE');
+      if (between === 'unisolate') r.apply({ kind: 'guest.unisolate', args: { guest: 0, pageblock: d.base / 512 } });
+      else r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: anonIn(r) } });
+      expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+      r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+      expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+      expect(d.state[0]).toBe('plugged');
+      expect(d.plugged).toBe(1);
+      expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+      for (const vpn of written) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn } });
+      expect(r.violation).toBeNull();
+    }
+  });
+
+  test('a page locked by a migration in flight makes the first offline step refuse (EBUSY) and leaves the range as it was', () => {
+    const { r } = used([]);
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: anonIn(r) } });
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    expect(r.outcomes.slice(-2)).toEqual([true, false]);
+    expect(d.state[0]).toBe('plugged');
+    expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+    expect(r.violation).toBeNull();
+  });
+
+  test("the host migrating a frame of the block makes the device answer BUSY; once the migration ends the UNPLUG is ACKed", () => {
+    const { r } = used([]);
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    // A frame the guest freed but the host still backs: the guest's offline leaves it alone.
+    const gfn = [...g.backing.keys()].find((x) => x >= d.base && x < d.base + 512 && !g.owners.has(x))!;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    const [id] = [...compactionState(r.world).active.keys()];
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(false);
+    expect(d.state[0]).toBe('offlining');
+    for (let i = 0; i < 3; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+    expect(compactionState(r.world).active.size).toBe(0);
     r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
     expect(d.state[0]).toBe('unplugged');
     expect(r.violation).toBeNull();
