@@ -111,3 +111,17 @@ describe('swap.out refuses what is not a present 4 KiB anonymous page of the pro
     // read-returns-last-write held through the swap-out and the read (kinds is empty).
   });
 });
+
+describe('a guest crash with pages swapped out', () => {
+  it('drops every swap entry and frees every slot (the next kernel rewrites the device); nothing is leaked', () => {
+    const r = scenario(machine(SWAP), [spawn, populate(2), write(0), write(1), swapOut(0), swapOut(1), op('io.complete', { guest: 0 })]);
+    const s = guestSwapOf(r.world, r.world.guests[0]!);
+    expect(s.ptes.size).toBe(2);
+    expect(s.device!.used).toBe(2);
+    const after = scenario(machine(SWAP), [spawn, populate(2), write(0), write(1), swapOut(0), swapOut(1), op('io.complete', { guest: 0 }), op('guest.crash', { guest: 0 })], true);
+    expect(kinds(after)).toEqual([]);
+    const t = guestSwapOf(after.world, after.world.guests[0]!);
+    expect(t.ptes.size).toBe(0);
+    expect(t.device!.used).toBe(0);
+  });
+});

@@ -5,6 +5,7 @@
  * invalidation protocol, and each injected fault caught by the property it names.
  */
 import { Runner } from '../../fuzz/run';
+import { compactionState } from '../compaction/state';
 import type { ModelConfig } from '../config';
 import { FRAMES_PER_2M } from '../constants';
 import { ZERO, sameContent } from '../content';
@@ -243,6 +244,21 @@ describe("khugepaged's scan: which ranges it leaves alone, and why", () => {
       expect(g.buddy.freePages()).toBe(free);
       expect(r.violation).toBeNull();
     }
+  });
+
+  test('a page of the range locked by a migration (SCAN_PAGE_LOCK), then replaced by its migration entry: the scan refuses both times', () => {
+    const r = runner([], undefined, false);
+    const g = r.world.guests[0]!;
+    for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+    expect(scan(r)).toMatchObject({ ok: false, detail: expect.stringContaining('is locked (SCAN_PAGE_LOCK)') });
+    const [id] = [...compactionState(r.world).active.keys()];
+    r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+    expect(scan(r)).toMatchObject({ ok: false, detail: expect.stringContaining('is under migration') });
+    expect(thpState(r.world).guestCandidate.has(0)).toBe(false);
+    expect(r.violation).toBeNull();
   });
 
   test('zero-page PTEs left by a copy-on-write of the huge zero page count as empty: the range collapses with one page of data', () => {
