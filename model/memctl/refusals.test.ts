@@ -96,3 +96,26 @@ test("a process's store to memctl memory the host made read-only (MPROTECT_R) is
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test('MLOCK of a range the host is reclaiming a page of is refused (mlock EAGAIN) and locks nothing; once the reclaim ends it goes through', () => {
+  // 'ram': the region is guest RAM, which host reclaim reaches (the 1 GiB memslot is above it).
+  const { r, errors } = runner('ram');
+  const g = r.world.guests[0]!;
+  const base = memctlOf(g)!.region.gfn;
+  r.apply({ kind: 'memctl.write', args: { guest: 0, gfn: base + 5 } });
+  r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn: base + 5 } });
+  expect(errors).toEqual([undefined, undefined]);
+  expect(g.pendingReclaim).toBeTruthy();
+  // A range clear of the reclaimed page locks; one that holds it does not.
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MLOCK', gfn: base + 8, pages: 8 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MLOCK', gfn: base, pages: 8 } });
+  expect(errors).toEqual([undefined, undefined, undefined, 'busy']);
+  expect(memctlOf(g)!.mlocked.has(base + 8)).toBe(true);
+  expect([...memctlOf(g)!.mlocked].some((x) => x < base + 8)).toBe(false);
+  r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+  r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MLOCK', gfn: base, pages: 8 } });
+  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(memctlOf(g)!.mlocked.has(base + 5)).toBe(true);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});

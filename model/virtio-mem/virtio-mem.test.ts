@@ -7,8 +7,9 @@
  */
 import { Runner } from '../../fuzz/run';
 import { compactionState } from '../compaction/state';
+import { driverWork } from './driver';
 import type { ModelConfig } from '../config';
-import { deviceOf, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ERROR, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_STATE_MIXED, VIRTIO_MEM_STATE_PLUGGED, VIRTIO_MEM_STATE_UNPLUGGED } from './device';
+import { deviceOf, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_BUSY, VIRTIO_MEM_RESP_ERROR, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_STATE_MIXED, VIRTIO_MEM_STATE_PLUGGED, VIRTIO_MEM_STATE_UNPLUGGED } from './device';
 
 const FRAG_VPN = 2 ** 24;
 
@@ -270,4 +271,85 @@ test('UNPLUG_ALL: ACKed with nothing plugged, refused while a plugged block is o
   for (let gfn = d.base; gfn < d.base + 512; gfn++) expect(g.backing.has(gfn)).toBe(false);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
+});
+
+describe('the device answering BUSY while the block is already taken', () => {
+  /**
+   * Block 0 plugged and used, requested_size back to 0, the host reclaiming a frame the guest
+   * freed but still backs. `results` holds each step's device answer (or refusal).
+   */
+  function hostHolds(): { r: Runner; results: (number | string)[]; written: number[] } {
+    const results: (number | string)[] = [];
+    const r = new Runner(config([]), { check: 'incremental', onStep: (_s, _op, res) => results.push(res.ok ? (res.value ?? 'ok') : res.error) });
+    r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
+    const written: number[] = [];
+    for (const [gfn, o] of g.owners) if (o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512 && written.length < 6) written.push(o.vpn);
+    for (const vpn of written) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn } });
+    const gfn = [...g.backing.keys()].find((x) => x >= d.base && x < d.base + 512 && !g.owners.has(x))!;
+    expect(gfn).toBeDefined();
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+    r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    results.length = 0;
+    return { r, results, written };
+  }
+
+  test('UNPLUG_ALL of a taken, unacknowledged block: BUSY while the host holds a frame (nothing discarded), then ACK with the frames returned', () => {
+    const { r, results } = hostHolds();
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('offlining');
+    expect(g.owners.get(d.base)?.kind).toBe('virtio-mem');
+    const backed = [...g.backing.keys()].filter((x) => x >= d.base && x < d.base + 512).length;
+    expect(backed).toBeGreaterThan(0);
+    r.apply({ kind: 'virtio-mem.unplug-all', args: { guest: 0 } });
+    expect(d.state[0]).toBe('offlining');
+    expect(d.plugged).toBe(1);
+    expect([...g.backing.keys()].filter((x) => x >= d.base && x < d.base + 512).length).toBe(backed);
+    r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug-all', args: { guest: 0 } });
+    expect(results).toEqual(['ok', 'busy', VIRTIO_MEM_RESP_BUSY, 'ok', VIRTIO_MEM_RESP_ACK]);
+    expect(d.state).toEqual(['unplugged', 'unplugged', 'unplugged', 'unplugged']);
+    expect(d.plugged).toBe(0);
+    for (let gfn = d.base; gfn < d.base + 512; gfn++) expect(g.backing.has(gfn)).toBe(false);
+    expect(r.violation).toBeNull();
+  });
+
+  test('the driver gives up a block left offlining by a BUSY answer: it goes back online, plugged, with the data', () => {
+    const { r, written } = hostHolds();
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+    r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
+    expect(d.state[0]).toBe('offlining');
+    d.configChanged = false;
+    driverWork(r.world, g);
+    expect(d.state[0]).toBe('plugged');
+    expect(d.plugged).toBe(1);
+    expect(g.owners.get(d.base)?.kind).not.toBe('virtio-mem');
+    expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+    for (const vpn of written) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn } });
+    expect(r.violation).toBeNull();
+  });
+
+  test('the driver following a smaller requested_size offlines, meets BUSY and gives up: the block is online again, plugged', () => {
+    const { r, written } = hostHolds();
+    const g = r.world.guests[0]!;
+    const d = deviceOf(r.world, g)!;
+    expect(d.configChanged).toBe(true);
+    driverWork(r.world, g);
+    expect(d.configChanged).toBe(false);
+    expect(d.state[0]).toBe('plugged');
+    expect(d.plugged).toBe(1);
+    expect(g.owners.get(d.base)?.kind).not.toBe('virtio-mem');
+    for (const vpn of written) r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn } });
+    expect(r.violation).toBeNull();
+  });
 });
