@@ -6,6 +6,8 @@
 import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
 import { FRAMES_PER_1G, FRAMES_PER_2M } from '../constants';
+import { compactionState } from '../compaction/state';
+import { peekLeaf } from '../mmu/peek';
 
 const BASE = 4 * FRAMES_PER_2M;
 
@@ -48,4 +50,55 @@ test("part of memctl's 1 GiB page: mprotect refused; the whole gigabyte accepted
   expect(p.vmaAt(FRAMES_PER_1G)?.prot.write).toBe(false);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
+});
+
+describe('a guest migration caught between unmap and remap (its PTE a migration entry)', () => {
+  /** One written page alone in its page table, its migration begun and stepped to 'unmapped'. */
+  function unmapped(): { r: Runner; errors: (string | undefined)[]; gfn: number; id: number } {
+    const { r, errors } = runner();
+    const g = r.world.guests[0]!;
+    r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 1, write: true, exec: false, huge: false } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.gfn;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+    const [id] = [...compactionState(r.world).active.keys()];
+    r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+    expect(compactionState(r.world).active.get(id!)?.stage).toBe('unmapped');
+    expect(errors).toEqual([undefined, undefined, undefined, undefined]);
+    errors.length = 0;
+    return { r, errors, gfn, id: id! };
+  }
+
+  test('munmap drops the migration entry and unlinks the emptied table; the migration ends with both pages free', () => {
+    const { r, errors, gfn, id } = unmapped();
+    const g = r.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    const tables = g.tables.size;
+    r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 1 } });
+    expect(errors).toEqual([undefined]);
+    expect(p.vmaAt(BASE)).toBeUndefined();
+    expect(g.tables.size).toBe(tables - 1);
+    for (let i = 0; i < 3 && compactionState(r.world).active.has(id); i++) r.apply({ kind: 'compaction.migrate.step', args: { id } });
+    expect(compactionState(r.world).active.has(id)).toBe(false);
+    expect(g.owners.has(gfn)).toBe(false);
+    expect(g.buddy.allocatedAt(gfn)).toBeFalsy();
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
+  test('mprotect read-only makes the migration entry read-only: the page comes back mapped read-only with its data', () => {
+    const { r, errors, id } = unmapped();
+    const g = r.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 1, write: false, exec: false } });
+    expect(errors).toEqual([undefined]);
+    for (let i = 0; i < 3 && compactionState(r.world).active.has(id); i++) r.apply({ kind: 'compaction.migrate.step', args: { id } });
+    expect(compactionState(r.world).finished.get(id)?.stage).toBe('done');
+    const leaf = peekLeaf(r.world, g, p, BASE)!;
+    expect(leaf.writable).toBe(false);
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(errors).toEqual([undefined, undefined, undefined, undefined]);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
 });
