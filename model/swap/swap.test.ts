@@ -15,6 +15,14 @@ const read = (i: number) => op('guest.read', { guest: 0, pid: 1, vpn: V + i });
 const swapOut = (i: number) => op('swap.out', { guest: 0, pid: 1, vpn: V + i });
 
 describe('guest swap', () => {
+  it('swap.out of a page never touched (no page table yet) is refused as not mapped; once written it goes out', () => {
+    const mmap = op('guest.mmap', { guest: 0, pid: 1, vpn: V, pages: 2, write: true, exec: false, huge: false });
+    const r = scenario(machine(SWAP), [spawn, mmap, swapOut(0), write(0), swapOut(0)], true);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.slice(1).map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'no-such-mapping', 'ok', 'ok']);
+    expect(r.world.transitions.get('swap')?.get('mapped->swap-cache')).toBe(1);
+  });
+
   it('a page swapped out and completed comes back with what was written', () => {
     const r = scenario(machine(SWAP), [spawn, populate(2), write(0), swapOut(0), op('io.complete', { guest: 0 }), read(0)]);
     expect(kinds(r)).toEqual([]);
