@@ -13,6 +13,16 @@ describe('FreeList (list_head on struct page)', () => {
     expect(l.peekTail()).toBe(9);
   });
 
+  test('an empty list has neither head nor tail', () => {
+    const l = new FreeList();
+    expect(l.peekHead()).toBeUndefined();
+    expect(l.peekTail()).toBeUndefined();
+    l.addTail(4);
+    l.remove(4);
+    expect(l.peekTail()).toBeUndefined();
+    expect(l.toArray()).toEqual([]);
+  });
+
   test('remove head, middle, tail and absent', () => {
     const l = new FreeList();
     for (const p of [1, 2, 3, 4]) l.addTail(p);

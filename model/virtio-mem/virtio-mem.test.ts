@@ -353,3 +353,22 @@ describe('the device answering BUSY while the block is already taken', () => {
     expect(r.violation).toBeNull();
   });
 });
+
+test('a balloon page in the block makes offlining fail with EBUSY naming it; the block stays plugged and online', () => {
+  const details: string[] = [];
+  const r = new Runner(config([]), { check: 'incremental', onStep: (_s, _op, res) => details.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  const g = r.world.guests[0]!;
+  const d = deviceOf(r.world, g)!;
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+  r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'vballoon.host.target', args: { guest: 0, pages: 1 } });
+  r.apply({ kind: 'vballoon.fill', args: { guest: 0 } });
+  const page = [...g.owners].find(([, o]) => o.kind === 'balloon')![0];
+  expect(page >= d.base && page < d.base + 512).toBe(true);
+  r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+  expect(details[details.length - 1]).toMatch(/^busy: .*EBUSY, gfn 0x[0-9a-f]+: virtio-balloon page$/);
+  expect(d.state[0]).toBe('plugged');
+  expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+  expect(r.violation).toBeNull();
+});
