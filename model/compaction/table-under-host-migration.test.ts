@@ -1,0 +1,98 @@
+/**
+ * A guest page-table page whose host frame the host is migrating (host-side compaction between
+ * its unmap and its remap): every guest path that must read that table refuses with 'retry'
+ * and changes nothing (munmap, mprotect, exit, swap-out, a guest-side migration at its unmap
+ * or its remap edge), and once the host migration has ended each of them goes through.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { peekLeaf } from '../mmu/peek';
+import { compactionState } from './state';
+
+const B = 4 * 512 * 512;
+
+function runner(): { r: Runner; errors: (string | undefined)[] } {
+  const errors: (string | undefined)[] = [];
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B + 1 } });
+  errors.length = 0;
+  return { r, errors };
+}
+
+/** Begin a host migration of the level-1 table mapping B and step it to 'unmapped'; its id. */
+function hostMigratesTable(r: Runner): number {
+  const g = r.world.guests[0]!;
+  const t = [...g.tables.entries()].find(([, x]) => x.pid === 1 && x.level === 1)![0];
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn: t } });
+  const id = [...compactionState(r.world).active.values()].find((m) => m.side === 'host')!.id;
+  r.apply({ kind: 'compaction.migrate.step', args: { id } });
+  expect(compactionState(r.world).active.get(id)?.stage).toBe('unmapped');
+  return id;
+}
+
+function finishHost(r: Runner, id: number): void {
+  for (let i = 0; i < 3 && compactionState(r.world).active.has(id); i++) r.apply({ kind: 'compaction.migrate.step', args: { id } });
+  expect(compactionState(r.world).finished.get(id)?.stage).toBe('done');
+}
+
+test('munmap, swap-out, mprotect and exit refuse (retry) while the table is being moved, and change nothing; afterwards they go through', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const gfn = peekLeaf(r.world, g, p, B)!.gfn;
+  const id = hostMigratesTable(r);
+  errors.length = 0;
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
+  r.apply({ kind: 'swap.out', args: { guest: 0, pid: 1, vpn: B } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: false, exec: false } });
+  r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
+  expect(errors).toEqual(['retry', 'retry', 'retry', 'retry']);
+  expect(p.vmaAt(B + 1)?.prot.write).toBe(true);
+  expect(g.processes.has(1)).toBe(true);
+  expect(g.owners.get(gfn)).toMatchObject({ kind: 'anon', pid: 1, vpn: B });
+  finishHost(r, id);
+  errors.length = 0;
+  expect(peekLeaf(r.world, g, p, B)!.gfn).toBe(gfn);
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
+  r.apply({ kind: 'swap.out', args: { guest: 0, pid: 1, vpn: B } });
+  r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
+  expect(errors).toEqual([undefined, undefined, undefined]);
+  expect(g.processes.has(1)).toBe(false);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('a guest-side migration refuses its unmap and its remap edge (retry) while its page table is being moved, and ends with the data once the host is done', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const gfn = peekLeaf(r.world, g, p, B)!.gfn;
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+  const guestId = [...compactionState(r.world).active.values()].find((m) => m.side === 'guest')!.id;
+  const h1 = hostMigratesTable(r);
+  errors.length = 0;
+  r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
+  expect(errors).toEqual(['retry']);
+  expect(compactionState(r.world).active.get(guestId)?.stage).toBe('locked');
+  finishHost(r, h1);
+  r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
+  r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
+  expect(compactionState(r.world).active.get(guestId)?.stage).toBe('copied');
+  const h2 = hostMigratesTable(r);
+  errors.length = 0;
+  r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
+  expect(errors).toEqual(['retry']);
+  expect(compactionState(r.world).active.get(guestId)?.stage).toBe('copied');
+  finishHost(r, h2);
+  r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
+  expect(compactionState(r.world).finished.get(guestId)?.stage).toBe('done');
+  expect(peekLeaf(r.world, g, p, B)!.gfn).not.toBe(gfn);
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: B } });
+  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
