@@ -1,13 +1,14 @@
 /**
  * A guest page-table page whose host frame the host is migrating (host-side compaction between
  * its unmap and its remap): every guest path that must read that table refuses with 'retry'
- * and changes nothing (munmap, mprotect, exit, swap-out, a guest-side migration at its unmap
+ * and changes nothing (munmap, mprotect, MADV_DONTNEED, exit, swap-out, a guest-side migration at its unmap
  * or its remap edge), and once the host migration has ended each of them goes through.
  */
 import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
+import { reclaimOf } from '../reclaim/state';
 
 const B = 4 * 512 * 512;
 
@@ -39,7 +40,7 @@ function finishHost(r: Runner, id: number): void {
   expect(compactionState(r.world).finished.get(id)?.stage).toBe('done');
 }
 
-test('munmap, swap-out, mprotect and exit refuse (retry) while the table is being moved, and change nothing; afterwards they go through', () => {
+test('munmap, swap-out, mprotect, MADV_DONTNEED and exit refuse (retry) while the table is being moved, and change nothing; afterwards they go through', () => {
   const { r, errors } = runner();
   const g = r.world.guests[0]!;
   const p = g.processes.get(1)!;
@@ -49,8 +50,9 @@ test('munmap, swap-out, mprotect and exit refuse (retry) while the table is bein
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
   r.apply({ kind: 'swap.out', args: { guest: 0, pid: 1, vpn: B } });
   r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: false, exec: false } });
+  r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: B, pages: 2 } });
   r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
-  expect(errors).toEqual(['retry', 'retry', 'retry', 'retry']);
+  expect(errors).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
   expect(p.vmaAt(B + 1)?.prot.write).toBe(true);
   expect(g.processes.has(1)).toBe(true);
   expect(g.owners.get(gfn)).toMatchObject({ kind: 'anon', pid: 1, vpn: B });
@@ -93,6 +95,33 @@ test('a guest-side migration refuses its unmap and its remap edge (retry) while 
   expect(peekLeaf(r.world, g, p, B)!.gfn).not.toBe(gfn);
   r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: B } });
   expect(errors[errors.length - 1]).toBeUndefined();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('reclaim meets a mapped file page it cannot unmap (its page table is being moved): the page stays cached and mapped, reclaim records itself blocked; file.evict refuses (retry)', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const F = B + 16;
+  r.apply({ kind: 'file.mmap', args: { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: F, pages: 1, write: false } });
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: F } });
+  expect(errors).toEqual([undefined, undefined]);
+  const cached = peekLeaf(r.world, g, p, F)!.gfn;
+  expect(g.owners.get(cached)?.kind).toBe('page-cache');
+  const id = hostMigratesTable(r);
+  errors.length = 0;
+  r.apply({ kind: 'file.evict', args: { guest: 0, file: 0, index: 0 } });
+  r.apply({ kind: 'reclaim.shrink', args: { guest: 0, pages: 4096 } });
+  expect(errors[0]).toBe('retry');
+  expect(reclaimOf(g).blockedStep).toBe(r.world.step);
+  expect(g.owners.get(cached)?.kind).toBe('page-cache');
+  finishHost(r, id);
+  expect(peekLeaf(r.world, g, p, F)!.gfn).toBe(cached);
+  errors.length = 0;
+  r.apply({ kind: 'file.evict', args: { guest: 0, file: 0, index: 0 } });
+  expect(errors).toEqual([undefined]);
+  expect(peekLeaf(r.world, g, p, F)).toBeNull();
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });

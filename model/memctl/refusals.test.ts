@@ -8,6 +8,7 @@ import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
 import { FRAMES_PER_1G } from '../constants';
 import { gigaRegionGfn, memctlOf } from './memctl';
+import { compactionState } from '../compaction/state';
 
 function runner(region: 'ram' | 'giga'): { r: Runner; errors: (string | undefined)[] } {
   const errors: (string | undefined)[] = [];
@@ -116,6 +117,30 @@ test('MLOCK of a range the host is reclaiming a page of is refused (mlock EAGAIN
   r.apply({ kind: 'memctl.request', args: { guest: 0, func: 'MLOCK', gfn: base, pages: 8 } });
   expect(errors[errors.length - 1]).toBeUndefined();
   expect(memctlOf(g)!.mlocked.has(base + 5)).toBe(true);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('memctl mmap while the host migrates the page-table page it must look into refuses (retry), adds no VMA, and maps once the migration is done', () => {
+  const { r, errors } = runner('giga');
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const vpn = 3 * FRAMES_PER_1G;
+  // A page in another gigabyte of the same 512 GiB builds the level-3 table that covers vpn.
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 5 * FRAMES_PER_1G, pages: 1, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 5 * FRAMES_PER_1G } });
+  errors.length = 0;
+  const pud = [...g.tables.entries()].find(([, t]) => t.pid === 1 && t.level === 3)![0];
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn: pud } });
+  const id = [...compactionState(r.world).active.keys()][0]!;
+  r.apply({ kind: 'compaction.migrate.step', args: { id } });
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn, write: true } });
+  expect(errors).toEqual([undefined, undefined, 'retry']);
+  expect(p.vmaAt(vpn)).toBeUndefined();
+  for (let i = 0; i < 3 && compactionState(r.world).active.has(id); i++) r.apply({ kind: 'compaction.migrate.step', args: { id } });
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn, write: true } });
+  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(p.vmaAt(vpn)?.pageFrames).toBe(FRAMES_PER_1G);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });

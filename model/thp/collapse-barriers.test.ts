@@ -8,6 +8,7 @@ import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
 import { FRAMES_PER_2M } from '../constants';
 import { resolveBacking } from '../host/ept-fault';
+import { deviceOf } from '../virtio-mem/device';
 
 function runner(): Runner {
   const guest = { frames: 2 ** 12, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: false };
@@ -54,4 +55,52 @@ test('the same unit collapses once the page left the balloon', () => {
   expect(g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))).toBe(true);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
+});
+
+/** A runner recording each step's outcome with its detail. */
+function recording(options: ModelConfig['options']): { r: Runner; out: string[] } {
+  const out: string[] = [];
+  const guest = { frames: 2 ** 12, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: false };
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  return { r, out };
+}
+
+test('a unit holding a reported free block is not collapsed by host khugepaged (PG_reported memory stays given back)', () => {
+  const { r, out } = recording({ 'free-page-reporting.order': 5 });
+  const g = r.world.guests[0]!;
+  for (let i = 0; i < 50 && !out.includes('invalid: g0: no reporting work queued'); i++) {
+    r.apply({ kind: 'fpr.work', args: { guest: 0 } });
+    r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
+  }
+  const reported = [...g.buddy.freeBlocksAll()].find((b) => g.buddy.isReported(b.pfn) && g.owners.get(b.pfn) === undefined);
+  expect(reported).toBeDefined();
+  const gfn = reported!.pfn;
+  const unit = Math.floor(gfn / FRAMES_PER_2M);
+  out.length = 0;
+  r.apply({ kind: 'thp.host.scan', args: { guest: 0, gfn } });
+  r.apply({ kind: 'thp.host.collapse', args: { guest: 0 } });
+  expect(out.join('\n')).toContain('a reported free block');
+  expect(g.hugeBacked.has(unit)).toBe(false);
+  expect(g.buddy.isReported(gfn)).toBe(true);
+  expect(r.violation).toBeNull();
+});
+
+test('a unit of a virtio-mem block being offlined is not collapsed by host khugepaged', () => {
+  const { r, out } = recording({ 'virtio-mem.blocks': 4 });
+  const g = r.world.guests[0]!;
+  const d = deviceOf(r.world, g)!;
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+  r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: 2 ** 24, pages: 1024 } });
+  r.apply({ kind: 'virtio-mem.unplug.begin', args: { guest: 0, block: 0 } });
+  expect(d.state[0]).toBe('offlining');
+  const gfn = [...g.backing.keys()].find((x) => x >= d.base && x < d.base + 512)!;
+  expect(gfn).toBeDefined();
+  out.length = 0;
+  r.apply({ kind: 'thp.host.scan', args: { guest: 0, gfn } });
+  r.apply({ kind: 'thp.host.collapse', args: { guest: 0 } });
+  expect(out.join('\n')).toContain('virtio-mem block 0 is offlining');
+  expect(g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))).toBe(false);
+  expect(r.violation).toBeNull();
 });

@@ -246,6 +246,33 @@ describe("khugepaged's scan: which ranges it leaves alone, and why", () => {
     }
   });
 
+  test("a source page whose host frame the host is migrating cannot be read: the collapse aborts, frees the 2 MiB page and leaves the range as it was", () => {
+    const r = runner([], undefined, false);
+    const g = r.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(scan(r)).toMatchObject({ ok: true });
+    const gfn = peekLeaf(r.world, g, p, BASE + 7)!.gfn;
+    // Host-side migration moves 4 KiB frames: split the 2 MiB host page backing gfn first.
+    if (g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))) r.apply({ kind: 'thp.host.split', args: { guest: 0, gfn } });
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
+    expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
+    const [id] = [...compactionState(r.world).active.keys()];
+    r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+    expect(compactionState(r.world).active.get(id!)?.stage).toBe('unmapped');
+    const free = g.buddy.freePages();
+    expect(khugepagedCollapse(r.world, g)).toMatchObject({ ok: false, error: 'retry' });
+    expect(thpState(r.world).guestCandidate.has(0)).toBe(false);
+    expect(g.buddy.freePages()).toBe(free);
+    expect(leafLevel(r, 1, BASE + 7)).toBe(1);
+    expect(peekLeaf(r.world, g, p, BASE + 7)!.gfn).toBe(gfn);
+    for (let i = 0; i < 3 && compactionState(r.world).active.has(id!); i++) r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE + 7 } });
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+  });
+
   test('a page of the range locked by a migration (SCAN_PAGE_LOCK), then replaced by its migration entry: the scan refuses both times', () => {
     const r = runner([], undefined, false);
     const g = r.world.guests[0]!;
