@@ -37,6 +37,16 @@ describe('guest swap', () => {
     expect(guestSwapOf(r.world, r.world.guests[0]!).device!.used).toBe(0);
   });
 
+  it('tmem-host-reclaims-persistent through the guest swap: the swap-in misses frontswap, reads the never-written device slot (zero) and loses the write', () => {
+    const steps = [spawn, populate(1), write(0), swapOut(0), op('io.complete', { guest: 0 }), op('tmem.host.reclaim', { pages: 4 }), read(0)];
+    const bad = scenario(machine({ ...SWAP, 'frontswap.enabled': true }, ['tmem-host-reclaims-persistent']), steps);
+    expect(kinds(bad)).toEqual(['read-returns-last-write|wrong-read', 'oracle-agreement|content-mismatch']);
+    expect(bad.world.transitions.get('frontswap')?.get('absent->missed')).toBe(1);
+    const good = scenario(machine({ ...SWAP, 'frontswap.enabled': true }), steps);
+    expect(kinds(good)).toEqual([]);
+    expect(good.world.transitions.get('frontswap')?.get('stored->loaded')).toBe(1);
+  });
+
   it('through frontswap: the store serves the swap-in, the device slot is never written', () => {
     const r = scenario(machine({ ...SWAP, 'frontswap.enabled': true }), [spawn, populate(1), write(0), swapOut(0), op('io.complete', { guest: 0 }), read(0)]);
     expect(kinds(r)).toEqual([]);
