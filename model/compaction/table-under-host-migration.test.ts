@@ -9,6 +9,7 @@ import type { ModelConfig } from '../config';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
 import { reclaimOf } from '../reclaim/state';
+import { POISON_OPTION, poisonCorruptions } from '../devices/page-poison';
 
 const B = 4 * 512 * 512;
 
@@ -122,6 +123,30 @@ test('reclaim meets a mapped file page it cannot unmap (its page table is being 
   r.apply({ kind: 'file.evict', args: { guest: 0, file: 0, index: 0 } });
   expect(errors).toEqual([undefined]);
   expect(peekLeaf(r.world, g, p, F)).toBeNull();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test("page poisoning on free cannot write a page whose host frame the host is migrating: the page is freed unpoisoned, nothing expects poison of it, and a later allocation is not a corruption", () => {
+  const errors: (string | undefined)[] = [];
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { [POISON_OPTION]: 'poison' } };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B + 1 } });
+  const g = r.world.guests[0]!;
+  const gfn = peekLeaf(r.world, g, g.processes.get(1)!, B + 1)!.gfn;
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
+  const id = [...compactionState(r.world).active.keys()][0]!;
+  r.apply({ kind: 'compaction.migrate.step', args: { id } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
+  expect(errors.slice(1)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  expect(g.owners.has(gfn)).toBe(false);
+  expect(g.buddy.allocatedAt(gfn)).toBeFalsy();
+  finishHost(r, id);
+  r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 0, mt: 'MOVABLE' } });
+  expect(poisonCorruptions(g)).toEqual([]);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
