@@ -102,3 +102,24 @@ describe('a guest migration caught between unmap and remap (its PTE a migration 
     expect(r.finish()).toBeNull();
   });
 });
+
+test("memctl's 1 GiB leaf made read-only by mprotect and writable again: the next write faults and makes the same leaf writable (wp_page_shared)", () => {
+  const { r, errors } = runner({ 'memctl.enabled': true, 'memctl.region': 'giga', 'virtio-balloon.present': false });
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const at = FRAMES_PER_1G + 5;
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: at } });
+  const before = peekLeaf(r.world, g, p, at)!;
+  expect(before).toMatchObject({ level: 3, writable: true });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, pages: FRAMES_PER_1G, write: false, exec: false } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, pages: FRAMES_PER_1G, write: true, exec: false } });
+  // mprotect makes only an exclusive anonymous page writable in place: the leaf stays read-only.
+  expect(peekLeaf(r.world, g, p, at)).toMatchObject({ level: 3, writable: false, gfn: before.gfn });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: at } });
+  expect(peekLeaf(r.world, g, p, at)).toMatchObject({ level: 3, writable: true, gfn: before.gfn });
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: at } });
+  expect(errors).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
