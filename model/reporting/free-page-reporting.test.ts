@@ -10,11 +10,11 @@ import { PAGE_REPORTING_CAPACITY, reportingOf } from './free-page-reporting';
 
 const ORDER = 5;
 
-function runner(): { r: Runner; errors: (string | undefined)[] } {
+function runner(frames = 2 ** 12): { r: Runner; errors: (string | undefined)[] } {
   const errors: (string | undefined)[] = [];
   const c: ModelConfig = {
     hostFrames: 2 ** 14,
-    guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }],
+    guests: [{ frames, guestLevels: 4, eptLevels: 4, hugePages: false }],
     faults: [],
     options: { 'free-page-reporting.order': ORDER },
   };
@@ -81,6 +81,27 @@ test('more unreported blocks on one list than one report holds: the first report
   expect(unreported.length).toBeGreaterThan(0);
   drainAll(r, errors);
   for (const pfn of unreported) expect(g.buddy.isReported(pfn)).toBe(true);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test("a pass that uses up its budget (DIV_ROUND_UP(nr_free, CAPACITY * 16) reports per order) stops with the state back at requested and reports the rest in a later pass", () => {
+  const { r, errors } = runner(2 ** 13);
+  const g = r.world.guests[0]!;
+  const f = reportingOf(g)!;
+  drainAll(r, errors);
+  // More than two full reports of order-5 blocks whose buddies stay allocated; nr_free at
+  // order 5 stays under CAPACITY * 16, so the budget is one report (and one over).
+  const n = 2 * (2 * PAGE_REPORTING_CAPACITY + 4);
+  for (let i = 0; i < n; i++) r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: ORDER, mt: 'MOVABLE' } });
+  const allocs = [...g.kernelAllocs.entries()].filter(([, a]) => a.order === ORDER);
+  expect(allocs.length).toBe(n);
+  for (const [id, a] of allocs) if ((a.gfn / 2 ** ORDER) % 2 === 0) r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: id } });
+  const before = r.world.transitions.get('free-page-reporting')?.get('active->requested') ?? 0;
+  drainAll(r, errors);
+  expect(r.world.transitions.get('free-page-reporting')?.get('active->requested') ?? 0).toBeGreaterThan(before);
+  for (const [, a] of allocs) if ((a.gfn / 2 ** ORDER) % 2 === 0) expect(g.buddy.isReported(a.gfn)).toBe(true);
+  expect(f.inFlight).toBeNull();
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
