@@ -13,7 +13,7 @@ const mapDax = (guest: number, write = false) => op('dax.mmap', { guest, pid: 1,
 const read = (guest: number, i = 0) => op('guest.read', { guest, pid: 1, vpn: V + i });
 
 describe('shared page cache behaviour', () => {
-  it('a write through a read-only mapping of the window is a protection fault (SEGV): the DAX fault leaves a present PTE to the core', () => {
+  it('a write through a read-only mapping of the window is refused (SEGV) and leaves the shared frame in place', () => {
     const r = scenario(machine(RO), [spawn(0), mapDax(0), read(0), op('guest.write', { guest: 0, pid: 1, vpn: V }), read(0)]);
     expect(kinds(r)).toEqual([]);
     expect(r.results.slice(1).map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'ok', 'segv', 'ok']);
@@ -21,7 +21,7 @@ describe('shared page cache behaviour', () => {
     expect(r.world.frames.owner(g.backing.get(windowGfn(g, 0, 0))!)?.kind).toBe('shared-page-cache');
   });
 
-  it('a grant made writable after a read: the next write upgrades the read-only EPT leaf in place (shared frame, no private copy)', () => {
+  it('a grant made writable after a read: the next write goes to the shared frame itself (no private copy)', () => {
     const r = scenario(machine(RO), [spawn(0), mapDax(0, true), read(0), op('dax.grant', { guest: 0, file: 0, write: true }), op('guest.write', { guest: 0, pid: 1, vpn: V }), read(0)]);
     expect(kinds(r)).toEqual([]);
     expect(r.results.slice(1).map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
