@@ -17,6 +17,19 @@ function config(faults: string[]): ModelConfig {
   return { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults, options: { 'virtio-mem.blocks': 4 } };
 }
 
+/** Plugs block 0, fills it with a process's pages and writes up to 6 of them; their vpns. */
+function fillBlock0(r: Runner): number[] {
+  const g = r.world.guests[0]!;
+  const d = deviceOf(r.world, g)!;
+  r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
+  r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
+  r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
+  const written: number[] = [];
+  for (const [gfn, o] of g.owners) if (o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512 && written.length < 6) written.push(o.vpn);
+  for (const vpn of written) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn } });
+  return written;
+}
+
 function runner(faults: string[], properties?: string[]): Runner {
   const r = new Runner(config(faults), { check: 'incremental', properties: properties ? new Set(properties) : undefined });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
@@ -52,15 +65,8 @@ describe('offlining and unplugging', () => {
   /** Block 0 plugged and filled by a process, some pages written. */
   function used(faults: string[], properties?: string[]): { r: Runner; written: number[] } {
     const r = runner(faults, properties);
-    const g = r.world.guests[0]!;
-    const d = deviceOf(r.world, g)!;
-    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
-    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
-    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
-    const written: number[] = [];
-    for (const [gfn, o] of g.owners) if (o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512 && written.length < 6) written.push(o.vpn);
+    const written = fillBlock0(r);
     expect(written.length).toBeGreaterThan(0);
-    for (const vpn of written) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn } });
     return { r, written };
   }
 
@@ -284,12 +290,7 @@ describe('the device answering BUSY while the block is already taken', () => {
     r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
     const g = r.world.guests[0]!;
     const d = deviceOf(r.world, g)!;
-    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 1 } });
-    r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
-    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN, pages: 1024 } });
-    const written: number[] = [];
-    for (const [gfn, o] of g.owners) if (o.kind === 'anon' && gfn >= d.base && gfn < d.base + 512 && written.length < 6) written.push(o.vpn);
-    for (const vpn of written) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn } });
+    const written = fillBlock0(r);
     const gfn = [...g.backing.keys()].find((x) => x >= d.base && x < d.base + 512 && !g.owners.has(x))!;
     expect(gfn).toBeDefined();
     r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
