@@ -3,6 +3,7 @@
  * fault of page-cache and unmapped-page-control: the property fails with the fault and holds
  * without it.
  */
+import type { OpResult } from '../result';
 import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
 import { isDirty, lookupPage } from './cache';
 import { diskPeek } from './disk';
@@ -15,6 +16,8 @@ const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-ca
 
 const spawn = op('guest.spawn', { guest: 0 });
 const mmapFile = (file: number, pages: number, write = true) => op('file.mmap', { guest: 0, pid: 1, file, pgoff: 0, vpn: V, pages, write });
+/** Each step's outcome: 'ok' or its refusal code. */
+const outcomes = (r: { results: readonly OpResult[] }) => r.results.map((x) => (x.ok ? 'ok' : x.error));
 
 describe('page cache behaviour', () => {
   it('a write then a read returns the write; eviction writes a dirty page back first', () => {
@@ -137,8 +140,7 @@ describe("the host's page cache of a cache=writeback image", () => {
       op('file.read', { guest: 0, file: 0, index: 0 }),
     ]);
     expect(kinds(r)).toEqual([]);
-    const errors = r.results.map((x) => (x.ok ? 'ok' : x.error));
-    expect(errors).toEqual(['ok', 'invalid', 'ok', 'ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
+    expect(outcomes(r)).toEqual(['ok', 'invalid', 'ok', 'ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
     // The write reached the medium before the host dropped its copy: the read returns it.
     expect(r.results[8]).toEqual({ ok: true, value: (r.results[2] as { value: number }).value });
     expect(pcWorld(r.world).disks[0]![0]!.hostCache.has(0)).toBe(false);
@@ -156,7 +158,7 @@ describe('reclaim of a page under writeback', () => {
       op('file.read', { guest: 0, file: 1, index: 3 }),
     ]);
     expect(kinds(r)).toEqual([]);
-    expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
+    expect(outcomes(r)).toEqual(['ok', 'ok', 'busy', 'ok', 'ok', 'ok']);
     // Read back from the disk after the eviction: the written version.
     expect(r.results[5]).toEqual({ ok: true, value: (r.results[0] as { value: number }).value });
   });
@@ -185,7 +187,7 @@ describe('mmap of a file', () => {
   it('a range past the end of the file (pgoff + pages > FILE_PAGES) is refused; the last pages map', () => {
     const r = scenario(machine(BASE), [spawn, op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 7, write: true }), op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 6, write: true })]);
     expect(kinds(r)).toEqual([]);
-    expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['ok', 'out-of-range', 'ok']);
+    expect(outcomes(r)).toEqual(['ok', 'out-of-range', 'ok']);
     expect(r.world.guests[0]!.processes.get(1)!.vmaAt(V)?.end).toBe(V + 6);
   });
 });
