@@ -81,6 +81,12 @@ class ListTlb {
     this.stats.inveptGlobal++;
     this.entries = [];
   }
+
+  /** Distinct (size, host base) and (size, VPID, guest base) of the live entries. */
+  indexKeys(): { host: number; guest: number } {
+    const distinct = (key: (e: TlbEntry) => string) => new Set(this.entries.map(key)).size;
+    return { host: distinct((e) => `${e.frames} ${e.hfnBase}`), guest: distinct((e) => `${e.frames} ${e.vpid} ${e.gfnBase}`) };
+  }
 }
 
 type Cmd =
@@ -174,11 +180,24 @@ test('the indexed TLB answers, evicts and counts exactly as a plain list of entr
         expect(apply(tlb, c)).toEqual(apply(ref, c));
         expect(keys(tlb.entries())).toEqual(keys(ref.entries));
         expect(tlb.size).toBe(ref.entries.length);
+        expect(tlb.indexKeys()).toEqual(ref.indexKeys());
       }
       expect(tlb.stats).toEqual(ref.stats);
     }),
     { seed: 29, numRuns: 150 },
   );
+});
+
+test('a range excludes its end on both search paths: probing each base and scanning the map', () => {
+  const tlb = new Tlb(new Journal());
+  const at = (vpnBase: number): TlbEntry => ({ vpid: 0, pcid: 0, eptRoot: 1, vpnBase, frames: 1, hfnBase: vpnBase, gfnBase: vpnBase, writable: true, user: true, nx: false, dirty: true });
+  tlb.insert(at(1023));
+  tlb.insert(at(1024));
+  // 1024 bases in [0, 1024) against 2 entries: the map is scanned.
+  expect(tlb.overlapping(0, 0, 0, 1024).map((e) => e.vpnBase)).toEqual([1023]);
+  for (const v of [1020, 1021, 1022]) tlb.insert(at(v));
+  // 3 bases in [1021, 1024) against 5 entries: each base is probed.
+  expect(tlb.overlapping(0, 0, 1021, 1024).map((e) => e.vpnBase)).toEqual([1021, 1022, 1023]);
 });
 
 test('a lookup hits only an entry of its own VPID, PCID and EPT root', () => {

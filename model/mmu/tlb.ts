@@ -66,6 +66,15 @@ export class Tlb {
     return this.all.values();
   }
 
+  /**
+   * Keys held by the reverse indexes (per host base, per guest base): one per distinct base of
+   * a live entry, so that the indexes never outgrow the entries over a night's campaign.
+   */
+  indexKeys(): { host: number; guest: number } {
+    const count = (maps: Map<number, Set<TlbEntry>>[]) => maps.reduce((n, m) => n + m.size, 0);
+    return { host: count(this.byHost), guest: count(this.byGuest) };
+  }
+
   lookup(vpid: number, pcid: number, eptRoot: number, vpn: number): TlbEntry | undefined {
     const maps = this.byTag.get(tagOf(vpid, pcid));
     if (!maps) return undefined;
@@ -85,8 +94,8 @@ export class Tlb {
     for (let s = 0; s < SIZES.length; s++) {
       const size = SIZES[s]!;
       const first = vpnStart - (vpnStart % size);
-      const count = Math.ceil((vpnEnd - first) / size);
-      if (count <= maps[s]!.size) {
+      // Probe each aligned base of the range, or scan the size's map when that is shorter.
+      if (Math.ceil((vpnEnd - first) / size) <= maps[s]!.size) {
         for (let v = first; v < vpnEnd; v += size) {
           const e = maps[s]!.get(v);
           if (e) out.push(e);
