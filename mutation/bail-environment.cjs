@@ -8,8 +8,9 @@
  *   runs a mutant's covering tests in one in-band jest run, with the mutant's id in
  *   `__STRYKER_ACTIVE_MUTANT__`. This module is loaded once per test-runner process and
  *   shared by every test file of a run, so it can remember the last mutant that failed a test.
- * - Record test names. In Stryker's initial run, which has no active mutant, it records which
- *   tests each file holds (test-names.cjs), for fast-first-sequencer.cjs.
+ * - Record test names and times. In Stryker's initial run, which has no active mutant, it
+ *   records which tests each file holds and how long each took (test-names.cjs), for
+ *   fast-first-sequencer.cjs.
  *
  * Outside Stryker (no STRYKER_MUTATOR_WORKER) it is jest's node environment, unchanged.
  */
@@ -31,9 +32,11 @@ class BailEnvironment extends TestEnvironment {
     if (!UNDER_STRYKER) return;
     const mutant = process.env[ACTIVE_MUTANT];
     if (mutant === undefined) {
-      if (event.name === 'test_start') {
+      if (event.name === 'test_done') {
         names ??= readNames() ?? {};
-        (names[this.testPath] ??= []).push(testId(event.test));
+        const tests = (names[this.testPath] ??= {});
+        const id = testId(event.test);
+        tests[id] = (tests[id] ?? 0) + (event.test.duration ?? 0);
       }
       return;
     }

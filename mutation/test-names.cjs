@@ -1,8 +1,9 @@
 /**
  * Which tests each test file holds, as Stryker names them (the describe titles and the test
- * title, joined by spaces: jest-circus's getTestID). bail-environment.cjs records the names
- * during Stryker's initial run. fast-first-sequencer.cjs reads them in mutant runs to drop the
- * test files that hold none of the mutant's covering tests.
+ * title, joined by spaces: jest-circus's getTestID), and how long each took in Stryker's
+ * initial run. bail-environment.cjs records them during that run. fast-first-sequencer.cjs
+ * reads them in mutant runs: it drops the test files that hold none of the mutant's covering
+ * tests, and runs the files whose covering tests are cheapest first.
  *
  * Stryker's jest runner passes the covering tests only as a name pattern. So without this,
  * jest loads every related test file, and every one of them imports the whole model: about 7
@@ -22,7 +23,7 @@ function testId(test) {
   return [...titles, test.name].join(' ');
 }
 
-/** Test file path -> the ids of the tests it ran, from the initial run; null when none recorded. */
+/** Test file path -> test id -> milliseconds in the initial run; null when none recorded. */
 function readNames() {
   if (!existsSync(FILE)) return null;
   try {
