@@ -168,10 +168,8 @@ async function main(argv) {
   try {
     program.parse(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) {
-      process.stdout.write(program.helpInformation());
-      return 0;
-    }
+    // Commander has already printed the help.
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;
     process.stderr.write(`mutate:all: ${(e.message ?? String(e)).replace(/^error: /, '')}\n`);
     return 2;
   }
