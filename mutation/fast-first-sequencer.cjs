@@ -12,6 +12,9 @@
  *   most directly; then the rest by what their covering tests cost in the initial run,
  *   cheapest first. Measured on model/mmu/tlb.ts, ordering by file size instead ran 20 to 30
  *   files (about 10 s) before the differential TLB test that kills most of its mutants.
+ * - A static mutant (code run while modules load, which Stryker attributes to no test) comes
+ *   with no name pattern: every related file is kept, in the same order, by the cost of all
+ *   its tests.
  * - Order otherwise (the initial run, or no record): the model's unit tests, then properties/,
  *   then fuzz/, with faults.test.ts last (the most expensive and the broadest); smaller files
  *   first within a rank. Jest's default is the opposite: slowest first.
@@ -47,19 +50,21 @@ class FastFirstSequencer extends Sequencer {
   }
 
   sort(tests) {
-    const names = process.env.__STRYKER_ACTIVE_MUTANT__ !== undefined && this.pattern ? readNames() : null;
+    const names = process.env.__STRYKER_ACTIVE_MUTANT__ !== undefined ? readNames() : null;
     if (!names) {
       const size = (t) => statSync(t.path).size;
       return [...tests].sort((a, b) => rank(a.path) - rank(b.path) || size(a) - size(b) || a.path.localeCompare(b.path));
     }
-    const re = new RegExp(this.pattern, 'i');
+    // A static mutant (run at module load, so covered by no test in particular) comes with no
+    // name pattern: every related file runs, and every test in it counts.
+    const re = this.pattern ? new RegExp(this.pattern, 'i') : null;
     const cost = new Map();
     for (const t of tests) {
       const recorded = names[t.path];
       if (!recorded) cost.set(t.path, Number.MAX_SAFE_INTEGER);
       else {
-        const hits = Object.entries(recorded).filter(([id]) => re.test(id));
-        if (hits.length > 0) cost.set(t.path, hits.reduce((n, [, ms]) => n + ms, 0));
+        const hits = Object.entries(recorded).filter(([id]) => !re || re.test(id));
+        if (hits.length > 0 || !re) cost.set(t.path, hits.reduce((n, [, ms]) => n + ms, 0));
       }
     }
     const kept = tests.filter((t) => cost.has(t.path));

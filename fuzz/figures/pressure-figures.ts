@@ -68,7 +68,7 @@ function doubleCaching(mode: string, cacheModes: string, upcLimit: number): Doub
 }
 
 /** DAX_GUESTS guests map both shared files read-only and read every page; then guest 0 writes 4 pages of file 0. */
-function sharedCache(): { read: SharedCache; afterWrites: SharedCache } {
+export function sharedCacheFigures(): { read: SharedCache; afterWrites: SharedCache } {
   const ops: Operation[] = [];
   for (let g = 0; g < DAX_GUESTS; g++) {
     ops.push(op('guest.spawn', { guest: g }));
@@ -97,16 +97,17 @@ function sharedCache(): { read: SharedCache; afterWrites: SharedCache } {
   return { read: measure([]), afterWrites: measure(writes) };
 }
 
+export function doubleCachingFigures(): DoubleCaching[] {
+  return [
+    doubleCaching('cache=writeback on both disks', 'writeback', -1),
+    doubleCaching('mixed: disk 0 writeback, disk 1 none', 'mixed', -1),
+    doubleCaching('cache=none on both disks', 'none', -1),
+    doubleCaching('mixed, unmapped page-cache control limit 16', 'mixed', 16),
+  ];
+}
+
 export function pressureFigures(): { doubleCaching: DoubleCaching[]; sharedCache: { read: SharedCache; afterWrites: SharedCache } } {
-  return {
-    doubleCaching: [
-      doubleCaching('cache=writeback on both disks', 'writeback', -1),
-      doubleCaching('mixed: disk 0 writeback, disk 1 none', 'mixed', -1),
-      doubleCaching('cache=none on both disks', 'none', -1),
-      doubleCaching('mixed, unmapped page-cache control limit 16', 'mixed', 16),
-    ],
-    sharedCache: sharedCache(),
-  };
+  return { doubleCaching: doubleCachingFigures(), sharedCache: sharedCacheFigures() };
 }
 
 function main(): void {

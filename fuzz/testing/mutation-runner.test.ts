@@ -83,7 +83,7 @@ test('a mutant run loads only the files that hold its covering tests', () => {
   expect(run.tests).toEqual({ 'b passes': 'passed' });
 });
 
-test('a mutant run takes the test named after the mutated file first, then its directory, then the cheapest covering tests', () => {
+test('a mutant run takes the test named after the mutated file first, then its directory, then the cheapest covering tests; a static mutant too', () => {
   const uses = (name: string, from: string) => `const t = require('${from}');\ntest('${name}', () => { expect(t.twice(2)).toBe(4); });\n`;
   const dir = project({
     'src/thing.js': 'exports.twice = (n) => n * 2;\n',
@@ -96,4 +96,7 @@ test('a mutant run takes the test named after the mutated file first, then its d
   writeFileSync(join(dir, '.mutation-test-names.json'), JSON.stringify(Object.fromEntries(Object.entries(ms).map(([f, t]) => [join(dir, f), t]))));
   const run = jest(dir, '9', ['--findRelatedTests', 'src/thing.js', '--testNamePattern', '(thing)|(other)|(far cheap)|(far dear)']);
   expect(run.files).toEqual(['src/thing.test.js', 'src/other.test.js', 'far-cheap.test.js', 'far-dear.test.js']);
+  // A static mutant comes with no name pattern: every file runs, in the same order.
+  const all = jest(dir, '10', ['--findRelatedTests', 'src/thing.js']);
+  expect(all.files).toEqual(['src/thing.test.js', 'src/other.test.js', 'far-cheap.test.js', 'far-dear.test.js']);
 });
