@@ -26,3 +26,24 @@ test('a clone has the same entries; the kind, the level, the count and each fiel
   b.set(7, { pfn: 11, flags: 1, nx: true });
   expect(a.sameEntries(b)).toBe(true);
 });
+
+test('a table takes indexes 0..511 only; absent entries are not counted; indexes come back sorted', () => {
+  const t = new PageTable('ept', 2);
+  expect(() => t.set(-1, { pfn: 1, flags: 1, nx: false })).toThrow(new RangeError('table index -1'));
+  expect(() => t.set(512, { pfn: 1, flags: 1, nx: false })).toThrow(new RangeError('table index 512'));
+  t.set(511, { pfn: 2, flags: 7, nx: false });
+  t.set(0, { pfn: 1, flags: 7, nx: false });
+  t.set(300, { pfn: 3, flags: 7, nx: false });
+  expect(t.size).toBe(3);
+  expect(t.indexes()).toEqual([0, 300, 511]);
+  t.set(300, undefined);
+  expect(t.get(300)).toBeUndefined();
+  expect(t.get(0)).toEqual({ pfn: 1, flags: 7, nx: false });
+  const seen: [number, number][] = [];
+  t.forEach((e, i) => seen.push([i, e.pfn]));
+  expect(seen.sort((a, b) => a[0] - b[0])).toEqual([[0, 1], [511, 2]]);
+  const c = t.clone();
+  expect([c.kind, c.level, c.size]).toEqual(['ept', 2, 2]);
+  c.set(0, undefined);
+  expect(t.size).toBe(2);
+});
