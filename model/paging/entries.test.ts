@@ -6,7 +6,7 @@
 import { EPT_EXEC, EPT_LARGE, EPT_MT_SHIFT, EPT_MT_WB, EPT_READ, EPT_WRITE, PTE_PRESENT, PTE_PS, PTE_RW, PTE_USER } from '../constants';
 import {
   eptIsLeaf, eptLeafEntry, eptMisconfigured, eptPresent, eptTableEntry, framesAtLevel, guestEntry, guestIsLeaf, guestPresent,
-  guestPsReserved, guestTableEntry, indexAt, isMigrationEntry, leafBytes, migrationEntry, PTE_SWP_MIGRATION,
+  guestPsReserved, guestTableEntry, indexAt, isMigrationEntry, migrationEntry, PTE_SWP_MIGRATION,
 } from './entries';
 
 const e = (flags: number) => ({ pfn: 5, flags, nx: false });
@@ -28,7 +28,6 @@ test.each([
 
 test('an entry at level l covers 512^(l-1) frames; indexAt takes 9 bits per level', () => {
   expect([1, 2, 3, 4, 5].map(framesAtLevel)).toEqual([1, 512, 512 ** 2, 512 ** 3, 512 ** 4]);
-  expect([1, 2, 3].map(leafBytes)).toEqual([4096, 2 * 1024 * 1024, 1024 * 1024 * 1024]);
   const vpn = 6 * 512 ** 3 + 129 * 512 ** 2 + 64 * 512 + 5;
   expect(indexAt(vpn, 1)).toBe(5);
   expect(indexAt(vpn, 2)).toBe(64);
@@ -84,6 +83,7 @@ test('more EPT misconfigurations: X without R in a table, memory type 3 in a 1 G
   expect(eptMisconfigured(e(EPT_READ | (1 << EPT_MT_SHIFT)), 1)).toBeNull();
   expect(eptMisconfigured(e(EPT_READ | EPT_LARGE), 5)).toBe('bit 7 set above the PDPTE');
   expect(eptMisconfigured(e(EPT_READ | EPT_WRITE), 4)).toBeNull();
+  expect(eptMisconfigured(e(0), 1)).toBeNull();
 });
 
 test('EPT leaves are write-back, with bit 7 above level 1; table entries are RWX', () => {

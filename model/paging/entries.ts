@@ -3,13 +3,13 @@
  * (constants.ts), and the rules that say what an entry means at each level.
  */
 import {
-  EPT_EXEC, EPT_LARGE, EPT_MT_SHIFT, EPT_MT_WB, EPT_READ, EPT_WRITE, PAGE_SHIFT, PT_INDEX_BITS,
+  EPT_EXEC, EPT_LARGE, EPT_MT_SHIFT, EPT_MT_WB, EPT_READ, EPT_WRITE, PT_INDEX_BITS,
   PTE_PRESENT, PTE_PS, PTE_RW, PTE_USER,
 } from '../constants';
 import type { Entry } from './table';
 
-/** Frames (4 KiB) covered by one entry at each level 0..5: 1, 512, 512^2, ... (hot: a table). */
-const FRAMES_AT_LEVEL: readonly number[] = [0, 1, 2, 3, 4, 5].map((l) => (l === 0 ? 0 : 2 ** (PT_INDEX_BITS * (l - 1))));
+/** Frames (4 KiB) covered by one entry at each level 1..5: 1, 512, 512^2, ... (hot: a table). Level 0 does not exist. */
+const FRAMES_AT_LEVEL: readonly number[] = [NaN, ...[1, 2, 3, 4, 5].map((l) => 2 ** (PT_INDEX_BITS * (l - 1)))];
 
 /** Frames (4 KiB) covered by one entry at a level: 1, 512, 512^2, ... */
 export function framesAtLevel(level: number): number {
@@ -19,11 +19,6 @@ export function framesAtLevel(level: number): number {
 /** Index into the table of `level` for a virtual (or guest-physical) page number. */
 export function indexAt(pageNumber: number, level: number): number {
   return Math.floor(pageNumber / FRAMES_AT_LEVEL[level]!) % 512;
-}
-
-/** Page size in bytes of a leaf at `level`. */
-export function leafBytes(level: number): number {
-  return framesAtLevel(level) * 2 ** PAGE_SHIFT;
 }
 
 // ---- guest (x86-64 IA-32e paging, SDM vol. 3A 4.5) ----
@@ -81,7 +76,8 @@ export function eptMisconfigured(e: Entry, level: number): string | null {
   if (eptIsLeaf(e, level)) {
     const mt = (e.flags >> EPT_MT_SHIFT) & 7;
     if (mt === 2 || mt === 3 || mt === 7) return `reserved memory type ${mt}`;
-  } else if (level >= 4 && (e.flags & EPT_LARGE) !== 0) {
+  } else if ((e.flags & EPT_LARGE) !== 0) {
+    // Not a leaf with bit 7 set: only above the PDPTE (a PD or PDPT entry with bit 7 is a leaf).
     return 'bit 7 set above the PDPTE';
   }
   return null;

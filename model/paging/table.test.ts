@@ -17,6 +17,7 @@ test('a clone has the same entries; the kind, the level, the count and each fiel
   expect(a.sameEntries(table('ept', 1, [[0, 10, 3, false], [7, 11, 1, true]]))).toBe(false);
   expect(a.sameEntries(table('guest', 2, [[0, 10, 3, false], [7, 11, 1, true]]))).toBe(false);
   expect(a.sameEntries(table('guest', 1, [[0, 10, 3, false]]))).toBe(false);
+  expect(a.sameEntries(table('guest', 1, [[0, 10, 3, false], [7, 11, 1, true], [9, 12, 1, false]]))).toBe(false);
   expect(a.sameEntries(table('guest', 1, [[0, 10, 3, false], [8, 11, 1, true]]))).toBe(false);
   expect(a.sameEntries(table('guest', 1, [[0, 10, 3, false], [7, 12, 1, true]]))).toBe(false);
   expect(a.sameEntries(table('guest', 1, [[0, 10, 3, false], [7, 11, 3, true]]))).toBe(false);
