@@ -1,0 +1,53 @@
+/**
+ * virtio-balloon on a guest whose memory the host backs with 2 MiB pages. The balloon works in
+ * 4 KiB pages, and QEMU discards a host huge page only when every 4 KiB sub-page of it is in
+ * the balloon (hw/virtio/virtio-balloon.c balloon_inflate_page with PartiallyBalloonedPage,
+ * 483f13524bb2: before it, one inflated sub-page discarded the whole huge page). Here a
+ * 2 MiB unit is inflated in two requests of 256 pages: after the first the host page stays,
+ * whole; after the second it goes back to the host in one piece.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { FRAMES_PER_2M } from '../constants';
+import { balloonOf } from './virtio-balloon';
+
+type Outcome = { ok: boolean; value?: number };
+
+test('a 2 MiB host page is discarded only when all 512 of its sub-pages are ballooned: kept after 256, freed whole after 512', () => {
+  const log: Outcome[] = [];
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: {} };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false }) });
+  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
+    r.apply({ kind, args });
+    return log[log.length - 1]!;
+  };
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  // A guest kernel page block touched once (the host backs its unit with one 2 MiB page), then freed.
+  expect(apply('guest.kalloc', { guest: 0, order: 9, mt: 'MOVABLE' })).toEqual({ ok: true, value: 1 });
+  const base = g.kernelAllocs.get(1)!.gfn;
+  const unit = base / FRAMES_PER_2M;
+  expect(Number.isInteger(unit)).toBe(true);
+  expect(apply('guest.kwrite', { guest: 0, alloc: 1 }).ok).toBe(true);
+  expect(g.hugeBacked.has(unit)).toBe(true);
+  const hfn = g.backing.get(base)!;
+  expect(apply('guest.kfree', { guest: 0, alloc: 1 }).ok).toBe(true);
+  apply('vballoon.host.target', { guest: 0, pages: FRAMES_PER_2M });
+  const vb = balloonOf(g)!;
+  expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 256 });
+  expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: true }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(256);
+  expect(g.hugeBacked.has(unit)).toBe(true);
+  expect(g.backing.get(base)).toBe(hfn);
+  const hostFree = r.world.hostBuddy.freePages();
+  expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 256 });
+  expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: true }).ok).toBe(true);
+  expect([...vb.list].sort((a, b) => a - b)).toEqual(Array.from({ length: FRAMES_PER_2M }, (_, i) => base + i));
+  expect(vb.partial.has(unit)).toBe(false);
+  expect(g.hugeBacked.has(unit)).toBe(false);
+  for (let i = 0; i < FRAMES_PER_2M; i++) expect(g.backing.has(base + i)).toBe(false);
+  expect(r.world.frames.owner(hfn)).toBeUndefined();
+  expect(r.world.hostBuddy.freePages()).toBe(hostFree + FRAMES_PER_2M);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
