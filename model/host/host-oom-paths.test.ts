@@ -10,7 +10,8 @@
  * - the shared page-cache page and the private copy behind a DAX window,
  * - a frontswap store (tmem has no frame: the store is refused and the page goes to swap),
  * - host khugepaged's 2 MiB block (collapse_huge_page: SCAN_ALLOC_HUGE_PAGE_FAIL, after
- *   direct compaction found none).
+ *   direct compaction found none),
+ * - the EPT table of a DAX window's first mapping, after the shared page or the private copy.
  */
 import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
@@ -165,6 +166,60 @@ test('host khugepaged finds no free 2 MiB block even after compacting: the colla
   expect(apply('thp.host.collapse', { guest: 0 })).toEqual({ ok: false, error: 'host-oom' });
   expect(g.hugeBacked.has(unit)).toBe(false);
   expect(g.backing.get(gfn)).toBe(hfn);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+/**
+ * A DAX window whose EPT leaf table does not exist yet (the window's first mapping in this
+ * guest) with the host out of frames: KVM's fault path cannot top up its page-table cache
+ * (kvm_mmu_topup_memory_cache: -ENOMEM), so the fault refuses host-oom after the page itself
+ * was found or made; the window gfn stays unbound and unmapped.
+ */
+function daxRunner(guests: number): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
+  const log: Outcome[] = [];
+  const guest = { frames: 2 ** 12, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: false };
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: Array.from({ length: guests }, () => guest), faults: [], options: { 'shared-page-cache.grants': 'ro', 'cleancache.enabled': false, 'frontswap.enabled': false } };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
+  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
+    r.apply({ kind, args });
+    return log[log.length - 1]!;
+  };
+  for (let guest = 0; guest < guests; guest++) {
+    apply('guest.spawn', { guest });
+    apply('dax.mmap', { guest, pid: 1, file: 0, vpn: DAX_VPN, write: true });
+    // An anonymous page in the same 2 MiB of the address space: the guest's own page tables
+    // for the DAX VMA exist (and are host-backed) before the host runs out.
+    apply('guest.mmap', { guest, pid: 1, vpn: DAX_VPN - 8, pages: 8, write: true, exec: false, huge: false });
+    expect(apply('guest.write', { guest, pid: 1, vpn: DAX_VPN - 1 }).ok).toBe(true);
+  }
+  return { r, apply };
+}
+
+test('a DAX read of a page another guest cached, with no host frame for the window\'s EPT table: host-oom, the window gfn stays unbound; the shared page stays cached', () => {
+  const { r, apply } = daxRunner(2);
+  const g0 = r.world.guests[0]!;
+  const g1 = r.world.guests[1]!;
+  expect(apply('guest.read', { guest: 1, pid: 1, vpn: DAX_VPN }).ok).toBe(true);
+  const shared = g1.backing.get(windowGfn(g1, 0, 0))!;
+  expect(daxWorld(r.world).cache.has(sharedKey(0, 0))).toBe(true);
+  exhaustHost(r);
+  expect(apply('guest.read', { guest: 0, pid: 1, vpn: DAX_VPN })).toEqual({ ok: false, error: 'host-oom' });
+  expect(g0.backing.has(windowGfn(g0, 0, 0))).toBe(false);
+  expect(g0.ept.lookup(r.world, windowGfn(g0, 0, 0)).kind).not.toBe('leaf');
+  expect(r.world.frames.owner(shared)?.kind).toBe('shared-page-cache');
+  expect(apply('guest.read', { guest: 1, pid: 1, vpn: DAX_VPN }).ok).toBe(true);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('a first DAX write without the writable grant, with frames for the shared page and the private copy but none for the window\'s EPT table: host-oom after the copy', () => {
+  const { r, apply } = daxRunner(1);
+  const g = r.world.guests[0]!;
+  exhaustHost(r, 2);
+  expect(apply('guest.write', { guest: 0, pid: 1, vpn: DAX_VPN })).toEqual({ ok: false, error: 'host-oom' });
+  expect(r.world.hostBuddy.freePages()).toBe(0);
+  expect(g.ept.lookup(r.world, windowGfn(g, 0, 0)).kind).not.toBe('leaf');
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
