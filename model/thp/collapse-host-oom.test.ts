@@ -1,0 +1,57 @@
+/**
+ * khugepaged's collapse (mm/khugepaged.c collapse_huge_page -> __collapse_huge_page_copy) with
+ * the host out of frames: the new huge page is a fresh guest block the host has never backed,
+ * so copying into it takes an EPT fault that finds no host frame. The model then puts the PTE
+ * table back (as the kernel does when the copy fails: pmd_populate of the saved table) and
+ * gives the huge page up: the range stays mapped by its 4 KiB pages with their data.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { peekLeaf } from '../mmu/peek';
+
+const BASE = 4 * FRAMES_PER_2M;
+type Outcome = { ok: boolean; error?: string };
+
+test('a collapse whose copy into the new huge page finds the host out of frames refuses host-oom; the range keeps its PTEs, pages and data', () => {
+  const log: Outcome[] = [];
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 13, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: { 'thp.use-zero-page': false } };
+  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true } : { ok: false, error: res.error }) });
+  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
+    r.apply({ kind, args });
+    return log[log.length - 1]!;
+  };
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  apply('guest.mmap', { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true });
+  for (const off of [0, 3]) expect(apply('guest.write', { guest: 0, pid: 1, vpn: BASE + off }).ok).toBe(true);
+  expect(apply('thp.split', { guest: 0, pid: 1, vpn: BASE }).ok).toBe(true);
+  // Keep four pages mapped; the other PTEs go (max_ptes_none allows the collapse).
+  expect(apply('thp.dontneed', { guest: 0, pid: 1, vpn: BASE + 4, pages: FRAMES_PER_2M - 4 }).ok).toBe(true);
+  expect(apply('thp.khugepaged.scan', { guest: 0, pid: 1, vpn: BASE }).ok).toBe(true);
+  const p = g.processes.get(1)!;
+  const before = [0, 1, 2, 3].map((i) => peekLeaf(r.world, g, p, BASE + i)!);
+  for (const l of before) expect(l.level).toBe(1);
+  const data = before.map((l) => r.world.frames.read(g.backing.get(l.gfn)!));
+  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
+    while (r.world.hostBuddy.freePages() >= 2 ** order) {
+      const n = r.outcomes.length;
+      r.apply({ kind: 'host.kalloc', args: { order, mt: 'MOVABLE' } });
+      if (!r.outcomes[n]) break;
+    }
+  }
+  expect(r.world.hostBuddy.freePages()).toBe(0);
+  const free = g.buddy.freePages();
+  expect(apply('thp.khugepaged.collapse', { guest: 0 })).toEqual({ ok: false, error: 'host-oom' });
+  expect(g.buddy.freePages()).toBe(free);
+  [0, 1, 2, 3].forEach((i) => {
+    const l = peekLeaf(r.world, g, p, BASE + i)!;
+    expect(l.level).toBe(1);
+    expect(l.gfn).toBe(before[i]!.gfn);
+    expect(g.owners.get(l.gfn)).toEqual({ kind: 'anon', pid: 1, vpn: BASE + i });
+    expect(r.world.frames.read(g.backing.get(l.gfn)!)).toEqual(data[i]);
+  });
+  expect(apply('guest.read', { guest: 0, pid: 1, vpn: BASE + 3 }).ok).toBe(true);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
