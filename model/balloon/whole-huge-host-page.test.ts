@@ -13,9 +13,9 @@ import { balloonOf } from './virtio-balloon';
 
 type Outcome = { ok: boolean; value?: number };
 
-test('a 2 MiB host page is discarded only when all 512 of its sub-pages are ballooned: kept after 256, freed whole after 512', () => {
+function inflateUnitHalf(options: Record<string, number>): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome; base: number; unit: number; hfn: number } {
   const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: {} };
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options };
   const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false }) });
   const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
     r.apply({ kind, args });
@@ -39,6 +39,13 @@ test('a 2 MiB host page is discarded only when all 512 of its sub-pages are ball
   expect(vb.partial.get(unit)?.size).toBe(256);
   expect(g.hugeBacked.has(unit)).toBe(true);
   expect(g.backing.get(base)).toBe(hfn);
+  return { r, apply, base, unit, hfn };
+}
+
+test('a 2 MiB host page is discarded only when all 512 of its sub-pages are ballooned: kept after 256, freed whole after 512', () => {
+  const { r, apply, base, unit, hfn } = inflateUnitHalf({});
+  const g = r.world.guests[0]!;
+  const vb = balloonOf(g)!;
   const hostFree = r.world.hostBuddy.freePages();
   expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 256 });
   expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: true }).ok).toBe(true);
@@ -48,6 +55,23 @@ test('a 2 MiB host page is discarded only when all 512 of its sub-pages are ball
   for (let i = 0; i < FRAMES_PER_2M; i++) expect(g.backing.has(base + i)).toBe(false);
   expect(r.world.frames.owner(hfn)).toBeUndefined();
   expect(r.world.hostBuddy.freePages()).toBe(hostFree + FRAMES_PER_2M);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+// Without VIRTIO_BALLOON_F_MUST_TELL_HOST the driver may reuse a ballooned page without
+// telling the device (VIRTIO 1.2 5.5.6.1; the device side, 5.5.6.2, is deviceMayModify), so once an
+// inflate is acknowledged the device may no longer change those pages: completing the unit
+// with a second request does not let it discard the whole host page.
+test('without MUST_TELL_HOST the host page stays when the unit completes: the first request\'s pages may not be changed after their ack', () => {
+  const { r, apply, base, unit, hfn } = inflateUnitHalf({ 'virtio-balloon.features': 0 });
+  const g = r.world.guests[0]!;
+  const vb = balloonOf(g)!;
+  expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 256 });
+  expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: true }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(FRAMES_PER_2M);
+  expect(g.hugeBacked.has(unit)).toBe(true);
+  expect(g.backing.get(base)).toBe(hfn);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
