@@ -26,6 +26,7 @@ import type { Process, VmaObject } from '../guest/process';
 import { hostAlloc, hostFree } from '../host/alloc';
 import { invalidateBegin, invalidateEnd, invalidateMark } from '../mmu/notifier';
 import type { AccessKind } from '../mmu/walk';
+import { reuseSharedPage } from '../guest/fault';
 import { slotFor, writeEntry } from '../guest/page-tables';
 import { guestEntry, guestPresent } from '../paging/entries';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
@@ -211,15 +212,17 @@ export function daxMmap(w: World, g: Guest, p: Process, file: number, vpn: numbe
 }
 
 /** A fault in a DAX VMA maps the window gfn (the guest's dax_iomap_fault; the EPT does the rest). */
-function daxMapFault(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind): true | Refusal | null {
+function daxMapFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
   const obj = p.vmaAt(vpn)?.object;
   if (obj?.kind !== DAX_OBJECT) return null;
   const slot = slotFor(w, g, p, vpn, 1, true);
   if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in slot) return slot;
-  if (guestPresent(slot.entry)) return null;
+  const gfn = windowGfn(g, obj.id, vpn - obj.vpnOrigin);
+  // A write-protect fault: the window's frame is reused in place.
+  if (guestPresent(slot.entry)) return reuseSharedPage(w, g, p, slot, access, gfn);
   const prot = p.vmaAt(vpn)!.prot;
-  writeEntry(w, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(windowGfn(g, obj.id, vpn - obj.vpnOrigin), { writable: prot.write, user: true, nx: true }));
+  writeEntry(w, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(gfn, { writable: prot.write, user: true, nx: true }));
   return true;
 }
 

@@ -4,7 +4,7 @@
  * protection, allocate a guest frame (an order-9 block for a huge VMA when one is free),
  * clear it (clear_user_highpage: the guest-side zeroing), and install the leaf.
  */
-import { FRAMES_PER_2M, PTE_PS } from '../constants';
+import { FRAMES_PER_2M, PTE_PS, PTE_RW } from '../constants';
 import { ZERO } from '../content';
 import { guestEntry, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
 import type { AccessKind } from '../mmu/walk';
@@ -12,7 +12,7 @@ import type { World } from '../world';
 import { refuse, type Refusal } from '../result';
 import type { Guest } from './guest';
 import type { Process } from './process';
-import { slotFor, writeEntry } from './page-tables';
+import { slotFor, writeEntry, type LeafSlot } from './page-tables';
 import { physWrite } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
@@ -23,6 +23,21 @@ export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal 
   if (access === 'write' && !vma.prot.write) return refuse('segv', `pid ${p.pid} va ${hex(vpn * 4096)}: write to a read-only VMA`);
   if (access === 'exec' && !vma.prot.exec) return refuse('segv', `pid ${p.pid} va ${hex(vpn * 4096)}: exec in a NX VMA`);
   return null;
+}
+
+/**
+ * A write to a present, read-only PTE of a writable shared mapping (mm/memory.c do_wp_page ->
+ * wp_page_shared -> wp_page_reuse): the page is reused in place and the PTE becomes writable;
+ * the write itself then sets the dirty bit. mprotect leaves the PTEs of a shared mapping
+ * read-only when it gives write back (vma_wants_writenotify: the first write must be seen), so
+ * this is how they get it. `gfn` is the frame the mapping holds at this address (the file's
+ * page-cache page, the DAX window's frame); any other leaf is not this handler's (null).
+ */
+export function reuseSharedPage(world: World, g: Guest, p: Process, slot: LeafSlot, access: AccessKind, gfn: number): true | null {
+  const e = slot.entry;
+  if (access !== 'write' || slot.level !== 1 || !guestPresent(e) || (e.flags & PTE_RW) !== 0 || e.pfn !== gfn) return null;
+  writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { pfn: e.pfn, flags: e.flags | PTE_RW, nx: e.nx });
+  return true;
 }
 
 export function handlePageFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal {

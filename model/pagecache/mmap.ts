@@ -7,6 +7,7 @@
  */
 import { PTE_DIRTY } from '../constants';
 import type { Guest } from '../guest/guest';
+import { reuseSharedPage } from '../guest/fault';
 import { slotFor, writeEntry } from '../guest/page-tables';
 import type { Process, VmaObject } from '../guest/process';
 import type { AccessKind } from '../mmu/walk';
@@ -40,7 +41,7 @@ function fileObject(p: Process, vpn: number): VmaObject | undefined {
 }
 
 /** filemap_fault + finish_fault: map the page-cache page of the file at this vpn. */
-function fileFault(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind): true | Refusal | null {
+function fileFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
   const obj = fileObject(p, vpn);
   if (!obj) return null;
   const index = vpn - obj.vpnOrigin;
@@ -48,7 +49,11 @@ function fileFault(w: World, g: Guest, p: Process, vpn: number, _access: AccessK
   const first = slotFor(w, g, p, vpn, 1, true);
   if (first === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in first) return first;
-  if (guestPresent(first.entry)) return null; // present: a protection fault, the core decides
+  if (guestPresent(first.entry)) {
+    // A write-protect fault: the page-cache page of this index is reused in place.
+    const mapped = cacheOf(g).byGfn.get(first.entry.pfn);
+    return mapped?.file === obj.id && mapped.index === index ? reuseSharedPage(w, g, p, first, access, first.entry.pfn) : null;
+  }
   const page = getPage(w, g, obj.id, index);
   if ('ok' in page) return page;
   // Filling the page may have reclaimed and rewritten tables: find the slot again.
