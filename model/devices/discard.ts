@@ -113,10 +113,8 @@ export function discardHostPage(world: World, g: Guest, gfn: number, device: Dis
   waitForReclaim(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
   waitForMigrations(world, g, unit * FRAMES_PER_2M, (unit + 1) * FRAMES_PER_2M);
   if (!g.hugeBacked.has(unit)) {
-    if (!g.backing.has(gfn) && !g.hostSwap.has(gfn)) {
-      log(world, { guest: g.id, gfn, device, owner: ownerAt(g, gfn), caller, step: world.step });
-      return 1;
-    }
+    // Even a gfn nothing backs goes through the invalidation: madvise and fallocate start the
+    // MMU notifier's range whether or not anything is mapped there.
     invalidateBegin(world, g, gfn, gfn + 1);
     dropOne(world, g, gfn, device, caller);
     invalidateEnd(world, g);
