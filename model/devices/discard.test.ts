@@ -119,3 +119,18 @@ test("a host migration in the range's 2 MiB unit is finished first; one in the u
   discardHostPage(r.world, g, anon, 'memctl');
   expect(state.active.has(guestSide)).toBe(true);
 });
+
+test('a host reclaim in flight over the range is ended first and its swapped copy dropped; one outside the range is left', () => {
+  const { r, g } = runner(false);
+  const base = kernelPages(r, 2, 1);
+  r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn: base + 2 } });
+  expect(g.pendingReclaim).toBeTruthy();
+  discardRange(r.world, g, base, 2, 'memctl');
+  expect(g.pendingReclaim).toBeTruthy();
+  discardRange(r.world, g, base + 3, 1, 'memctl');
+  expect(g.pendingReclaim).toBeTruthy();
+  discardRange(r.world, g, base + 2, 1, 'memctl');
+  expect(g.pendingReclaim).toBeNull();
+  expect(g.backing.has(base + 2)).toBe(false);
+  expect(g.hostSwap.has(base + 2)).toBe(false);
+});
