@@ -61,16 +61,11 @@ export function poisonCorruptions(g: Guest): readonly PoisonCorruption[] {
   return states.get(g)?.corruptions ?? [];
 }
 
-/** Content a page freed by this guest holds, per the mode. */
-export function freedContent(g: Guest): Content | null {
-  const m = poisonMode(g);
-  return m === 'poison' ? poison(PAGE_POISON) : m === 'init-on-free' ? ZERO : null;
-}
-
 /** The allocation-side check, for allocations that bypass guestAlloc (drivers' own alloc_page). */
 export function checkPoisonOnAlloc(world: World, g: Guest, gfn: number, order: number): void {
-  const s = states.get(g);
-  if (!s || s.mode !== 'poison') return;
+  // Every guest has a state (initPagePoison), and only 'poison' mode remembers pages
+  // (poisonOnFree), so in the other modes the loop finds nothing to check.
+  const s = states.get(g)!;
   for (let i = 0; i < 2 ** order; i++) {
     if (!s.poisoned.delete(gfn + i)) continue;
     // check_poison_mem reads the page; the model peeks (a discarded page reads as zero either

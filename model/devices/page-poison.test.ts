@@ -1,0 +1,62 @@
+/**
+ * The guest's free-page initialisation (mm/page_poison.c, init_on_free), per mode of the
+ * virtio-balloon.guest-poison option: 'poison' fills a freed page with PAGE_POISON (0xaa) and
+ * check_poison_mem reads it back on allocation, recording any page that changed while free;
+ * 'init-on-free' zeroes a freed page (counted in the guest's zeroings) and checks nothing;
+ * 'off' does neither.
+ */
+import { Runner } from '../../fuzz/run';
+import type { ModelConfig } from '../config';
+import { data } from '../content';
+import { physWrite } from '../guest/phys';
+import { peekGuestPhysical } from '../mmu/peek';
+import { checkPoisonOnAlloc, guestInitialisesFreePages, PAGE_POISON, POISON_MODES, POISON_OPTION, poisonCorruptions, poisonMode } from './page-poison';
+
+function freedPages(mode: string) {
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { [POISON_OPTION]: mode } };
+  const r = new Runner(c, { check: 'incremental' });
+  const g = r.world.guests[0]!;
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 1, mt: 'MOVABLE' } });
+  r.apply({ kind: 'guest.kwrite', args: { guest: 0, alloc: 1 } });
+  const gfn = g.kernelAllocs.get(1)!.gfn;
+  const zeroings = g.zeroings;
+  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: 1 } });
+  return { r, g, gfn, zeroings };
+}
+
+test('the modes are off, poison and init-on-free; only off leaves freed pages as they were', () => {
+  expect(POISON_MODES).toEqual(['off', 'poison', 'init-on-free']);
+  for (const mode of POISON_MODES) {
+    const { g } = freedPages(mode);
+    expect(poisonMode(g)).toBe(mode);
+    expect(guestInitialisesFreePages(g)).toBe(mode !== 'off');
+  }
+});
+
+test('poison: both pages of a freed block read 0xaa and count no zeroing; a page written while free is reported on allocation, with its gfn', () => {
+  const { r, g, gfn, zeroings } = freedPages('poison');
+  for (const i of [0, 1]) expect(peekGuestPhysical(r.world, g, gfn + i)).toEqual({ kind: 'poison', value: PAGE_POISON });
+  expect(g.zeroings).toBe(zeroings);
+  expect(physWrite(r.world, g, gfn + 1, data(0, 7))).toBe(true);
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g).map((c) => [c.gfn, c.found])).toEqual([[gfn + 1, data(0, 7)]]);
+  // Checked once: the pages are no longer remembered as poisoned.
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g)).toHaveLength(1);
+});
+
+test('init-on-free: both pages of a freed block read zero and count two zeroings; nothing is checked on allocation', () => {
+  const { r, g, gfn, zeroings } = freedPages('init-on-free');
+  for (const i of [0, 1]) expect(peekGuestPhysical(r.world, g, gfn + i).kind).toBe('zero');
+  expect(g.zeroings).toBe(zeroings + 2);
+  expect(physWrite(r.world, g, gfn, data(0, 7))).toBe(true);
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g)).toEqual([]);
+});
+
+test('off: a freed page keeps what it held', () => {
+  const { r, g, gfn, zeroings } = freedPages('off');
+  expect(peekGuestPhysical(r.world, g, gfn).kind).not.toBe('poison');
+  expect(g.zeroings).toBe(zeroings);
+});
