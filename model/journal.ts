@@ -105,7 +105,9 @@ export class Journal {
     s.add(gfn);
   }
 
+  /** `key` names what changed (the incremental checkers look marks up by it), so it is never empty. */
   mark(key: string, id: number): void {
+    if (key === '') throw new RangeError(`journal mark of ${id} without a key`);
     let s = this.marks.get(key);
     if (!s) this.marks.set(key, (s = new Set()));
     s.add(id);
