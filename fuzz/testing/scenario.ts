@@ -6,7 +6,7 @@
  */
 import type { GuestConfig, ModelConfig } from '../../model/config';
 import type { World } from '../../model/world';
-import type { OpResult } from '../../model/result';
+import type { OpResult, RefusalCode } from '../../model/result';
 import type { Operation } from '../contract';
 import { Runner } from '../run';
 import type { Violation } from '../../properties/violation';
@@ -22,8 +22,10 @@ export interface ScenarioResult {
 
 export const SMALL_GUEST: GuestConfig = { frames: 4096, guestLevels: 4, eptLevels: 4, hugePages: false };
 
-export function machine(options: Record<string, number | boolean | string>, faults: readonly string[] = [], guests = 1): ModelConfig {
-  return { hostFrames: 2 ** 14, guests: Array.from({ length: guests }, () => SMALL_GUEST), faults, options };
+/** `hugePages`: the host backs the guests' memory with 2 MiB pages where it can. */
+export function machine(options: Record<string, number | boolean | string>, faults: readonly string[] = [], guests = 1, hugePages = false): ModelConfig {
+  const guest = hugePages ? { ...SMALL_GUEST, hugePages } : SMALL_GUEST;
+  return { hostFrames: 2 ** 14, guests: Array.from({ length: guests }, () => guest), faults, options };
 }
 
 /** Run the steps, checking each; `finish`: also the end-of-run checks, settle and teardown. */
@@ -42,6 +44,50 @@ export function scenario(config: ModelConfig, steps: readonly Step[], finish = f
 /** "property|kind" of every violation, without duplicates. */
 export function kinds(r: ScenarioResult): string[] {
   return [...new Set(r.violations.map((v) => `${v.property}|${v.kind}`))];
+}
+
+/** What one step reported: a success with its value if it returned one, or a refusal's code (its detail left out). */
+export type Outcome = { readonly ok: true; readonly value?: number; readonly error?: undefined } | { readonly ok: false; readonly error: RefusalCode; readonly value?: undefined };
+
+export interface Stepper {
+  readonly r: Runner;
+  readonly world: World;
+  /** Apply one operation (checked incrementally) and return its outcome. */
+  apply(kind: string, args: Operation['args']): Outcome;
+  /** Every step's result as the operation returned it (a refusal with its detail); a test may empty it. */
+  readonly results: OpResult[];
+  /** The refusal code of each of `results`, undefined for a success. */
+  errors(): (RefusalCode | undefined)[];
+  /** "property|kind" of every violation the last `apply` produced. */
+  broke(): string[];
+}
+
+/**
+ * A runner driven one operation at a time, for tests that look at the state between steps:
+ * `apply(kind, args)` applies the operation, checks it incrementally and returns its outcome as
+ * `{ ok: true }`, `{ ok: true, value }` (only when the operation returned a value) or
+ * `{ ok: false, error }` (without the refusal's detail), so a test can compare it with toEqual;
+ * `results` keeps each step's full result (`errors()` their refusal codes), `broke()` the last
+ * step's violations, and `r` is the runner itself (its first violation, finish()).
+ */
+export function stepper(config: ModelConfig): Stepper {
+  const results: OpResult[] = [];
+  const r = new Runner(config, { check: 'incremental', onStep: (_step, _op, result) => results.push(result) });
+  let last: Violation[] = [];
+  const apply = (kind: string, args: Operation['args']): Outcome => {
+    last = r.apply({ kind, args });
+    const res = results[results.length - 1]!;
+    if (!res.ok) return { ok: false, error: res.error };
+    return res.value === undefined ? { ok: true } : { ok: true, value: res.value };
+  };
+  return {
+    r,
+    world: r.world,
+    apply,
+    results,
+    errors: () => results.map((x) => (x.ok ? undefined : x.error)),
+    broke: () => last.map((v) => `${v.property}|${v.kind}`),
+  };
 }
 
 export const op = (kind: string, args: Operation['args']): Operation => ({ kind, args });

@@ -6,20 +6,11 @@
  * nothing. The vballoon.leak operation refuses ('invalid', no acknowledged page to deflate),
  * and after the putback (balloon_page_putback) the pages deflate normally.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { balloonOf } from './virtio-balloon';
 
-type Outcome = { ok: boolean; error?: string; value?: number };
-
 test('a leak with every balloon page isolated deflates nothing: invalid, the balloon keeps its count and its pages', () => {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply } = stepper(machine({}));
   expect(apply('guest.spawn', { guest: 0 }).ok).toBe(true);
   expect(apply('vballoon.host.target', { guest: 0, pages: 2 }).ok).toBe(true);
   expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 2 });

@@ -7,37 +7,28 @@
  * property reports the page as partly locked, and when the host reclaims the page it may
  * discard only the frame it was told about, the head, not the other 511.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { vmwOf } from './vmware-balloon';
 
-type Step = { outcome: string; broke: string[] };
-
 test('a 2 MiB page locked by the single-page command is reported partly locked, and the host discards only its head', () => {
-  const log: Step[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: ['vmw-2m-without-batching'], options: { 'vmware-balloon.caps': 0x2 | 0x8 } };
-  const r = new Runner(c, {
-    check: 'incremental',
-    onStep: (_s, _op, res, _ch, v) => log.push({ outcome: res.ok ? `ok ${String(res.value)}` : res.error, broke: v.map((x) => `${x.property}|${x.kind}`) }),
-  });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Step => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply, broke } = stepper(machine({ 'vmware-balloon.caps': 0x2 | 0x8 }, ['vmw-2m-without-batching']));
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   apply('vmw.host.target', { guest: 0, pages: 512 });
-  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ outcome: 'ok 1', broke: [] });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  expect(broke()).toEqual([]);
   const b = vmwOf(g)!;
   expect(b.batched).toBe(false);
-  expect(apply('vmw.lock', { guest: 0, refuse: 0 }).broke).toEqual(['vmw-balloon-accounting|size-mismatch', 'vmw-balloon-accounting|huge-page-partly-locked']);
+  apply('vmw.lock', { guest: 0, refuse: 0 });
+  expect(broke()).toEqual(['vmw-balloon-accounting|size-mismatch', 'vmw-balloon-accounting|huge-page-partly-locked']);
   expect(b.pages).toHaveLength(1);
   const { head, order } = b.pages[0]!;
   expect(order).toBe(9);
   expect([...b.hostLocked]).toEqual([head]);
   const backed = Array.from({ length: 512 }, (_, i) => head + i).filter((gfn) => g.backing.has(gfn));
   // One frame discarded (the result counts them), not 512.
-  expect(apply('vmw.host.discard', { guest: 0, gfn: head })).toEqual({ outcome: 'ok 1', broke: [] });
+  expect(apply('vmw.host.discard', { guest: 0, gfn: head })).toEqual({ ok: true, value: 1 });
+  expect(broke()).toEqual([]);
   expect(g.backing.has(head)).toBe(false);
   for (const gfn of backed.filter((x) => x !== head)) expect(g.backing.has(gfn)).toBe(true);
   expect(r.violation?.kind).toBe('size-mismatch');

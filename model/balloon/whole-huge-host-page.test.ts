@@ -6,21 +6,13 @@
  * 2 MiB unit is inflated in two requests of 256 pages: after the first the host page stays,
  * whole; after the second it goes back to the host in one piece.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import type { Runner } from '../../fuzz/run';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M } from '../constants';
 import { balloonOf } from './virtio-balloon';
 
-type Outcome = { ok: boolean; value?: number };
-
-function inflateUnitHalf(options: Record<string, number>): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome; base: number; unit: number; hfn: number } {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+function inflateUnitHalf(options: Record<string, number>): { r: Runner; apply: Stepper['apply']; base: number; unit: number; hfn: number } {
+  const { r, apply } = stepper(machine(options, [], 1, true));
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   // A guest kernel page block touched once (the host backs its unit with one 2 MiB page), then freed.

@@ -7,19 +7,17 @@
  * where it was; one run to its end by compaction (compact_zone -> migrate_pages) is put back
  * (migrate_pages' putback_movable_pages) and counted as a failure.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import type { Runner } from '../../fuzz/run';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
 
 const B = 4 * 512 * 512;
 
-function runner(): { r: Runner; errors: (string | undefined)[] } {
-  const errors: (string | undefined)[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  return { r, errors };
+function runner(): Stepper {
+  const s = stepper(machine({}));
+  s.apply('guest.spawn', { guest: 0 });
+  return s;
 }
 
 function gfnAt(r: Runner, vpn: number): number {
@@ -45,7 +43,7 @@ function step(r: Runner, id: number, times = 1): void {
 }
 
 test("the copy edge refuses (retry) while the host migrates the source's frame, changes nothing, and goes through once the host is done", () => {
-  const { r, errors } = runner();
+  const { r, results, errors } = runner();
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
   const g = r.world.guests[0]!;
@@ -55,17 +53,17 @@ test("the copy edge refuses (retry) while the host migrates the source's frame, 
   const id = lastId(r, 'guest');
   step(r, id);
   const h = hostUnmaps(r, src);
-  errors.length = 0;
+  results.length = 0;
   step(r, id);
-  expect(errors).toEqual(['retry']);
+  expect(errors()).toEqual(['retry']);
   const m = compactionState(r.world).active.get(id)!;
   expect(m.stage).toBe('unmapped');
   expect(m.copied).toBeUndefined();
   step(r, h, 2);
   expect(compactionState(r.world).finished.get(h)?.stage).toBe('done');
-  errors.length = 0;
+  results.length = 0;
   step(r, id, 2);
-  expect(errors).toEqual([undefined, undefined]);
+  expect(errors()).toEqual([undefined, undefined]);
   expect(compactionState(r.world).finished.get(id)?.stage).toBe('done');
   expect(gfnAt(r, B)).toBe(m.dst);
   expect(r.world.frames.read(g.backing.get(m.dst)!)).toEqual(before);
@@ -74,7 +72,7 @@ test("the copy edge refuses (retry) while the host migrates the source's frame, 
 });
 
 test("the copy edge refuses (retry) while the host migrates the target's frame; the source keeps the data and the target stays unwritten", () => {
-  const { r, errors } = runner();
+  const { r, results, errors } = runner();
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B + 1 } });
@@ -95,9 +93,9 @@ test("the copy edge refuses (retry) while the host migrates the target's frame; 
   expect(m.dst).toBe(top);
   step(r, id);
   const h = hostUnmaps(r, top);
-  errors.length = 0;
+  results.length = 0;
   step(r, id);
-  expect(errors).toEqual(['retry']);
+  expect(errors()).toEqual(['retry']);
   expect(m.stage).toBe('unmapped');
   expect(r.world.frames.read(g.backing.get(src)!)).toEqual(data);
   step(r, h, 2);

@@ -4,8 +4,8 @@
  * and changes nothing (munmap, mprotect, MADV_DONTNEED, exit, swap-out, a guest-side migration at its unmap
  * or its remap edge), and once the host migration has ended each of them goes through.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import type { Runner } from '../../fuzz/run';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
 import { reclaimOf } from '../reclaim/state';
@@ -13,16 +13,14 @@ import { POISON_OPTION, poisonCorruptions } from '../devices/page-poison';
 
 const B = 4 * 512 * 512;
 
-function runner(): { r: Runner; errors: (string | undefined)[] } {
-  const errors: (string | undefined)[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B + 1 } });
-  errors.length = 0;
-  return { r, errors };
+/** A process with two written pages at B (its results kept: spawn, mmap and the two writes). */
+function runner(options: Record<string, string | number | boolean> = {}): Stepper {
+  const s = stepper(machine(options));
+  s.apply('guest.spawn', { guest: 0 });
+  s.apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false });
+  s.apply('guest.write', { guest: 0, pid: 1, vpn: B });
+  s.apply('guest.write', { guest: 0, pid: 1, vpn: B + 1 });
+  return s;
 }
 
 /** Begin a host migration of the level-1 table mapping B and step it to 'unmapped'; its id. */
@@ -42,106 +40,100 @@ function finishHost(r: Runner, id: number): void {
 }
 
 test('munmap, swap-out, mprotect, MADV_DONTNEED and exit refuse (retry) while the table is being moved, and change nothing; afterwards they go through', () => {
-  const { r, errors } = runner();
+  const { r, results, errors } = runner();
   const g = r.world.guests[0]!;
   const p = g.processes.get(1)!;
   const gfn = peekLeaf(r.world, g, p, B)!.gfn;
   const id = hostMigratesTable(r);
-  errors.length = 0;
+  results.length = 0;
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
   r.apply({ kind: 'swap.out', args: { guest: 0, pid: 1, vpn: B } });
   r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: false, exec: false } });
   r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: B, pages: 2 } });
   r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
-  expect(errors).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
+  expect(errors()).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
   expect(p.vmaAt(B + 1)?.prot.write).toBe(true);
   expect(g.processes.has(1)).toBe(true);
   expect(g.owners.get(gfn)).toMatchObject({ kind: 'anon', pid: 1, vpn: B });
   finishHost(r, id);
-  errors.length = 0;
+  results.length = 0;
   expect(peekLeaf(r.world, g, p, B)!.gfn).toBe(gfn);
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
   r.apply({ kind: 'swap.out', args: { guest: 0, pid: 1, vpn: B } });
   r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
-  expect(errors).toEqual([undefined, undefined, undefined]);
+  expect(errors()).toEqual([undefined, undefined, undefined]);
   expect(g.processes.has(1)).toBe(false);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
 
 test('a guest-side migration refuses its unmap and its remap edge (retry) while its page table is being moved, and ends with the data once the host is done', () => {
-  const { r, errors } = runner();
+  const { r, results, errors } = runner();
   const g = r.world.guests[0]!;
   const p = g.processes.get(1)!;
   const gfn = peekLeaf(r.world, g, p, B)!.gfn;
   r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
   const guestId = [...compactionState(r.world).active.values()].find((m) => m.side === 'guest')!.id;
   const h1 = hostMigratesTable(r);
-  errors.length = 0;
+  results.length = 0;
   r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
-  expect(errors).toEqual(['retry']);
+  expect(errors()).toEqual(['retry']);
   expect(compactionState(r.world).active.get(guestId)?.stage).toBe('locked');
   finishHost(r, h1);
   r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
   r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
   expect(compactionState(r.world).active.get(guestId)?.stage).toBe('copied');
   const h2 = hostMigratesTable(r);
-  errors.length = 0;
+  results.length = 0;
   r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
-  expect(errors).toEqual(['retry']);
+  expect(errors()).toEqual(['retry']);
   expect(compactionState(r.world).active.get(guestId)?.stage).toBe('copied');
   finishHost(r, h2);
   r.apply({ kind: 'compaction.migrate.step', args: { id: guestId } });
   expect(compactionState(r.world).finished.get(guestId)?.stage).toBe('done');
   expect(peekLeaf(r.world, g, p, B)!.gfn).not.toBe(gfn);
   r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: B } });
-  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(errors().at(-1)).toBeUndefined();
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
 
 test('reclaim meets a mapped file page it cannot unmap (its page table is being moved): the page stays cached and mapped, reclaim records itself blocked; file.evict refuses (retry)', () => {
-  const { r, errors } = runner();
+  const { r, results, errors } = runner();
   const g = r.world.guests[0]!;
   const p = g.processes.get(1)!;
   const F = B + 16;
   r.apply({ kind: 'file.mmap', args: { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: F, pages: 1, write: false } });
   r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: F } });
-  expect(errors).toEqual([undefined, undefined]);
+  expect(errors().slice(-2)).toEqual([undefined, undefined]);
   const cached = peekLeaf(r.world, g, p, F)!.gfn;
   expect(g.owners.get(cached)?.kind).toBe('page-cache');
   const id = hostMigratesTable(r);
-  errors.length = 0;
+  results.length = 0;
   r.apply({ kind: 'file.evict', args: { guest: 0, file: 0, index: 0 } });
   r.apply({ kind: 'reclaim.shrink', args: { guest: 0, pages: 4096 } });
-  expect(errors[0]).toBe('retry');
+  expect(errors()[0]).toBe('retry');
   expect(reclaimOf(g).blockedStep).toBe(r.world.step);
   expect(g.owners.get(cached)?.kind).toBe('page-cache');
   finishHost(r, id);
   expect(peekLeaf(r.world, g, p, F)!.gfn).toBe(cached);
-  errors.length = 0;
+  results.length = 0;
   r.apply({ kind: 'file.evict', args: { guest: 0, file: 0, index: 0 } });
-  expect(errors).toEqual([undefined]);
+  expect(errors()).toEqual([undefined]);
   expect(peekLeaf(r.world, g, p, F)).toBeNull();
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
 
 test("page poisoning on free cannot write a page whose host frame the host is migrating: the page is freed unpoisoned, nothing expects poison of it, and a later allocation is not a corruption", () => {
-  const errors: (string | undefined)[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { [POISON_OPTION]: 'poison' } };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 2, write: true, exec: false, huge: false } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B + 1 } });
+  const { r, errors } = runner({ [POISON_OPTION]: 'poison' });
   const g = r.world.guests[0]!;
   const gfn = peekLeaf(r.world, g, g.processes.get(1)!, B + 1)!.gfn;
   r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
   const id = [...compactionState(r.world).active.keys()][0]!;
   r.apply({ kind: 'compaction.migrate.step', args: { id } });
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B + 1, pages: 1 } });
-  expect(errors.slice(1)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  expect(errors().slice(1)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   expect(g.owners.has(gfn)).toBe(false);
   expect(g.buddy.allocatedAt(gfn)).toBeFalsy();
   finishHost(r, id);

@@ -6,24 +6,16 @@
  * And the host side's own test (hostMovable): a KSM page is not a private guest frame, so a
  * host migration of it is refused as busy (KSM pages move only through ksm_migrate_page).
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { compactionState } from '../compaction/state';
 import { peekLeaf } from '../mmu/peek';
 
 const B = 2 ** 20;
-type Outcome = { ok: boolean; error?: string; value?: number };
 
-function runner(): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
-  apply('guest.spawn', { guest: 0 });
-  return { r, apply };
+function runner(): Stepper {
+  const s = stepper(machine({}));
+  s.apply('guest.spawn', { guest: 0 });
+  return s;
 }
 
 test('kwrite and kread of a kernel page whose frame the host is migrating refuse (retry) and change nothing; afterwards both complete', () => {

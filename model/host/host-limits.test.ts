@@ -8,28 +8,15 @@
  * - a disk image's host page cache full of dirty pages: the host's LRU cannot drop a dirty
  *   page, so it writes the oldest back first (shrink_folio_list -> pageout) and then frees it.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, SMALL_GUEST, stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M } from '../constants';
 import { HOST_SWAP_SLOTS } from '../world';
 import { diskState } from '../pagecache/state';
 import { blockOf, diskOf, FILE_PAGES, HOST_CACHE_PAGES_MAX } from '../pagecache/layout';
 
-type Outcome = { ok: boolean; error?: string; value?: number };
-
-function runner(config: ModelConfig): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
-  const log: Outcome[] = [];
-  const r = new Runner(config, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
-  return { r, apply };
-}
-
 test('a host reclaim with the host swap device full refuses limit: no slot is reserved, the unit stays backed and readable', () => {
   // 2 MiB host pages: each reclaim of a backed unit takes FRAMES_PER_2M slots at once.
-  const { r, apply } = runner({ hostFrames: 2 ** 15, guests: [{ frames: 2 ** 14, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: {} });
+  const { r, apply } = stepper({ hostFrames: 2 ** 15, guests: [{ ...SMALL_GUEST, frames: 2 ** 14, hugePages: true }], faults: [], options: {} });
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   const units = HOST_SWAP_SLOTS / FRAMES_PER_2M + 1;
@@ -70,7 +57,7 @@ test('a host reclaim with the host swap device full refuses limit: no slot is re
 });
 
 test('a guest writeback into a host page cache full of dirty pages writes the oldest back to the medium and drops it', () => {
-  const { r, apply } = runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} });
+  const { r, apply } = stepper(machine({}));
   apply('guest.spawn', { guest: 0 });
   // Files 0..3 live on disk 0; HOST_CACHE_PAGES_MAX + 1 distinct blocks of it, each written
   // back (the write reaches the device and dirties the host's cached copy).

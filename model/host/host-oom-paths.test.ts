@@ -13,8 +13,8 @@
  *   direct compaction found none),
  * - the EPT table of a DAX window's first mapping, after the shared page or the private copy.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import type { Runner } from '../../fuzz/run';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from '../compaction/state';
@@ -25,21 +25,12 @@ import { ksmState } from '../ksm/ksm';
 
 const B = 2 ** 20;
 const DAX_VPN = 1 << 23;
-type Outcome = { ok: boolean; error?: string; value?: number };
-
-function runner(options: Record<string, string | number | boolean> = {}, hugePages = false): { r: Runner; last: () => Outcome; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [], options };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const last = (): Outcome => log[log.length - 1]!;
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return last();
-  };
-  apply('guest.spawn', { guest: 0 });
-  apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 4, write: true, exec: false, huge: false });
-  for (let i = 0; i < 4; i++) apply('guest.write', { guest: 0, pid: 1, vpn: B + i });
-  return { r, last, apply };
+function runner(options: Record<string, string | number | boolean> = {}, hugePages = false): Stepper {
+  const s = stepper(machine(options, [], 1, hugePages));
+  s.apply('guest.spawn', { guest: 0 });
+  s.apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 4, write: true, exec: false, huge: false });
+  for (let i = 0; i < 4; i++) s.apply('guest.write', { guest: 0, pid: 1, vpn: B + i });
+  return s;
 }
 
 /** Take host frames (host.kalloc), largest blocks first, until `leave` are free. */
@@ -176,15 +167,9 @@ test('host khugepaged finds no free 2 MiB block even after compacting: the colla
  * (kvm_mmu_topup_memory_cache: -ENOMEM), so the fault refuses host-oom after the page itself
  * was found or made: the window gfn has its host page but no EPT leaf.
  */
-function daxRunner(guests: number): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
-  const log: Outcome[] = [];
-  const guest = { frames: 2 ** 12, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: false };
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: Array.from({ length: guests }, () => guest), faults: [], options: { 'shared-page-cache.grants': 'ro', 'cleancache.enabled': false, 'frontswap.enabled': false } };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+function daxRunner(guests: number): Stepper {
+  const s = stepper(machine({ 'shared-page-cache.grants': 'ro', 'cleancache.enabled': false, 'frontswap.enabled': false }, [], guests));
+  const { apply } = s;
   for (let guest = 0; guest < guests; guest++) {
     apply('guest.spawn', { guest });
     apply('dax.mmap', { guest, pid: 1, file: 0, vpn: DAX_VPN, write: true });
@@ -193,7 +178,7 @@ function daxRunner(guests: number): { r: Runner; apply: (kind: string, args: Rec
     apply('guest.mmap', { guest, pid: 1, vpn: DAX_VPN + 8, pages: 8, write: true, exec: false, huge: false });
     expect(apply('guest.write', { guest, pid: 1, vpn: DAX_VPN + 8 }).ok).toBe(true);
   }
-  return { r, apply };
+  return s;
 }
 
 test('a DAX read of a page another guest cached, with no host frame for the window\'s EPT table: host-oom, the window gfn is bound to the shared page but has no EPT leaf', () => {

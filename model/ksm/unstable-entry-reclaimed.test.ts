@@ -7,22 +7,14 @@
  * contents does not merge with it but takes its place, and merges with the third one in the
  * next pass.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { ksmState } from './ksm';
 
 const VPN = 2 ** 20;
-type Outcome = { ok: boolean; error?: string; value?: number };
 
 test('a page the unstable tree remembers, reclaimed by the host before the next scan, is not merged with: the next equal page replaces it, and merges in the next pass', () => {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply } = stepper(machine({}));
   const g = r.world.guests[0]!;
   const s = ksmState(r.world);
   apply('guest.spawn', { guest: 0 });

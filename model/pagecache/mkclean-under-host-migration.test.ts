@@ -5,24 +5,16 @@
  * fsync refuse 'retry' and change nothing, the dirty PTE stays dirty, and once the host
  * migration has ended the writeback goes through and moves the dirty bit to the page.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { PTE_DIRTY } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from '../compaction/state';
 import { lookupPage } from './cache';
 
 const VPN = 4 * 512 * 512;
-type Outcome = { ok: boolean; error?: string };
 
 test('a writeback or fsync of a page whose PTE table the host is moving refuses retry; after the host migration the writeback runs', () => {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply } = stepper(machine({}));
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   expect(apply('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: VPN, pages: 2, write: true }).ok).toBe(true);

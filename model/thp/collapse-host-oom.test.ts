@@ -5,22 +5,14 @@
  * table back (as the kernel does when the copy fails: pmd_populate of the saved table) and
  * gives the huge page up: the range stays mapped by its 4 KiB pages with their data.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { SMALL_GUEST, stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 
 const BASE = 4 * FRAMES_PER_2M;
-type Outcome = { ok: boolean; error?: string };
 
 test('a collapse whose copy into the new huge page finds the host out of frames refuses host-oom; the range keeps its PTEs, pages and data', () => {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 13, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: { 'thp.use-zero-page': false } };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply } = stepper({ hostFrames: 2 ** 14, guests: [{ ...SMALL_GUEST, frames: 2 ** 13, hugePages: true }], faults: [], options: { 'thp.use-zero-page': false } });
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   apply('guest.mmap', { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true });

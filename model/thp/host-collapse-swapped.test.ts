@@ -4,22 +4,14 @@
  * up to max_ptes_swap), so the new huge page holds the swapped contents too, the swap slot is
  * freed, and the whole unit is backed by one 2 MiB page again.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 
 const B = 2 ** 20;
-type Outcome = { ok: boolean; error?: string };
 
 test('a host collapse of a unit with one host-swapped frame copies the swapped contents into the huge page and frees the slot', () => {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+  const { r, apply } = stepper(machine({}, [], 1, true));
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 4, write: true, exec: false, huge: false });

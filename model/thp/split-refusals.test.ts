@@ -8,29 +8,23 @@
  *   no guest page left both a write to the huge zero page (do_huge_pmd_wp_page ->
  *   __split_huge_pmd) and an explicit split refuse guest-oom, and the huge zero PMD stays.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import type { Runner } from '../../fuzz/run';
+import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from '../compaction/state';
 import { thpState } from './state';
 
 const BASE = 2 ** 20;
-type Outcome = { ok: boolean; error?: string; value?: number };
 
-function runner(): { r: Runner; apply: (kind: string, args: Record<string, string | number | boolean>) => Outcome } {
-  const log: Outcome[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [], options: { 'thp.use-zero-page': true } };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => log.push(res.ok ? { ok: true, value: res.value } : { ok: false, error: res.error }) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): Outcome => {
-    r.apply({ kind, args });
-    return log[log.length - 1]!;
-  };
+function runner(): Stepper {
+  const s = stepper(machine({ 'thp.use-zero-page': true }, [], 1, true));
+  const { apply } = s;
   expect(apply('guest.spawn', { guest: 0 }).ok).toBe(true);
   expect(apply('guest.mmap', { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true }).ok).toBe(true);
   // A read of the empty huge range maps the huge zero page (do_huge_pmd_anonymous_page).
   expect(apply('guest.read', { guest: 0, pid: 1, vpn: BASE + 3 }).ok).toBe(true);
-  return { r, apply };
+  return s;
 }
 
 function leafAt(r: Runner, vpn: number): { level: number; gfn: number } | null {

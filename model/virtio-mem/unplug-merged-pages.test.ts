@@ -6,8 +6,7 @@
  * gfns from the KSM page's sharers instead of freeing its frame as if it were the guest's own.
  * The data reads the same afterwards, the KSM page is gone, and the properties hold.
  */
-import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine, stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { ksmState } from '../ksm/ksm';
 import { deviceOf } from './device';
@@ -15,10 +14,7 @@ import { deviceOf } from './device';
 const VPN = 2 ** 24;
 
 test('unplugging a block with two merged pages drops them from the KSM page: the block is unplugged, the data is private again outside it, and the KSM frame goes back', () => {
-  const errors: (string | undefined)[] = [];
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { 'virtio-mem.blocks': 4 } };
-  const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
-  const apply = (kind: string, args: Record<string, string | number | boolean>): void => void r.apply({ kind, args });
+  const { r, apply, errors } = stepper(machine({ 'virtio-mem.blocks': 4 }));
   const g = r.world.guests[0]!;
   apply('guest.spawn', { guest: 0 });
   apply('virtio-mem.resize', { guest: 0, blocks: 1 });
@@ -40,12 +36,12 @@ test('unplugging a block with two merged pages drops them from the KSM page: the
   const shared = g.backing.get(gfns[0]!)!;
   expect(g.backing.get(gfns[1]!)).toBe(shared);
   const data = r.world.frames.read(shared);
-  expect(errors.every((e) => e === undefined)).toBe(true);
+  expect(errors().every((e) => e === undefined)).toBe(true);
 
   apply('virtio-mem.resize', { guest: 0, blocks: 0 });
   apply('virtio-mem.unplug.begin', { guest: 0, block: 0 });
   apply('virtio-mem.unplug.finish', { guest: 0, block: 0 });
-  expect(errors.slice(-3)).toEqual([undefined, undefined, undefined]);
+  expect(errors().slice(-3)).toEqual([undefined, undefined, undefined]);
   expect(d.state[0]).toBe('unplugged');
   expect(ksmState(r.world).nodes.size).toBe(0);
   for (const gfn of gfns) expect(g.backing.has(gfn)).toBe(false);
@@ -58,7 +54,7 @@ test('unplugging a block with two merged pages drops them from the KSM page: the
   // The KSM page's frame went back to the host (the frame-accounting properties check the rest).
   expect(r.world.frames.owner(shared)).toBeUndefined();
   apply('guest.read', { guest: 0, pid: 1, vpn: VPN + 1 });
-  expect(errors[errors.length - 1]).toBeUndefined();
+  expect(errors().at(-1)).toBeUndefined();
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
