@@ -10,7 +10,7 @@
  *   the migration entry); one outside the range, or a guest-side one, is left alone.
  */
 import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M } from '../constants';
 import { compactionState } from '../compaction/state';
 import { peekLeaf } from '../mmu/peek';
@@ -19,8 +19,7 @@ import { discardHostPage, discardLog, discardRange } from './discard';
 const V = 1 << 20;
 
 function runner(hugePages: boolean) {
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [], options: {} };
-  const r = new Runner(c, { check: 'incremental' });
+  const r = new Runner(machine({}, [], 1, hugePages), { check: 'incremental' });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   return { r, g: r.world.guests[0]! };
 }

@@ -6,15 +6,14 @@
  * 'off' does neither.
  */
 import { Runner } from '../../fuzz/run';
-import type { ModelConfig } from '../config';
+import { machine } from '../../fuzz/testing/scenario';
 import { data } from '../content';
 import { physWrite } from '../guest/phys';
 import { peekGuestPhysical } from '../mmu/peek';
 import { checkPoisonOnAlloc, guestInitialisesFreePages, PAGE_POISON, POISON_MODES, POISON_OPTION, poisonCorruptions, poisonMode } from './page-poison';
 
 function freedPages(mode: string) {
-  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { [POISON_OPTION]: mode } };
-  const r = new Runner(c, { check: 'incremental' });
+  const r = new Runner(machine({ [POISON_OPTION]: mode }), { check: 'incremental' });
   const g = r.world.guests[0]!;
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 1, mt: 'MOVABLE' } });
