@@ -34,3 +34,10 @@ test('a mechanism declares transitions only for ids its own operations use', () 
     for (const id of declared) expect(used.has(id)).toBe(true);
   }
 });
+
+test('every fault says, in a sentence at least, the real bug or rule it reproduces, and names a property it breaks', () => {
+  // The text is read by people (the catalogue prints it); each cites its source, which no
+  // pattern checks, so this only keeps it from going missing.
+  expect(faults.filter((f) => f.reproduces.length < 60).map((f) => f.name)).toEqual([]);
+  expect(faults.filter((f) => f.breaks.length === 0).map((f) => f.name)).toEqual([]);
+});
