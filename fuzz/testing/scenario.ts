@@ -4,6 +4,7 @@
  * final state. Used by the scenario tests of injected faults (FaultDef.scenario): the same
  * steps must break the fault's property with the fault and pass without it.
  */
+import { MAX_PAGE_ORDER } from '../../model/constants';
 import type { GuestConfig, ModelConfig } from '../../model/config';
 import type { World } from '../../model/world';
 import type { OpResult, RefusalCode } from '../../model/result';
@@ -91,3 +92,15 @@ export function stepper(config: ModelConfig): Stepper {
 }
 
 export const op = (kind: string, args: Operation['args']): Operation => ({ kind, args });
+
+/** Take host frames (host.kalloc), largest blocks first, until only `leave` are free. */
+export function exhaustHost(r: Runner, leave = 0): void {
+  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
+    while (r.world.hostBuddy.freePages() - 2 ** order >= leave) {
+      const before = r.outcomes.length;
+      r.apply({ kind: 'host.kalloc', args: { order, mt: 'MOVABLE' } });
+      if (!r.outcomes[before]) break;
+    }
+  }
+  expect(r.world.hostBuddy.freePages()).toBe(leave);
+}

@@ -14,8 +14,8 @@
  * - the EPT table of a DAX window's first mapping, after the shared page or the private copy.
  */
 import type { Runner } from '../../fuzz/run';
-import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
-import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { machine, stepper, type Stepper, exhaustHost } from '../../fuzz/testing/scenario';
+import { FRAMES_PER_2M } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from '../compaction/state';
 import { diskState } from '../pagecache/state';
@@ -31,18 +31,6 @@ function runner(options: Record<string, string | number | boolean> = {}, hugePag
   s.apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 4, write: true, exec: false, huge: false });
   for (let i = 0; i < 4; i++) s.apply('guest.write', { guest: 0, pid: 1, vpn: B + i });
   return s;
-}
-
-/** Take host frames (host.kalloc), largest blocks first, until `leave` are free. */
-function exhaustHost(r: Runner, leave = 0): void {
-  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
-    while (r.world.hostBuddy.freePages() - 2 ** order >= leave) {
-      const before = r.outcomes.length;
-      r.apply({ kind: 'host.kalloc', args: { order, mt: 'MOVABLE' } });
-      if (!r.outcomes[before]) break;
-    }
-  }
-  expect(r.world.hostBuddy.freePages()).toBe(leave);
 }
 
 function gfnAt(r: Runner, vpn: number): number {

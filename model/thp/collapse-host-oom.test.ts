@@ -5,8 +5,8 @@
  * table back (as the kernel does when the copy fails: pmd_populate of the saved table) and
  * gives the huge page up: the range stays mapped by its 4 KiB pages with their data.
  */
-import { SMALL_GUEST, stepper } from '../../fuzz/testing/scenario';
-import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { SMALL_GUEST, stepper, exhaustHost } from '../../fuzz/testing/scenario';
+import { FRAMES_PER_2M } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 
 const BASE = 4 * FRAMES_PER_2M;
@@ -25,14 +25,7 @@ test('a collapse whose copy into the new huge page finds the host out of frames 
   const before = [0, 1, 2, 3].map((i) => peekLeaf(r.world, g, p, BASE + i)!);
   for (const l of before) expect(l.level).toBe(1);
   const data = before.map((l) => r.world.frames.read(g.backing.get(l.gfn)!));
-  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
-    while (r.world.hostBuddy.freePages() >= 2 ** order) {
-      const n = r.outcomes.length;
-      r.apply({ kind: 'host.kalloc', args: { order, mt: 'MOVABLE' } });
-      if (!r.outcomes[n]) break;
-    }
-  }
-  expect(r.world.hostBuddy.freePages()).toBe(0);
+  exhaustHost(r);
   const free = g.buddy.freePages();
   expect(apply('thp.khugepaged.collapse', { guest: 0 })).toEqual({ ok: false, error: 'host-oom' });
   expect(g.buddy.freePages()).toBe(free);

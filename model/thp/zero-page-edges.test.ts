@@ -7,7 +7,8 @@
  */
 import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
-import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
+import { exhaustHost } from '../../fuzz/testing/scenario';
+import { FRAMES_PER_2M } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { thpState } from './state';
 
@@ -20,18 +21,6 @@ function runner(): { r: Runner; errors: (string | undefined)[] } {
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   errors.length = 0;
   return { r, errors };
-}
-
-/** Take host frames (host.kalloc), largest blocks first, until none is free. */
-function exhaustHost(r: Runner): void {
-  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
-    while (r.world.hostBuddy.freePages() >= 2 ** order) {
-      const before = r.outcomes.length;
-      r.apply({ kind: 'host.kalloc', args: { order, mt: 'MOVABLE' } });
-      if (!r.outcomes[before]) break;
-    }
-  }
-  expect(r.world.hostBuddy.freePages()).toBe(0);
 }
 
 test('the host out of frames: the read fault refuses (host-oom) after neither the huge zero page nor a THP could be zeroed, and both blocks go back to the guest', () => {
