@@ -21,14 +21,17 @@ import type { Guest, GuestFrameOwner } from '../guest/guest';
 import { hostFree } from '../host/alloc';
 import { ksmDropSharer } from '../ksm/ksm';
 import { compactionState } from '../compaction/state';
-import { abortMigration, runMigration } from '../compaction/migrate';
+import { runMigration } from '../compaction/migrate';
 import { reclaimEnd } from '../host/reclaim';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { memslotEnd, windowAt } from '../host/ept-fault';
 
-/** The guest's owner of gfn: RAM's owner record, or what a memslot above RAM is (memctl's region). */
+/**
+ * The guest's owner of gfn: RAM's owner record, or what a memslot above RAM is (memctl's
+ * region). Windows never overlap RAM, so at most one of the two answers.
+ */
 function ownerAt(g: Guest, gfn: number): GuestFrameOwner | undefined {
-  return gfn < g.config.frames ? g.owners.get(gfn) : windowAt(g, gfn)?.owner;
+  return g.owners.get(gfn) ?? windowAt(g, gfn)?.owner;
 }
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
@@ -86,7 +89,7 @@ function waitForMigrations(world: World, g: Guest, start: number, end: number): 
   for (const m of [...compactionState(world).active.values()]) {
     if (m.side !== 'host' || m.guest !== g.id || m.gfn < start || m.gfn >= end) continue;
     world.journal.note(() => `g${g.id}: discard waits for the host's migration of gfn ${hex(m.gfn)}`);
-    if (!runMigration(world, m).ok) abortMigration(world, m);
+    runMigration(world, m); // a failing edge puts the migration back (runMigration aborts it)
   }
 }
 

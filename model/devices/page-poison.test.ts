@@ -6,11 +6,12 @@
  * 'off' does neither.
  */
 import { Runner } from '../../fuzz/run';
-import { machine } from '../../fuzz/testing/scenario';
-import { data } from '../content';
+import { exhaustHost, machine } from '../../fuzz/testing/scenario';
+import { data, poison } from '../content';
+import { discardHostPage } from './discard';
 import { physWrite } from '../guest/phys';
 import { peekGuestPhysical } from '../mmu/peek';
-import { checkPoisonOnAlloc, guestInitialisesFreePages, PAGE_POISON, POISON_MODES, POISON_OPTION, poisonCorruptions, poisonMode } from './page-poison';
+import { checkPoisonOnAlloc, guestInitialisesFreePages, initPagePoison, PAGE_POISON, POISON_MODES, POISON_OPTION, poisonCorruptions, poisonMode } from './page-poison';
 
 function freedPages(mode: string) {
   const r = new Runner(machine({ [POISON_OPTION]: mode }), { check: 'incremental' });
@@ -58,4 +59,40 @@ test('off: a freed page keeps what it held', () => {
   const { r, g, gfn, zeroings } = freedPages('off');
   expect(peekGuestPhysical(r.world, g, gfn).kind).not.toBe('poison');
   expect(g.zeroings).toBe(zeroings);
+});
+
+test('poison: a free page that reads as poison of another byte is a corruption too, reported with what was found', () => {
+  const { r, g, gfn } = freedPages('poison');
+  expect(physWrite(r.world, g, gfn, poison(0x55))).toBe(true);
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g).map((c) => [c.gfn, c.found])).toEqual([[gfn, poison(0x55)]]);
+});
+
+test('poison: a page the kernel could not poison on free (no host frame for it) is forgotten, not checked on allocation; its neighbour still is', () => {
+  const { r, g, gfn } = freedPages('poison');
+  // The second page's host frame goes (a discard), and the host has no frame left to back it
+  // again: the next free's poisoning of that page cannot be made.
+  discardHostPage(r.world, g, gfn + 1, 'virtio-balloon');
+  exhaustHost(r);
+  const [hook] = g.freeHooks;
+  hook!.prepare!(r.world, g, gfn, 1);
+  expect(g.backing.has(gfn + 1)).toBe(false);
+  expect(peekGuestPhysical(r.world, g, gfn)).toEqual(poison(PAGE_POISON));
+  // The forgotten page reads zero now, yet no corruption is reported; its neighbour reads 0xaa.
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g)).toEqual([]);
+  // The hook is page poisoning's: a page it can write is poisoned again.
+  expect(physWrite(r.world, g, gfn, data(0, 9))).toBe(true);
+  hook!.prepare!(r.world, g, gfn, 0);
+  expect(peekGuestPhysical(r.world, g, gfn)).toEqual(poison(PAGE_POISON));
+});
+
+test('initPagePoison is once per guest: a second call keeps the pages it remembers and registers no second hook', () => {
+  const { r, g, gfn } = freedPages('poison');
+  const hooks = [g.freeHooks.length, g.allocHooks.length];
+  initPagePoison(r.world);
+  expect([g.freeHooks.length, g.allocHooks.length]).toEqual(hooks);
+  expect(physWrite(r.world, g, gfn, data(0, 7))).toBe(true);
+  checkPoisonOnAlloc(r.world, g, gfn, 1);
+  expect(poisonCorruptions(g).map((c) => c.gfn)).toEqual([gfn]);
 });
