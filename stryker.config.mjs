@@ -4,8 +4,22 @@
 // The whole model is the overnight job, one directory of model/ at a time
 // (npm run mutate:all, mutation/overnight.mjs), which sets MUTATE_CHUNK. Reports go to
 // reports/mutation/ (not in git), a chunk's under reports/mutation/chunks/<chunk>/.
+// The sampled estimate (npm run mutate:sample, mutation/sample.mjs) sets MUTATE_RANGES_FILE: a
+// file of mutate ranges (`file:line:col-line:col`), one a line, `#` lines ignored; that run's
+// reports and incremental file go to the directory of the ranges file.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
 const chunk = process.env.MUTATE_CHUNK;
-const chunkDir = chunk ? `reports/mutation/chunks/${chunk.replaceAll('/', '_')}` : 'reports/mutation';
+const rangesFile = process.env.MUTATE_RANGES_FILE;
+const ranges = rangesFile
+  ? readFileSync(rangesFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  : undefined;
+const chunkDir = rangesFile
+  ? path.relative(process.cwd(), path.dirname(path.resolve(rangesFile))).replaceAll(path.sep, '/')
+  : chunk
+    ? `reports/mutation/chunks/${chunk.replaceAll('/', '_')}`
+    : 'reports/mutation';
 /** The files of a chunk: a directory of model/, or `model` alone for the files at its top. */
 const chunkFiles = (c) => (c === 'model' ? ['model/*.ts', '!model/*.test.ts'] : [`${c}/**/*.ts`, `!${c}/**/*.test.ts`]);
 
@@ -18,7 +32,7 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: chunk ? chunkFiles(chunk) : ['model/**/*.ts', '!model/**/*.test.ts'],
+  mutate: ranges ?? (chunk ? chunkFiles(chunk) : ['model/**/*.ts', '!model/**/*.test.ts']),
   incremental: true,
   incrementalFile: `${chunkDir}/stryker-incremental.json`,
   reporters: ['html', 'json', 'clear-text', 'progress'],

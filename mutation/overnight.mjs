@@ -66,7 +66,8 @@ export function survivors(files) {
   return out;
 }
 
-function readReport(file) {
+/** A Stryker JSON report, checked to have `files`. */
+export function readReport(file) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
   if (typeof report !== 'object' || report === null || typeof report.files !== 'object') throw new Error(`${file} is not a Stryker JSON report`);
   return report;
@@ -114,7 +115,7 @@ let child = null;
 let interrupted = false;
 
 /** Prints Stryker's progress: in place on a terminal, else a line at most once a minute. */
-function progressPrinter(chunk) {
+export function progressPrinter(chunk) {
   let last = 0;
   return (text) => {
     const m = text.match(/Mutation testing (\d+%).*?(\d+\/\d+) tested \((\d+) survived/);
