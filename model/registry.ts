@@ -77,6 +77,7 @@ export function createWorld(config: ModelConfig): World | Refusal {
   if (impossible) return refuse('invalid', impossible);
   const w = World.create(config);
   if (isRefusal(w)) return w;
+  w.declared = declaredTransitions;
   for (const m of mechanisms) m.init?.(w);
   w.journal.clear();
   return w;

@@ -48,6 +48,14 @@ export class World {
   version = 0;
   /** State-machine transitions taken, per mechanism ("from->to" -> count), for coverage. */
   readonly transitions = new Map<string, Map<string, number>>();
+  /**
+   * The transitions the mechanisms declare (registry.ts createWorld sets it): taking one that
+   * is not declared is a slip in the model (a misspelt state or mechanism), refused at once so
+   * that coverage never counts an edge of no state machine. An injected fault may take an edge
+   * the protocol forbids (vballoon-deflate-before-inflate-ack: inflating->deflating), so the
+   * check holds in fault-free worlds.
+   */
+  declared: Readonly<Record<string, readonly string[]>> | null = null;
   readonly anomalies: Anomaly[] = [];
 
   private constructor(readonly config: ModelConfig) {
@@ -81,9 +89,10 @@ export class World {
   }
 
   transition(mechanism: string, from: string, to: string): void {
+    const k = `${from}->${to}`;
+    if (this.declared && this.faults.size === 0 && !this.declared[mechanism]?.includes(k)) throw new RangeError(`transition ${mechanism} ${k} is not declared by any mechanism`);
     let m = this.transitions.get(mechanism);
     if (!m) this.transitions.set(mechanism, (m = new Map()));
-    const k = `${from}->${to}`;
     m.set(k, (m.get(k) ?? 0) + 1);
   }
 
