@@ -268,7 +268,7 @@ export class Guest {
     hostSwapDevice: SwapDevice,
   ) {
     this.vpid = id + 1;
-    this.hostSwap = new HostSwap(hostSwapDevice, id);
+    this.hostSwap = new HostSwap(hostSwapDevice, id, journal);
     this.buddy = new BuddyAllocator({ name: `g${id}`, base: 0, frames: config.frames, faults });
   }
 

@@ -9,8 +9,13 @@
  * (get, has, delete, clear, keys, size): `get` returns the contents of a written slot and
  * `delete` frees the slot, so a caller that drops a swapped page (swap-in, teardown, a
  * balloon discarding it) frees the slot by the same call.
+ *
+ * Every change of gfn's slot or of its contents journals the gfn: swap-slot-exclusive checks a
+ * gfn's slot (checkHostGfn) only for the gfns in `journal.gfns`, and a swapped gfn's contents
+ * are what the guest reads there (peekGuestPhysical). The device marks the slot, not the gfn.
  */
 import type { Content } from '../content';
+import type { Journal } from '../journal';
 import type { SwapDevice } from '../swap/device';
 
 export class HostSwap {
@@ -19,6 +24,7 @@ export class HostSwap {
   constructor(
     private readonly device: SwapDevice,
     readonly guest: number,
+    private readonly journal: Journal,
   ) {}
 
   get size(): number {
@@ -48,6 +54,7 @@ export class HostSwap {
     const s = this.device.alloc({ kind: 'guest-memory', guest: this.guest, gfn });
     if (s === null) return false;
     this.slotOf.set(gfn, s);
+    this.journal.gfn(this.guest, gfn);
     return true;
   }
 
@@ -60,7 +67,9 @@ export class HostSwap {
   /** The swap-out write of gfn completed with contents `c`. */
   write(gfn: number, c: Content): void {
     const s = this.slotOf.get(gfn);
-    if (s !== undefined) this.device.write(s, c);
+    if (s === undefined) return;
+    this.device.write(s, c);
+    this.journal.gfn(this.guest, gfn);
   }
 
   /** Reserve if needed and write (Map.set's shape, for callers that swap a page out in one go). */
@@ -75,6 +84,7 @@ export class HostSwap {
     if (s === undefined) return false;
     this.slotOf.delete(gfn);
     this.device.free(s);
+    this.journal.gfn(this.guest, gfn);
     return true;
   }
 
