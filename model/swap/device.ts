@@ -63,9 +63,9 @@ export class SwapDevice {
   alloc(owner: SlotOwner): number | null {
     if (this.slots.size >= this.capacity) return null;
     let s = this.hint;
-    // Bounded: at most capacity probes, and a free slot exists.
+    // A free slot exists, and it is at or above the hint (every slot below the hint is in use;
+    // alloc and free keep that so), so the scan ends on it below capacity. Bounded all the same.
     for (let probes = 0; probes < this.capacity && this.slots.has(s); probes++) s++;
-    if (s >= this.capacity) return null;
     this.slots.set(s, { owner, content: null });
     this.hint = s + 1;
     this.journal.mark(this.markKey, s);
