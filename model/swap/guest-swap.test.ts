@@ -6,7 +6,7 @@
  */
 import { Runner } from '../../fuzz/run';
 import { exhaustHost, machine, op, stepper, type Step, type Stepper } from '../../fuzz/testing/scenario';
-import { PTE_PS, PTE_USER } from '../constants';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PS, PTE_USER } from '../constants';
 import { handlePageFault } from '../guest/fault';
 import { slotFor, writeEntry } from '../guest/page-tables';
 import type { RangeTouch } from '../journal';
@@ -139,5 +139,264 @@ describe('swap.out takes only a present 4 KiB page that the process owns at that
     expect(gfnAt(w, 1, V)).not.toBe(src);
     expect(s.apply('swap.out', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true, value: 1 });
     expect(s.r.violation).toBeNull();
+  });
+});
+
+describe('what guest swap journals for the incremental checkers', () => {
+  const steps = [op('guest.spawn', { guest: 0 }), op('mm.populate', { guest: 0, pid: 1, vpn: V, pages: 2 }), op('guest.write', { guest: 0, pid: 1, vpn: V + 1 }), op('swap.out', { guest: 0, pid: 1, vpn: V + 1 })];
+
+  test.each([false, true])('the completed write (frontswap %s) names the slot and the page of every entry that refers to it', (frontswap) => {
+    const j = lastJournal({ ...SWAP, 'frontswap.enabled': frontswap }, [...steps, op('io.complete', { guest: 0 })]);
+    expect([...(j.marks.get('swap:g0') ?? [])]).toEqual([0]);
+    expect(covers(j.ranges, 1, V + 1)).toBe(true);
+    expect(covers(j.ranges, 1, V)).toBe(false);
+  });
+
+  test('munmap while the write is in flight names the slot (still reserved) and the page of the dropped entry', () => {
+    const j = lastJournal(SWAP, [...steps, op('guest.munmap', { guest: 0, pid: 1, vpn: V + 1, pages: 1 })]);
+    expect([...(j.marks.get('swap:g0') ?? [])]).toEqual([0]);
+    expect(covers(j.ranges, 1, V + 1)).toBe(true);
+  });
+
+  test('the unmap hook itself names each entry it drops, whoever calls it (munmap, MADV_DONTNEED, exit, a kill)', () => {
+    const s = setup(SWAP, [], 3, 3);
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V + 1 });
+    s.apply('io.complete', { guest: 0 });
+    const w = s.world;
+    const g = w.guests[0]!;
+    w.journal.clear();
+    for (const h of g.unmapHooks) h(w, g, g.processes.get(1)!, V, V + 3);
+    expect(guestSwapOf(w, g).ptes.size).toBe(0);
+    expect([...(w.journal.marks.get('swap:g0') ?? [])]).toEqual([0]);
+    expect(covers(w.journal.ranges, 1, V + 1)).toBe(true);
+    expect(w.journal.ranges.every((x) => x.vpnStart < x.vpnEnd)).toBe(true);
+  });
+});
+
+describe('the reverse map slot -> entries', () => {
+  test('holds exactly the slots that entries name: a swapped-in page takes its slot out of it', () => {
+    const s = setup();
+    const g = s.world.guests[0]!;
+    const sw = guestSwapOf(s.world, g);
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    expect([...sw.refs]).toEqual([[0, new Set([pteKey(1, V)])]]);
+    s.apply('io.complete', { guest: 0 });
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V });
+    expect(sw.refs.size).toBe(0);
+    expect(sw.ptes.size).toBe(0);
+  });
+
+  test('two entries on one slot (what swap-slot-freed-while-referenced makes): dropping one keeps the other, so the property still sees the sharing', () => {
+    const s = setup(SWAP, ['swap-slot-freed-while-referenced']);
+    const sw = guestSwapOf(s.world, s.world.guests[0]!);
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V });
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V + 1 });
+    expect(sw.refs.get(0)).toEqual(new Set([pteKey(1, V), pteKey(1, V + 1)]));
+    s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V, pages: 1 });
+    expect(sw.refs.get(0)).toEqual(new Set([pteKey(1, V + 1)]));
+    expect([...sw.ptes.keys()]).toEqual([pteKey(1, V + 1)]);
+  });
+});
+
+describe('the swap cache while a swap-out write is in flight', () => {
+  test('a frame is the slot\'s swap-cache page only while the guest owns it as that: a frame freed at submission (swap-frees-before-writeback) is not', () => {
+    const good = setup();
+    good.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    const g = good.world.guests[0]!;
+    const [req] = cacheOf(g).io;
+    expect(req).toMatchObject({ kind: 'swap-out', slot: 0 });
+    expect(swapCacheFrame(g, 0)).toBe(req!.gfn);
+    const bad = setup(SWAP, ['swap-frees-before-writeback']);
+    bad.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    const b = bad.world.guests[0]!;
+    expect(cacheOf(b).io).toHaveLength(1);
+    expect(b.owners.get(cacheOf(b).io[0]!.gfn)).toBeUndefined();
+    expect(swapCacheFrame(b, 0)).toBeUndefined();
+  });
+
+  test('a stale request whose frame is now another slot\'s swap-cache page is neither that slot\'s swap cache nor freed by its completion', () => {
+    const s = setup();
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    const w = s.world;
+    const g = w.guests[0]!;
+    const gfn = cacheOf(g).io[0]!.gfn;
+    // The state swap-frees-before-writeback leaves when the frame it freed is swapped out again:
+    // an older request for slot 7 still names the frame.
+    const stale = { kind: 'swap-out' as const, slot: 7, gfn };
+    cacheOf(g).io.unshift(stale);
+    expect(swapCacheFrame(g, 7)).toBeUndefined();
+    expect(swapCacheFrame(g, 0)).toBe(gfn);
+    expect(cacheOf(g).io.shift()).toBe(stale);
+    completeSwapOut(w, g, stale);
+    expect(g.owners.get(gfn)).toEqual({ kind: 'swap-cache', slot: 0 });
+    expect(g.buddy.isFree(gfn)).toBe(false);
+    // Its own completion writes the slot and frees it.
+    s.apply('io.complete', { guest: 0 });
+    expect(g.owners.get(gfn)).toBeUndefined();
+    expect(g.buddy.isFree(gfn)).toBe(true);
+  });
+
+  test('a write that completes after its entry was unmapped frees the slot instead of filling it, and the frame', () => {
+    const s = setup();
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    const g = s.world.guests[0]!;
+    const sw = guestSwapOf(s.world, g);
+    const gfn = cacheOf(g).io[0]!.gfn;
+    s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V, pages: 1 });
+    expect([sw.ptes.size, sw.device!.used]).toEqual([0, 1]);
+    expect(s.apply('io.complete', { guest: 0 })).toEqual({ ok: true });
+    expect(sw.device!.has(0)).toBe(false);
+    expect(sw.device!.content(0)).toBeUndefined();
+    expect(g.buddy.isFree(gfn)).toBe(true);
+    expect(s.r.violation).toBeNull();
+  });
+
+  test('a completion whose frame was freed at submission and reused meanwhile leaves the new owner\'s page alone', () => {
+    const s = setup(SWAP, ['swap-frees-before-writeback'], 1, 1);
+    s.apply('guest.mmap', { guest: 0, pid: 1, vpn: V + 8, pages: 1, write: true, exec: false, huge: false });
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    const g = s.world.guests[0]!;
+    const gfn = cacheOf(g).io[0]!.gfn;
+    s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 8 });
+    expect(gfnAt(s.world, 1, V + 8)).toBe(gfn);
+    s.apply('io.complete', { guest: 0 });
+    expect(g.owners.get(gfn)).toEqual({ kind: 'anon', pid: 1, vpn: V + 8 });
+    expect(g.buddy.isFree(gfn)).toBe(false);
+  });
+});
+
+describe('swap-in (do_swap_page)', () => {
+  test('the page comes back mapped with the permissions it had (present, writable, user, nx as the VMA says)', () => {
+    const s = setup();
+    const w = s.world;
+    const g = w.guests[0]!;
+    const p = g.processes.get(1)!;
+    const before = peekLeaf(w, g, p, V)!.entry;
+    expect(before.flags & PTE_USER).toBe(PTE_USER);
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    expect(peekLeaf(w, g, p, V)).toBeNull();
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V });
+    const after = peekLeaf(w, g, p, V)!.entry;
+    // Accessed and dirty are the hardware's (set by the accesses since): compare the rest.
+    const perms = (e: { flags: number; nx: boolean }) => ({ flags: e.flags & ~(PTE_ACCESSED | PTE_DIRTY), nx: e.nx });
+    expect(perms(after)).toEqual(perms(before));
+    expect(s.r.violation).toBeNull();
+  });
+
+  test('a PTE table emptied by munmap of its last present page is built again by the swap-in of a page it held', () => {
+    const s = setup();
+    const w = s.world;
+    const g = w.guests[0]!;
+    const p = g.processes.get(1)!;
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    const tables = g.tables.size;
+    s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V + 1, pages: 1 });
+    expect(slotFor(w, g, p, V, 1, false)).toBeNull();
+    expect(g.tables.size).toBe(tables - 1);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
+    expect(gfnAt(w, 1, V)).toBeDefined();
+    expect(guestSwapOf(w, g).ptes.size).toBe(0);
+    expect(s.r.violation).toBeNull();
+  });
+
+  test('a host that cannot back the new page refuses the swap-in and changes nothing: the page stays swapped, the frame goes back', () => {
+    const s = setup(SWAP, [], 1, 1);
+    const w = s.world;
+    const g = w.guests[0]!;
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    // The freed (host-backed) frame goes to the kernel: the swap-in gets a frame never backed.
+    s.apply('guest.kalloc', { guest: 0, order: 0, mt: 'MOVABLE' });
+    exhaustHost(s.r, 0);
+    const free = g.buddy.freePages();
+    const owners = g.owners.size;
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: false, error: 'host-oom' });
+    expect(g.buddy.freePages()).toBe(free);
+    expect(g.owners.size).toBe(owners);
+    expect(gfnAt(w, 1, V)).toBeUndefined();
+    expect([...guestSwapOf(w, g).ptes.values()]).toEqual([{ pid: 1, vpn: V, slot: 0 }]);
+    expect(guestSwapOf(w, g).device!.has(0)).toBe(true);
+    expect(s.r.violation).toBeNull();
+  });
+
+  test('through frontswap: the swap-in takes the page and the frontswap copy goes with the slot', () => {
+    const s = setup({ ...SWAP, 'frontswap.enabled': true });
+    const w = s.world;
+    const g = w.guests[0]!;
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    expect(fsSwapPeek(w, 0, 0)).toBeDefined();
+    expect(guestSwapOf(w, g).frontswapped.has(0)).toBe(true);
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V });
+    expect(fsSwapPeek(w, 0, 0)).toBeUndefined();
+    expect(guestSwapOf(w, g).frontswapped.size).toBe(0);
+    expect(s.r.violation).toBeNull();
+  });
+
+  test('a spurious fault on a present page leaves its mapping alone, even with a stale swap entry for it (swap-slot-freed-while-referenced)', () => {
+    const s = setup(SWAP, ['swap-slot-freed-while-referenced']);
+    const w = s.world;
+    const g = w.guests[0]!;
+    const p = g.processes.get(1)!;
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V });
+    const gfn = gfnAt(w, 1, V)!;
+    expect(guestSwapOf(w, g).ptes.has(pteKey(1, V))).toBe(true);
+    const free = g.buddy.freePages();
+    expect(handlePageFault(w, g, p, V, 'read')).toBe(true);
+    expect(gfnAt(w, 1, V)).toBe(gfn);
+    expect(g.buddy.freePages()).toBe(free);
+  });
+});
+
+describe('unmap drops the swap entries of its own range and process only', () => {
+  test('the entry just past the end stays, and reads back what was written', () => {
+    const s = setup(SWAP, [], 2, 2);
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V + 1 });
+    s.apply('io.complete', { guest: 0 });
+    s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V, pages: 1 });
+    const sw = guestSwapOf(s.world, s.world.guests[0]!);
+    expect([...sw.ptes.keys()]).toEqual([pteKey(1, V + 1)]);
+    expect(sw.device!.used).toBe(1);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 1 })).toEqual({ ok: true });
+    expect(s.r.violation).toBeNull();
+  });
+
+  test("another process's entry at the same vpn stays", () => {
+    const s = setup(SWAP, [], 1, 1);
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('mm.populate', { guest: 0, pid: 2, vpn: V, pages: 1 });
+    s.apply('guest.write', { guest: 0, pid: 2, vpn: V });
+    s.apply('swap.out', { guest: 0, pid: 1, vpn: V });
+    s.apply('swap.out', { guest: 0, pid: 2, vpn: V });
+    s.apply('io.complete', { guest: 0 });
+    s.apply('io.complete', { guest: 0 });
+    s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V, pages: 1 });
+    const sw = guestSwapOf(s.world, s.world.guests[0]!);
+    expect([...sw.ptes.values()]).toEqual([{ pid: 2, vpn: V, slot: 1 }]);
+    expect(sw.device!.used).toBe(1);
+    expect(s.apply('guest.read', { guest: 0, pid: 2, vpn: V })).toEqual({ ok: true });
+    expect(s.r.violation).toBeNull();
+  });
+});
+
+describe('a crash (swapCrash): the device means nothing to the next kernel', () => {
+  test('every entry, every slot, the reverse map and the frontswap copies go', () => {
+    const s = setup({ ...SWAP, 'frontswap.enabled': true }, [], 3, 3);
+    const w = s.world;
+    const g = w.guests[0]!;
+    for (let i = 0; i < 3; i++) s.apply('swap.out', { guest: 0, pid: 1, vpn: V + i });
+    s.apply('io.complete', { guest: 0 });
+    const sw = guestSwapOf(w, g);
+    expect([sw.ptes.size, sw.refs.size, sw.device!.used, sw.frontswapped.size]).toEqual([3, 3, 3, 1]);
+    expect(fsSwapPeek(w, 0, 0)).toBeDefined();
+    swapCrash(w, g);
+    expect([sw.ptes.size, sw.refs.size, sw.device!.used, sw.frontswapped.size]).toEqual([0, 0, 0, 0]);
+    expect(fsSwapPeek(w, 0, 0)).toBeUndefined();
   });
 });

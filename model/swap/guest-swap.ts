@@ -79,9 +79,9 @@ function markEntry(w: World, g: Guest, e: SwapEntry): void {
 }
 
 /** The slot's contents changed: every entry that refers to it may read differently now. */
-function markSlot(w: World, g: Guest, s: GuestSwap, slot: number): void {
+function markSlot(w: World, g: Guest, s: GuestSwap, slot: number, refs: ReadonlySet<string>): void {
   w.journal.mark(`swap:g${g.id}`, slot);
-  for (const k of s.refs.get(slot) ?? []) {
+  for (const k of refs) {
     const e = s.ptes.get(k);
     if (e) w.journal.range(g.id, e.pid, e.vpn, e.vpn + 1);
   }
@@ -173,12 +173,14 @@ export function completeSwapOut(w: World, g: Guest, req: { slot: number; gfn: nu
   const o = g.owners.get(req.gfn);
   const cached = o?.kind === 'swap-cache' && o.slot === req.slot;
   if (s.device?.has(req.slot)) {
-    if ((s.refs.get(req.slot)?.size ?? 0) > 0) {
+    // A slot's set of entries goes with its last entry (dropEntry): a set is never empty.
+    const refs = s.refs.get(req.slot);
+    if (refs) {
       const c = peekGuestPhysical(w, g, req.gfn);
       // swap_writepage: frontswap_store first; only a refused store goes to the device.
       if (fsSwapStore(w, g, req.slot, c)) s.frontswapped.add(req.slot);
       else s.device.write(req.slot, c);
-      markSlot(w, g, s, req.slot);
+      markSlot(w, g, s, req.slot, refs);
       w.transition('swap', 'swap-cache', 'swapped');
     } else freeSlot(w, g, s, req.slot);
   }
@@ -250,7 +252,6 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
 /** munmap/exit: the range's swap entries go, and their slots (free_swap_and_cache). */
 function unmapRange(w: World, g: Guest, p: Process, start: number, end: number): void {
   const s = guestSwapOf(w, g);
-  if (s.ptes.size === 0) return;
   for (const e of [...s.ptes.values()]) {
     if (e.pid !== p.pid || e.vpn < start || e.vpn >= end) continue;
     dropEntry(s, e);
