@@ -260,7 +260,6 @@ export function ksmScan(w: World, pages: number): OpResult {
   const s = ksmState(w);
   const list = candidates(w);
   let merged = 0;
-  if (list.length === 0) return ok(0);
   for (let i = 0; i < Math.min(pages, list.length); i++) {
     if (s.cursor >= list.length) {
       // A pass ends: the unstable tree is rebuilt from scratch each pass (ksm_scan.seqnr).
