@@ -63,7 +63,7 @@ export class World {
     this.frames = new HostFrames(config.hostFrames, this.journal);
     this.hostBuddy = new BuddyAllocator({ name: 'host', base: 0, frames: config.hostFrames, faults: this.faults });
     this.tlb = new Tlb(this.journal);
-    this.hostSwapDevice = new SwapDevice('host', HOST_SWAP_SLOTS, this.journal, 'swap:host');
+    this.hostSwapDevice = new SwapDevice(HOST_SWAP_SLOTS, this.journal, 'swap:host');
   }
 
   /** Build the machine: every guest gets its EPT root; nothing else is allocated yet. */

@@ -18,7 +18,7 @@ import { peekLeaf } from '../mmu/peek';
 import { invalidateEnd, invalidateMark } from '../mmu/notifier';
 import { destroyGuest } from '../teardown';
 import type { World } from '../world';
-import { ksmDropSharer, ksmSetMergeable, ksmState, nodeOfGfn, sharerKey, sharerOf, FAULT_COW_WRITES_SHARED, FAULT_MERGE_LEAVES_WRITABLE } from './ksm';
+import { ksmDropSharer, ksmSetMergeable, OBSERVATIONS_KEPT_MAX, ksmState, nodeOfGfn, sharerKey, sharerOf, FAULT_COW_WRITES_SHARED, FAULT_MERGE_LEAVES_WRITABLE } from './ksm';
 
 const VPN = 3000;
 const GUEST_FRAMES = 4096;
@@ -406,8 +406,8 @@ describe('copy-on-write', () => {
   });
 
   test('the side channel\'s record keeps the newest 256 observations: exactly 256 all kept, the 257th drops the oldest', () => {
-    // 256 is OBSERVATIONS_KEPT_MAX in ksm.ts.
-    const KEPT = 256;
+    const KEPT = OBSERVATIONS_KEPT_MAX;
+    expect(KEPT).toBe(256);
     const { st } = sharedNode([], KEPT + 1);
     const s = ksmState(st.world);
     for (let i = 0; i < KEPT; i++) st.apply('guest.write', { guest: 0, pid: 1, vpn: VPN + i });

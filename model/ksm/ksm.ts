@@ -79,7 +79,7 @@ export interface KsmState {
   readonly observations: Map<number, CowObservation>;
 }
 
-const OBSERVATIONS_KEPT_MAX = 256;
+export const OBSERVATIONS_KEPT_MAX = 256;
 const states = new WeakMap<World, KsmState>();
 
 export function ksmState(w: World): KsmState {
@@ -170,14 +170,12 @@ export function ksmSetMergeable(w: World, g: Guest, gfnStart: number, gfnEnd: nu
   return ok();
 }
 
+/** What is left of each range outside [s, e): its part below s and its part above e. */
 function cut(ranges: [number, number][], s: number, e: number): [number, number][] {
   const out: [number, number][] = [];
   for (const [a, b] of ranges) {
-    if (b <= s || a >= e) out.push([a, b]);
-    else {
-      if (a < s) out.push([a, s]);
-      if (b > e) out.push([e, b]);
-    }
+    if (a < s) out.push([a, Math.min(b, s)]);
+    if (b > e) out.push([Math.max(a, e), b]);
   }
   return out;
 }

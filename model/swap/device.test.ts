@@ -10,7 +10,7 @@ import { describeSlotOwner, sameSlotOwner, SwapDevice } from './device';
 const owner = (gfn: number) => ({ kind: 'guest-memory' as const, guest: 0, gfn });
 
 test('slots are handed out lowest first, a freed one is reused first, a full device returns null', () => {
-  const d = new SwapDevice('test', 3, new Journal(), 'swap:test');
+  const d = new SwapDevice(3, new Journal(), 'swap:test');
   expect([d.alloc(owner(1)), d.alloc(owner(2)), d.alloc(owner(3))]).toEqual([0, 1, 2]);
   expect(d.alloc(owner(4))).toBeNull();
   expect(d.available).toBe(0);
@@ -20,7 +20,7 @@ test('slots are handed out lowest first, a freed one is reused first, a full dev
 });
 
 test('a double free returns false and leaves the other slots as they were; a write to a free slot is ignored', () => {
-  const d = new SwapDevice('test', 4, new Journal(), 'swap:test');
+  const d = new SwapDevice(4, new Journal(), 'swap:test');
   const a = d.alloc(owner(1))!;
   const b = d.alloc(owner(2))!;
   d.write(b, ZERO);
@@ -34,7 +34,7 @@ test('a double free returns false and leaves the other slots as they were; a wri
 });
 
 test('the scan starts at the hint and walks past slots in use above it; the hint falls back to the lowest freed slot', () => {
-  const d = new SwapDevice('test', 5, new Journal(), 'swap:test');
+  const d = new SwapDevice(5, new Journal(), 'swap:test');
   expect([0, 1, 2].map((i) => d.alloc(owner(i)))).toEqual([0, 1, 2]);
   expect(d.free(0)).toBe(true);
   // Below the hint only 0 is free; above it 1 and 2 are in use: the scan after 0 must go up to 3.
@@ -50,7 +50,7 @@ test('the scan starts at the hint and walks past slots in use above it; the hint
 
 test('every slot change is journalled under the device key: the reservation, the write, the free', () => {
   const j = new Journal();
-  const d = new SwapDevice('test', 2, j, 'swap:test');
+  const d = new SwapDevice(2, j, 'swap:test');
   const a = d.alloc(owner(1))!;
   expect([...(j.marks.get('swap:test') ?? [])]).toEqual([a]);
   j.clear();

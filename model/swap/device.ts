@@ -44,7 +44,6 @@ export class SwapDevice {
   private hint = 0;
 
   constructor(
-    readonly name: string,
     readonly capacity: number,
     private readonly journal: Journal,
     /** Journal mark key for slot changes ("swap:host", "swap:g0"). */

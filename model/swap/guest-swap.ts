@@ -58,7 +58,7 @@ export function guestSwapOf(w: World, g: Guest): GuestSwap {
   let s = states.get(g);
   if (!s) {
     const slots = w.option('swap.slots', GUEST_SWAP_SLOTS_DEFAULT);
-    s = { device: slots > 0 ? new SwapDevice(`g${g.id}`, slots, w.journal, `swap:g${g.id}`) : null, ptes: new Map(), refs: new Map(), frontswapped: new Set() };
+    s = { device: slots > 0 ? new SwapDevice(slots, w.journal, `swap:g${g.id}`) : null, ptes: new Map(), refs: new Map(), frontswapped: new Set() };
     states.set(g, s);
   }
   return s;
