@@ -111,7 +111,6 @@ function atomicWrite(file, text) {
   renameSync(`${file}.tmp`, file);
 }
 
-let child = null;
 let interrupted = false;
 
 /** Prints Stryker's progress: in place on a terminal, else a line at most once a minute. */
@@ -129,16 +128,25 @@ export function progressPrinter(chunk) {
   };
 }
 
-/** One chunk's Stryker run; its output goes to the chunk's stryker.log as it comes. */
-function runChunk(chunk, extra) {
+/** The Stryker run in progress, if any (a SIGINT handler passes the interrupt on to it). */
+let child = null;
+
+/** Interrupts the Stryker run in progress, if any. */
+export function interruptStryker() {
+  child?.kill('SIGINT');
+}
+
+/**
+ * One Stryker run with `env` added to ours; its output goes to `log` as it comes, and its
+ * progress to our stdout under `label`. Resolves with its exit code and signal.
+ */
+export function runStryker(label, log, env, extra = []) {
   return new Promise((resolve) => {
-    mkdirSync(chunkDir(chunk), { recursive: true });
-    const log = path.join(chunkDir(chunk), 'stryker.log');
     const out = createWriteStream(log);
-    const progress = progressPrinter(chunk);
+    const progress = progressPrinter(label);
     child = spawn(process.execPath, [STRYKER, 'run', 'stryker.config.mjs', ...extra], {
       cwd: ROOT,
-      env: { ...process.env, MUTATE_CHUNK: chunk },
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d) => {
@@ -154,6 +162,12 @@ function runChunk(chunk, extra) {
       resolve({ code: code ?? 1, signal, log });
     });
   });
+}
+
+/** One chunk's Stryker run; its output goes to the chunk's stryker.log as it comes. */
+function runChunk(chunk, extra) {
+  mkdirSync(chunkDir(chunk), { recursive: true });
+  return runStryker(chunk, path.join(chunkDir(chunk), 'stryker.log'), { MUTATE_CHUNK: chunk }, extra);
 }
 
 async function main(argv) {
@@ -200,7 +214,7 @@ async function main(argv) {
   if (!opts.summary) {
     process.on('SIGINT', () => {
       interrupted = true;
-      child?.kill('SIGINT');
+      interruptStryker();
     });
     for (const [i, chunk] of list.entries()) {
       if (interrupted) break;

@@ -29,14 +29,13 @@
  *   npm run mutate:sample -- --summary             the estimate from the existing report
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import ts from 'typescript';
-import { progressPrinter, readReport, survivors, tally } from './overnight.mjs';
+import { interruptStryker, readReport, runStryker, survivors, tally } from './overnight.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const STRYKER = path.join(ROOT, 'node_modules/@stryker-mutator/core/bin/stryker.js');
 /** The sample's directory, relative to the root (Stryker's reporters and ignore rules want that). */
 export const sampleDir = (seed) => `reports/mutation/sample-${seed}`;
 
@@ -243,34 +242,7 @@ function rangesText(s) {
   return `${[...head, ...s.clusters.map(rangeString)].join('\n')}\n`;
 }
 
-let child = null;
 let interrupted = false;
-
-/** Stryker over the sample's ranges; its output goes to the sample's stryker.log. */
-function runStryker(dir, rangesFile) {
-  return new Promise((resolve) => {
-    const log = path.join(ROOT, dir, 'stryker.log');
-    const out = createWriteStream(log);
-    const progress = progressPrinter(path.basename(dir));
-    child = spawn(process.execPath, [STRYKER, 'run', 'stryker.config.mjs'], {
-      cwd: ROOT,
-      env: { ...process.env, MUTATE_RANGES_FILE: rangesFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (d) => {
-      out.write(d);
-      progress(d.toString());
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('close', (code, signal) => {
-      child = null;
-      out.end();
-      if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
-      resolve({ code: code ?? 1, signal, log: path.relative(ROOT, log) });
-    });
-  });
-}
 
 /** Reads the sample and its report, prints the estimate, writes summary.json. */
 function summarise(dir) {
@@ -378,20 +350,20 @@ async function main(argv) {
   );
   process.on('SIGINT', () => {
     interrupted = true;
-    child?.kill('SIGINT');
+    interruptStryker();
   });
   process.stdout.write(`${dir}: ${s.clusters.length} of ${s.population} clusters, seed ${seed}; Stryker's output in ${dir}/stryker.log\n`);
   // A report left by an earlier run must not be read as this sample's if Stryker fails.
   rmSync(path.join(ROOT, dir, 'mutation.json'), { force: true });
   const started = Date.now();
-  const r = await runStryker(dir, rangesFile);
+  const r = await runStryker(path.basename(dir), path.join(ROOT, dir, 'stryker.log'), { MUTATE_RANGES_FILE: rangesFile });
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   if (interrupted) {
     process.stdout.write(`${dir}: interrupted after ${minutes} min\n`);
     return 130;
   }
   if (r.code !== 0 || !existsSync(path.join(ROOT, dir, 'mutation.json'))) {
-    process.stdout.write(`${dir}: Stryker failed (exit ${r.code}) after ${minutes} min; see ${r.log}\n`);
+    process.stdout.write(`${dir}: Stryker failed (exit ${r.code}) after ${minutes} min; see ${path.relative(ROOT, r.log)}\n`);
     return 1;
   }
   process.stdout.write(`${dir}: Stryker done in ${minutes} min\n\n`);
