@@ -3,8 +3,15 @@
  * copies on write without the writable grant, revocation, host eviction; and the scenario of
  * every injected fault of shared-page-cache.
  */
-import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
-import { daxWorld, recountSavings, sharedKey, windowGfn } from './shared-cache';
+import { Runner } from '../../fuzz/run';
+import { kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
+import { EPT_EXEC, EPT_READ, EPT_RWX, PTE_USER } from '../constants';
+import { data, HOST_DOMAIN, ZERO } from '../content';
+import { peekLeaf } from '../mmu/peek';
+import type { Guest } from '../guest/guest';
+import type { OpResult } from '../result';
+import type { World } from '../world';
+import { DAX_OBJECT, daxWorld, grantOf, recountSavings, sharedCacheHolds, sharedKey, windowFrameOk, windowGfn, windowPage } from './shared-cache';
 
 const V = 1 << 23;
 const RO = { 'shared-page-cache.grants': 'ro', 'cleancache.enabled': false, 'frontswap.enabled': false };
@@ -102,5 +109,286 @@ describe('shared-page-cache fault scenarios', () => {
     const r = scenario(machine({ ...RO, 'shared-page-cache.grants': 'none' }), [spawn(0), mapDax(0), read(0)]);
     expect(kinds(r)).toEqual([]);
     expect(r.results[2]).toMatchObject({ ok: false, error: 'sigbus' });
+  });
+});
+
+// ---- boot exports, the window, mmap ----
+
+const MIXED = { ...RO, 'shared-page-cache.grants': 'mixed' };
+const NONE = { ...RO, 'shared-page-cache.grants': 'none' };
+/** Every (guest, file) grant of a world, as "guest:file=grant". */
+const grantTable = (w: World) => w.guests.flatMap((g) => [0, 1].map((f) => `${g.id}:${f}=${grantOf(w, g.id, f) ?? '-'}`));
+const outcomes = (r: { results: OpResult[] }) => r.results.map((x) => (x.ok ? 'ok' : x.error));
+
+describe('boot exports, the window and the DAX mmap', () => {
+  it('the host exports at boot what "shared-page-cache.grants" says: ro everything read-only, mixed file 0 read-only to all and file 1 writable to guest 0 alone, none nothing', () => {
+    expect(grantTable(stepper(machine(RO, [], 2)).world)).toEqual(['0:0=ro', '0:1=ro', '1:0=ro', '1:1=ro']);
+    expect(grantTable(stepper(machine(MIXED, [], 2)).world)).toEqual(['0:0=ro', '0:1=rw', '1:0=ro', '1:1=-']);
+    expect(grantTable(stepper(machine(NONE, [], 2)).world)).toEqual(['0:0=-', '0:1=-', '1:0=-', '1:1=-']);
+  });
+
+  it('under the mixed export guest 0 writes file 1 in place (the other guest has none of it) and only reads file 0', () => {
+    const steps = [spawn(0), spawn(1), op('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V, write: true }), op('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V + 8, write: true }),
+      op('dax.mmap', { guest: 1, pid: 1, file: 1, vpn: V, write: false }),
+      op('guest.write', { guest: 0, pid: 1, vpn: V }), op('guest.write', { guest: 0, pid: 1, vpn: V + 8 }), read(1)];
+    const r = scenario(machine(MIXED, [], 2), steps);
+    expect(kinds(r)).toEqual([]);
+    expect(outcomes(r)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'sigbus']);
+    const g = r.world.guests[0]!;
+    expect(g.backing.get(windowGfn(g, 1, 0))).toBe(daxWorld(r.world).cache.get(sharedKey(1, 0))!.hfn);
+    expect(r.world.frames.owner(g.backing.get(windowGfn(g, 0, 0))!)?.kind).toBe('dax-private');
+  });
+
+  it('the window is the memslot just above guest RAM, file after file: gfn RAM + file * 8 + index, nothing outside it', () => {
+    const w = stepper(machine(RO)).world;
+    const g = w.guests[0]!;
+    const ram = g.config.frames;
+    expect([windowGfn(g, 0, 0), windowGfn(g, 0, 7), windowGfn(g, 1, 0), windowGfn(g, 1, 7)]).toEqual([ram, ram + 7, ram + 8, ram + 15]);
+    expect([ram - 1, ram, ram + 7, ram + 8, ram + 15, ram + 16].map((gfn) => windowPage(g, gfn))).toEqual([null, { file: 0, index: 0 }, { file: 0, index: 7 }, { file: 1, index: 0 }, { file: 1, index: 7 }, null]);
+  });
+
+  it('the last page of the last file is reachable: the guest reads what the host wrote there through a read-only EPT leaf to the shared frame', () => {
+    const steps = [op('dax.host.write', { file: 1, index: 7 }), spawn(0), op('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V, write: false }), read(0, 7), read(0, 6)];
+    const r = scenario(machine(RO), steps);
+    expect(kinds(r)).toEqual([]);
+    expect(outcomes(r)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    const g = r.world.guests[0]!;
+    const frame = daxWorld(r.world).cache.get(sharedKey(1, 7))!.hfn;
+    expect(r.world.frames.read(frame)).toEqual(data(HOST_DOMAIN, (r.results[0] as { value: number }).value));
+    const l = g.ept.lookup(r.world, windowGfn(g, 1, 7));
+    expect(l.kind === 'leaf' && [l.hfn, l.entry.flags & EPT_RWX]).toEqual([frame, EPT_READ | EPT_EXEC]);
+    expect(r.world.frames.read(daxWorld(r.world).cache.get(sharedKey(1, 6))!.hfn)).toEqual(ZERO);
+  });
+
+  it('mmap of a shared file: files 0 and 1 only, the whole 8 pages inside the user half, no overlap with another VMA', () => {
+    const top = 2 ** (9 * 4 - 1);
+    const mm = (file: number, vpn: number) => op('dax.mmap', { guest: 0, pid: 1, file, vpn, write: false });
+    const r = scenario(machine(RO), [spawn(0), mm(-1, V), mm(2, V), mm(1, V), mm(0, V + 7), mm(0, V - 7), mm(0, V + 8), mm(0, V - 8), mm(0, top - 7), mm(1, top - 8)]);
+    expect(outcomes(r)).toEqual(['ok', 'out-of-range', 'out-of-range', 'ok', 'overlap', 'overlap', 'ok', 'ok', 'out-of-range', 'ok']);
+    expect(kinds(r)).toEqual([]);
+    const p = r.world.guests[0]!.processes.get(1)!;
+    expect(p.vmaAt(top - 1)?.object).toEqual({ kind: DAX_OBJECT, id: 1, vpnOrigin: top - 8 });
+    expect([p.vmaAt(V - 9), p.vmaAt(V + 16)]).toEqual([undefined, undefined]);
+  });
+
+  it('a DAX fault installs a user, non-executable guest PTE to the window gfn, writable as the VMA is: a write after a read takes no second guest fault', () => {
+    const s = stepper(machine(RO));
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V + 8, write: false });
+    const g = s.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 2 })).toEqual({ ok: true });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 8 + 2 })).toEqual({ ok: true });
+    const rw = peekLeaf(s.world, g, p, V + 2)!;
+    const ro = peekLeaf(s.world, g, p, V + 8 + 2)!;
+    expect([rw.gfn, rw.writable, rw.nx, (rw.entry.flags & PTE_USER) !== 0]).toEqual([windowGfn(g, 0, 2), true, true, true]);
+    expect([ro.gfn, ro.writable, ro.nx, (ro.entry.flags & PTE_USER) !== 0]).toEqual([windowGfn(g, 1, 2), false, true, true]);
+    const faults = g.pgfault;
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 2 }).ok).toBe(true);
+    expect(g.pgfault).toBe(faults);
+    expect(s.r.violation).toBeNull();
+  });
+});
+
+// ---- the host's decisions ----
+
+const grant = (guest: number, file: number, write: boolean) => op('dax.grant', { guest, file, write });
+const revoke = (guest: number, file: number) => op('dax.revoke', { guest, file });
+const hostWrite = (file: number, index: number) => op('dax.host.write', { file, index });
+const evict = (file: number, index: number) => op('dax.host.evict', { file, index });
+const write = (guest: number, i = 0) => op('guest.write', { guest, pid: 1, vpn: V + i });
+const daxFrames = (w: World) => [...w.frames.ownedFrames()].filter(([, rec]) => rec.owner.kind === 'shared-page-cache' || rec.owner.kind === 'dax-private').length;
+
+describe('grants, revocation, host writes and eviction', () => {
+  it('a grant: files 0 and 1 only; writable only to a guest alone with the file; read-only beside readers but not beside a writer; a guest\'s own grant never stands in its way', () => {
+    const r = scenario(machine(NONE, [], 2), [
+      grant(0, -1, false), grant(0, 2, false),
+      grant(0, 0, true), grant(1, 0, false), grant(1, 0, true), grant(0, 0, true),
+      grant(0, 0, false), grant(1, 0, false), grant(1, 0, true), grant(0, 1, false),
+    ]);
+    expect(outcomes(r)).toEqual(['out-of-range', 'out-of-range', 'ok', 'busy', 'busy', 'ok', 'ok', 'ok', 'busy', 'ok']);
+    expect(grantTable(r.world)).toEqual(['0:0=ro', '0:1=ro', '1:0=ro', '1:1=-']);
+    expect(kinds(r)).toEqual([]);
+  });
+
+  it('a change of grant first revokes the old one: the private copy goes when the grant becomes writable, the writable leaf goes when it becomes read-only again', () => {
+    const s = stepper(machine(RO));
+    const g = s.world.guests[0]!;
+    const gfn = windowGfn(g, 0, 0);
+    const leafFlags = () => { const l = g.ept.lookup(s.world, gfn); return l.kind === 'leaf' ? l.entry.flags & EPT_RWX : null; };
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V }).ok).toBe(true);
+    const priv = g.backing.get(gfn)!;
+    expect(s.world.frames.owner(priv)?.kind).toBe('dax-private');
+    expect(s.apply('dax.grant', { guest: 0, file: 0, write: true })).toEqual({ ok: true });
+    expect([s.world.frames.owner(priv), g.backing.get(gfn), leafFlags()]).toEqual([undefined, undefined, null]);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
+    const shared = daxWorld(s.world).cache.get(sharedKey(0, 0))!.hfn;
+    expect([g.backing.get(gfn), leafFlags()]).toEqual([shared, EPT_RWX]);
+    const v = s.apply('guest.write', { guest: 0, pid: 1, vpn: V }).value!;
+    expect(s.world.frames.read(shared)).toEqual(data(0, v));
+    expect(s.apply('dax.grant', { guest: 0, file: 0, write: false })).toEqual({ ok: true });
+    expect([g.backing.get(gfn), leafFlags()]).toEqual([undefined, null]);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
+    expect(leafFlags()).toBe(EPT_READ | EPT_EXEC);
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V }).ok).toBe(true);
+    expect(s.world.frames.owner(g.backing.get(gfn)!)?.kind).toBe('dax-private');
+    expect(s.world.frames.read(shared)).toEqual(data(0, v));
+    expect(s.r.violation).toBeNull();
+  });
+
+  it('a revocation unbinds every page of that file (its private copies freed, its shared pages left cached) and nothing of the other file', () => {
+    const s = stepper(machine(RO));
+    const g = s.world.guests[0]!;
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V + 8, write: false });
+    expect([s.apply('guest.read', { guest: 0, pid: 1, vpn: V }), s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 7 }).ok, s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 8 })]).toEqual([{ ok: true }, true, { ok: true }]);
+    const priv = g.backing.get(windowGfn(g, 0, 7))!;
+    const file1 = g.backing.get(windowGfn(g, 1, 0))!;
+    expect(s.apply('dax.revoke', { guest: 0, file: 0 })).toEqual({ ok: true });
+    for (let i = 0; i < 8; i++) {
+      expect(g.backing.get(windowGfn(g, 0, i))).toBeUndefined();
+      expect(g.ept.lookup(s.world, windowGfn(g, 0, i)).kind).not.toBe('leaf');
+    }
+    expect(s.world.frames.owner(priv)).toBeUndefined();
+    expect(s.world.frames.owner(daxWorld(s.world).cache.get(sharedKey(0, 0))!.hfn)).toMatchObject({ kind: 'shared-page-cache', file: 0, index: 0 });
+    expect(g.backing.get(windowGfn(g, 1, 0))).toBe(file1);
+    expect(g.ept.lookup(s.world, windowGfn(g, 1, 0))).toMatchObject({ kind: 'leaf', hfn: file1 });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: false, error: 'sigbus' });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 8 })).toEqual({ ok: true });
+    expect(s.r.violation).toBeNull();
+  });
+
+  it('a host write: files 0 and 1, pages 0 to 7; a cached page changes in place, under the guests that map it; an uncached one in the file', () => {
+    const r = scenario(machine(RO, [], 2), [
+      hostWrite(-1, 0), hostWrite(2, 0), hostWrite(0, -1), hostWrite(0, 8), hostWrite(1, 7),
+      spawn(0), spawn(1), mapDax(0), mapDax(1), read(0), read(1), hostWrite(0, 0), read(0), read(1), hostWrite(0, 1), read(1, 1),
+    ]);
+    expect(outcomes(r)).toEqual(['out-of-range', 'out-of-range', 'out-of-range', 'out-of-range', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(kinds(r)).toEqual([]);
+    const d = daxWorld(r.world);
+    const v = (i: number) => (r.results[i] as { value: number }).value;
+    expect(d.medium.get(sharedKey(1, 7))).toEqual(data(HOST_DOMAIN, v(4)));
+    expect(r.world.frames.read(d.cache.get(sharedKey(0, 0))!.hfn)).toEqual(data(HOST_DOMAIN, v(11)));
+    expect(d.medium.has(sharedKey(0, 0))).toBe(false);
+    expect(r.world.frames.read(d.cache.get(sharedKey(0, 1))!.hfn)).toEqual(data(HOST_DOMAIN, v(14)));
+  });
+
+  it('an eviction unmaps the shared page from the guests bound to it, writes it back and frees it; a guest\'s private copy of the page stays', () => {
+    const s = stepper(machine(RO, [], 2));
+    const [g0, g1] = s.world.guests as [Guest, Guest];
+    const gfn0 = windowGfn(g0, 0, 0);
+    const gfn1 = windowGfn(g1, 0, 0);
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('guest.spawn', { guest: 1 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
+    s.apply('dax.mmap', { guest: 1, pid: 1, file: 0, vpn: V, write: false });
+    expect(s.apply('dax.host.evict', { file: 0, index: 0 })).toEqual({ ok: false, error: 'no-such-mapping' });
+    s.apply('guest.read', { guest: 1, pid: 1, vpn: V });
+    s.apply('guest.write', { guest: 0, pid: 1, vpn: V });
+    const v = s.apply('dax.host.write', { file: 0, index: 0 }).value!;
+    const shared = daxWorld(s.world).cache.get(sharedKey(0, 0))!.hfn;
+    const priv = g0.backing.get(gfn0)!;
+    expect(s.apply('dax.host.evict', { file: 0, index: 0 })).toEqual({ ok: true });
+    expect([g1.backing.get(gfn1), g1.ept.lookup(s.world, gfn1).kind === 'leaf', s.world.frames.owner(shared)]).toEqual([undefined, false, undefined]);
+    expect(g0.backing.get(gfn0)).toBe(priv);
+    expect(s.world.frames.owner(priv)?.kind).toBe('dax-private');
+    expect(daxWorld(s.world).cache.has(sharedKey(0, 0))).toBe(false);
+    expect(daxWorld(s.world).medium.get(sharedKey(0, 0))).toEqual(data(HOST_DOMAIN, v));
+    expect(s.apply('dax.host.evict', { file: 0, index: 0 })).toEqual({ ok: false, error: 'no-such-mapping' });
+    // Read back from the file into a new frame; the private copy still reads as guest 0 wrote it.
+    expect(s.apply('guest.read', { guest: 1, pid: 1, vpn: V })).toEqual({ ok: true });
+    expect(s.world.frames.read(g1.backing.get(gfn1)!)).toEqual(data(HOST_DOMAIN, v));
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
+    expect(s.r.violation).toBeNull();
+  });
+
+  it('teardown revokes every grant and frees every shared page and private copy', () => {
+    const r = new Runner(machine(MIXED, [], 2), { check: 'incremental' });
+    for (const o of [spawn(0), spawn(1), mapDax(0, true), mapDax(1), op('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V + 8, write: true }),
+      read(1), write(0), write(0, 1), write(0, 8), hostWrite(1, 3), read(0, 11), read(1, 2)]) r.apply(o);
+    expect(r.outcomes.every((x) => x)).toBe(true);
+    expect(daxFrames(r.world)).toBe(7);
+    expect(r.violation).toBeNull();
+    expect(r.finish()).toBeNull();
+    expect(daxFrames(r.world)).toBe(0);
+    expect([daxWorld(r.world).cache.size, daxWorld(r.world).grants.size, daxWorld(r.world).savings]).toEqual([0, 0, 0]);
+    expect(r.world.guests.map((g) => [...g.backing.keys()].filter((gfn) => windowPage(g, gfn)))).toEqual([[], []]);
+  });
+});
+
+// ---- the checks' predicates, the journal, the transitions ----
+
+describe('what the properties ask of the shared cache', () => {
+  it('windowFrameOk: a window gfn may be backed by its own file page\'s cached frame, or by this guest\'s private copy of this gfn, and by nothing else', () => {
+    const s = stepper(machine(RO, [], 2));
+    const w = s.world;
+    const [g0, g1] = w.guests as [Guest, Guest];
+    for (const guest of [0, 1]) {
+      s.apply('guest.spawn', { guest });
+      s.apply('dax.mmap', { guest, pid: 1, file: 0, vpn: V, write: true });
+      s.apply('guest.mmap', { guest, pid: 1, vpn: V + 8, pages: 1, write: true, exec: false, huge: false });
+      s.apply('guest.read', { guest, pid: 1, vpn: V + 1 });
+    }
+    s.apply('guest.write', { guest: 0, pid: 1, vpn: V });
+    s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 8 });
+    expect(s.r.violation).toBeNull();
+    const priv = g0.backing.get(windowGfn(g0, 0, 0))!;
+    const shared = daxWorld(w).cache.get(sharedKey(0, 1))!.hfn;
+    const ramGfn = peekLeaf(w, g0, g0.processes.get(1)!, V + 8)!.gfn;
+    const anon = g0.backing.get(ramGfn)!;
+    expect(windowFrameOk(w, g0, windowGfn(g0, 0, 0), priv)).toBe(true);
+    expect(windowFrameOk(w, g1, windowGfn(g1, 0, 0), priv)).toBe(false);
+    expect(windowFrameOk(w, g0, windowGfn(g0, 0, 1), priv)).toBe(false);
+    expect([windowFrameOk(w, g0, windowGfn(g0, 0, 1), shared), windowFrameOk(w, g1, windowGfn(g1, 0, 1), shared)]).toEqual([true, true]);
+    expect([windowFrameOk(w, g0, windowGfn(g0, 0, 2), shared), windowFrameOk(w, g0, windowGfn(g0, 1, 1), shared)]).toEqual([false, false]);
+    expect(windowFrameOk(w, g0, windowGfn(g0, 0, 1), anon)).toBe(false);
+    expect([windowFrameOk(w, g0, ramGfn, anon), windowFrameOk(w, g0, ramGfn, shared), windowFrameOk(w, g0, g0.config.frames + 16, shared)]).toEqual([false, false, false]);
+    expect([sharedCacheHolds(w, 0, 1, shared), sharedCacheHolds(w, 0, 2, shared), sharedCacheHolds(w, 1, 1, shared), sharedCacheHolds(w, 0, 0, priv)]).toEqual([true, false, false, false]);
+    // A frame still recorded as the file page's, once the cache no longer holds it, backs nothing.
+    daxWorld(w).cache.delete(sharedKey(0, 1));
+    expect([windowFrameOk(w, g0, windowGfn(g0, 0, 1), shared), sharedCacheHolds(w, 0, 1, shared)]).toEqual([false, false]);
+  });
+
+  it('the savings figure: a page bound in n guests saves n - 1 frames, a cached page bound nowhere saves none, a private copy saves nothing', () => {
+    const s = stepper(machine(RO, [], 3));
+    for (const guest of [0, 1, 2]) {
+      s.apply('guest.spawn', { guest });
+      s.apply('dax.mmap', { guest, pid: 1, file: 1, vpn: V, write: true });
+      expect(s.apply('guest.read', { guest, pid: 1, vpn: V + 3 })).toEqual({ ok: true });
+    }
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V + 8, write: false });
+    s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 8 + 5 });
+    s.apply('dax.revoke', { guest: 0, file: 0 });
+    expect(daxWorld(s.world).cache.has(sharedKey(0, 5))).toBe(true);
+    expect([recountSavings(s.world), daxWorld(s.world).savings]).toEqual([2, 2]);
+    expect(s.apply('guest.write', { guest: 2, pid: 1, vpn: V + 3 }).ok).toBe(true);
+    expect([recountSavings(s.world), daxWorld(s.world).savings]).toEqual([1, 1]);
+    expect(s.apply('dax.revoke', { guest: 1, file: 1 })).toEqual({ ok: true });
+    expect([recountSavings(s.world), daxWorld(s.world).savings]).toEqual([0, 0]);
+    expect(s.r.violation).toBeNull();
+  });
+
+  it('every step journals the shared pages it changed (the incremental checks look only there): a host write, a first read, a second guest\'s read, a private copy, a revocation, an eviction', () => {
+    const marks: number[][] = [];
+    const r = new Runner(machine(RO, [], 2), { check: 'incremental', onStep: (_s, _o, _r) => marks.push([...(r.world.journal.marks.get('dax') ?? [])].sort((a, b) => a - b)) });
+    const steps = [spawn(0), spawn(1), op('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V, write: true }), op('dax.mmap', { guest: 1, pid: 1, file: 1, vpn: V, write: false }),
+      hostWrite(1, 3), read(0, 3), read(1, 3), write(0, 3), hostWrite(1, 3), revoke(0, 1), read(1, 2), revoke(1, 1), evict(1, 2), evict(1, 3)];
+    for (const o of steps) r.apply(o);
+    expect(r.outcomes.every((x) => x)).toBe(true);
+    expect(r.violation).toBeNull();
+    expect(marks).toEqual([[], [], [], [], [11], [11], [11], [11], [11], [11], [10], [10, 11], [10], [11]]);
+  });
+
+  it('the shared page cache\'s transitions are counted as they are taken', () => {
+    const r = scenario(machine(NONE), [spawn(0), grant(0, 0, false), grant(0, 1, true), mapDax(0, true), read(0), write(0), read(0, 1), revoke(0, 0), evict(0, 1)]);
+    expect(outcomes(r).every((x) => x === 'ok')).toBe(true);
+    expect(kinds(r)).toEqual([]);
+    expect(Object.fromEntries(r.world.transitions.get('shared-page-cache')!)).toEqual({
+      'not-exported->exported-ro': 1, 'not-exported->exported-rw': 1, 'absent->cached': 2, 'unmapped->shared': 2, 'shared->private': 1, 'shared->revoked': 1, 'cached->absent': 1,
+    });
   });
 });

@@ -175,14 +175,12 @@ function windowFault(w: World, g: Guest, gfn: number, write: boolean): true | Re
   const flags = isPrivate || mayWriteShared ? EPT_RWX : EPT_READ | EPT_EXEC;
   const l = g.ept.lookup(w, gfn);
   if (l.kind === 'leaf') {
-    if (l.entry.flags === flags || (l.entry.flags & flags) === flags) return true;
+    if ((l.entry.flags & flags) === flags) return true;
     // Upgrade (read-only leaf, writable now): replace it inside an invalidation.
     invalidateBegin(w, g, gfn, gfn + 1);
     invalidateEnd(w, g);
   }
-  const m = g.ept.mapLeaf(w, gfn, hfn, 1, flags);
-  if (m !== true) return m;
-  return true;
+  return g.ept.mapLeaf(w, gfn, hfn, 1, flags);
 }
 
 /** A write without the rw grant: the guest gets its own copy of the page (MAP_PRIVATE CoW). */
@@ -196,8 +194,7 @@ function copyOnWrite(w: World, g: Guest, gfn: number, file: number, index: numbe
   invalidateEnd(w, g);
   mark(w, file, index);
   w.transition('shared-page-cache', 'shared', 'private');
-  const m = g.ept.mapLeaf(w, gfn, priv, 1, EPT_RWX);
-  return m === true ? true : m;
+  return g.ept.mapLeaf(w, gfn, priv, 1, EPT_RWX);
 }
 
 // ---- guest side: mmap of a shared file maps the window ----
