@@ -5,19 +5,32 @@
  */
 import { Runner } from '../../fuzz/run';
 import { kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
-import { EPT_EXEC, EPT_READ, EPT_RWX, PTE_USER } from '../constants';
+import { EPT_EXEC, EPT_READ, EPT_RWX, FRAMES_PER_1G, PTE_USER } from '../constants';
 import { data, HOST_DOMAIN, ZERO } from '../content';
 import { peekLeaf } from '../mmu/peek';
 import type { Guest } from '../guest/guest';
+import { leafMayMap } from '../guest/leaf';
+import { gigaRegionGfn } from '../memctl/memctl';
 import type { OpResult } from '../result';
 import type { World } from '../world';
-import { DAX_OBJECT, daxWorld, grantOf, recountSavings, sharedCacheHolds, sharedKey, windowFrameOk, windowGfn, windowPage } from './shared-cache';
+import { DAX_OBJECT, daxTeardown, daxWorld, grantOf, recountSavings, sharedCacheHolds, sharedKey, windowFrameOk, windowGfn, windowPage } from './shared-cache';
 
 const V = 1 << 23;
 const RO = { 'shared-page-cache.grants': 'ro', 'cleancache.enabled': false, 'frontswap.enabled': false };
 const spawn = (guest: number) => op('guest.spawn', { guest });
 const mapDax = (guest: number, write = false) => op('dax.mmap', { guest, pid: 1, file: 0, vpn: V, write });
 const read = (guest: number, i = 0) => op('guest.read', { guest, pid: 1, vpn: V + i });
+const MIXED = { ...RO, 'shared-page-cache.grants': 'mixed' };
+const NONE = { ...RO, 'shared-page-cache.grants': 'none' };
+/** Every (guest, file) grant of a world, as "guest:file=grant". */
+const grantTable = (w: World) => w.guests.flatMap((g) => [0, 1].map((f) => `${g.id}:${f}=${grantOf(w, g.id, f) ?? '-'}`));
+const outcomes = (r: { results: OpResult[] }) => r.results.map((x) => (x.ok ? 'ok' : x.error));
+const grant = (guest: number, file: number, write: boolean) => op('dax.grant', { guest, file, write });
+const revoke = (guest: number, file: number) => op('dax.revoke', { guest, file });
+const hostWrite = (file: number, index: number) => op('dax.host.write', { file, index });
+const evict = (file: number, index: number) => op('dax.host.evict', { file, index });
+const write = (guest: number, i = 0) => op('guest.write', { guest, pid: 1, vpn: V + i });
+const daxFrames = (w: World) => [...w.frames.ownedFrames()].filter(([, rec]) => rec.owner.kind === 'shared-page-cache' || rec.owner.kind === 'dax-private').length;
 
 describe('shared page cache behaviour', () => {
   it('a write through a read-only mapping of the window is refused (SEGV) and leaves the shared frame in place', () => {
@@ -105,6 +118,33 @@ describe('shared-page-cache fault scenarios', () => {
     expect(kinds(scenario(machine(RO), steps))).toEqual([]);
   });
 
+  it('dax-revoke-skips-tlb-flush skips only the flush: the revoked file\'s EPT leaves are zapped inside a balanced invalidation, the other file\'s stay', () => {
+    const s = stepper(machine(RO, ['dax-revoke-skips-tlb-flush']));
+    const g = s.world.guests[0]!;
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: false });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V + 8, write: false });
+    for (const i of [0, 7, 8]) expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + i })).toEqual({ ok: true });
+    const seq = g.invalidation.seq;
+    expect(s.apply('dax.revoke', { guest: 0, file: 0 })).toEqual({ ok: true });
+    expect(s.broke()).toContain('dax-revocation-complete|translation-survives-revoke');
+    expect([g.ept.lookup(s.world, windowGfn(g, 0, 0)).kind, g.ept.lookup(s.world, windowGfn(g, 0, 7)).kind]).not.toContain('leaf');
+    expect(g.ept.lookup(s.world, windowGfn(g, 1, 0))).toMatchObject({ kind: 'leaf', hfn: g.backing.get(windowGfn(g, 1, 0)) });
+    expect([g.invalidation.inProgress, g.invalidation.seq]).toEqual([0, seq + 1]);
+  });
+
+  it('dax-evict-while-mapped leaves the guest bound to the freed frame; teardown unbinds it without freeing the frame again', () => {
+    const r = new Runner(machine(RO, ['dax-evict-while-mapped']), { check: 'none' });
+    for (const o of [spawn(0), mapDax(0), read(0), evict(0, 0)]) r.apply(o);
+    const g = r.world.guests[0]!;
+    const stale = g.backing.get(windowGfn(g, 0, 0))!;
+    expect([r.outcomes, r.world.frames.owner(stale), daxWorld(r.world).cache.size]).toEqual([[true, true, true, true], undefined, 0]);
+    const free = r.world.hostBuddy.freePages();
+    daxTeardown(r.world);
+    expect(g.backing.get(windowGfn(g, 0, 0))).toBeUndefined();
+    expect([r.world.hostBuddy.freePages(), daxWorld(r.world).grants.size]).toEqual([free, 0]);
+  });
+
   it('an access to a file the guest was never given is refused (no grant at boot)', () => {
     const r = scenario(machine({ ...RO, 'shared-page-cache.grants': 'none' }), [spawn(0), mapDax(0), read(0)]);
     expect(kinds(r)).toEqual([]);
@@ -114,11 +154,6 @@ describe('shared-page-cache fault scenarios', () => {
 
 // ---- boot exports, the window, mmap ----
 
-const MIXED = { ...RO, 'shared-page-cache.grants': 'mixed' };
-const NONE = { ...RO, 'shared-page-cache.grants': 'none' };
-/** Every (guest, file) grant of a world, as "guest:file=grant". */
-const grantTable = (w: World) => w.guests.flatMap((g) => [0, 1].map((f) => `${g.id}:${f}=${grantOf(w, g.id, f) ?? '-'}`));
-const outcomes = (r: { results: OpResult[] }) => r.results.map((x) => (x.ok ? 'ok' : x.error));
 
 describe('boot exports, the window and the DAX mmap', () => {
   it('the host exports at boot what "shared-page-cache.grants" says: ro everything read-only, mixed file 0 read-only to all and file 1 writable to guest 0 alone, none nothing', () => {
@@ -160,6 +195,21 @@ describe('boot exports, the window and the DAX mmap', () => {
     expect(r.world.frames.read(daxWorld(r.world).cache.get(sharedKey(1, 6))!.hfn)).toEqual(ZERO);
   });
 
+  it('a guest leaf in a DAX VMA may map its page\'s window gfn only, and the DAX VMA\'s rule says nothing about another mechanism\'s VMA (a memctl 1 GiB mapping beside it)', () => {
+    const giga = FRAMES_PER_1G;
+    const s = stepper(machine({ ...RO, 'memctl.enabled': true, 'memctl.region': 'giga', 'virtio-balloon.present': false }));
+    const g = s.world.guests[0]!;
+    s.apply('guest.spawn', { guest: 0 });
+    expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: giga, write: true })).toEqual({ ok: true });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 1, vpn: V, write: false });
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: giga + 3 }).ok).toBe(true);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 3 })).toEqual({ ok: true });
+    expect(s.r.violation).toBeNull();
+    const region = gigaRegionGfn(g);
+    expect([leafMayMap(g, 1, giga + 3, region + 3), leafMayMap(g, 1, V + 3, windowGfn(g, 1, 3))]).toEqual([true, true]);
+    expect([leafMayMap(g, 1, V + 3, windowGfn(g, 1, 4)), leafMayMap(g, 1, V + 3, windowGfn(g, 0, 3)), leafMayMap(g, 1, giga + 3, windowGfn(g, 1, 3))]).toEqual([false, false, false]);
+  });
+
   it('mmap of a shared file: files 0 and 1 only, the whole 8 pages inside the user half, no overlap with another VMA', () => {
     const top = 2 ** (9 * 4 - 1);
     const mm = (file: number, vpn: number) => op('dax.mmap', { guest: 0, pid: 1, file, vpn, write: false });
@@ -193,12 +243,6 @@ describe('boot exports, the window and the DAX mmap', () => {
 
 // ---- the host's decisions ----
 
-const grant = (guest: number, file: number, write: boolean) => op('dax.grant', { guest, file, write });
-const revoke = (guest: number, file: number) => op('dax.revoke', { guest, file });
-const hostWrite = (file: number, index: number) => op('dax.host.write', { file, index });
-const evict = (file: number, index: number) => op('dax.host.evict', { file, index });
-const write = (guest: number, i = 0) => op('guest.write', { guest, pid: 1, vpn: V + i });
-const daxFrames = (w: World) => [...w.frames.ownedFrames()].filter(([, rec]) => rec.owner.kind === 'shared-page-cache' || rec.owner.kind === 'dax-private').length;
 
 describe('grants, revocation, host writes and eviction', () => {
   it('a grant: files 0 and 1 only; writable only to a guest alone with the file; read-only beside readers but not beside a writer; a guest\'s own grant never stands in its way', () => {

@@ -102,21 +102,22 @@ export function daxInit(w: World): void {
   for (const g of w.guests) {
     g.windows.push({ start: g.config.frames, end: g.config.frames + SHARED_FILES * SHARED_FILE_PAGES, ram: false, fault: windowFault, frameOk: windowFrameOk });
     g.pageFaultHooks.push(daxMapFault);
-    g.objectResolvers.push((obj: VmaObject, index: number) => (obj.kind === DAX_OBJECT && index >= 0 && index < SHARED_FILE_PAGES ? windowGfn(g, obj.id, index) : undefined));
+    // A DAX VMA is exactly its file's SHARED_FILE_PAGES pages (daxMmap), so index is one of them.
+    g.objectResolvers.push((obj: VmaObject, index: number) => (obj.kind === DAX_OBJECT ? windowGfn(g, obj.id, index) : undefined));
   }
 }
 
 // ---- binding window gfns to frames (the memslot's primary mapping) ----
 
 function bind(w: World, g: Guest, gfn: number, file: number, index: number, page: SharedPage): void {
+  // g is not a mapper yet: bind runs only for an unbacked window gfn, and whatever drops the
+  // backing (unbind) drops g from the mappers with it.
   g.setBacking(gfn, page.hfn);
-  if (!page.mappers.has(g.id)) {
-    // Hazard: a page mapped by n guests saves n - 1 copies; counting the first mapper too (an
-    // off-by-one in the accounting, the statistics-drift class of bbbc709a0fbf) inflates the
-    // figure the shared cache exists to report.
-    if (page.mappers.size >= 1 || w.fault('dax-savings-miscount')) daxWorld(w).savings++;
-    page.mappers.add(g.id);
-  }
+  // Hazard: a page mapped by n guests saves n - 1 copies; counting the first mapper too (an
+  // off-by-one in the accounting, the statistics-drift class of bbbc709a0fbf) inflates the
+  // figure the shared cache exists to report.
+  if (page.mappers.size >= 1 || w.fault('dax-savings-miscount')) daxWorld(w).savings++;
+  page.mappers.add(g.id);
   mark(w, file, index);
 }
 
@@ -146,8 +147,8 @@ function sharedPage(w: World, file: number, index: number): SharedPage | Refusal
   if (typeof hfn !== 'number') return hfn;
   w.frames.write(hfn, s.medium.get(k) ?? ZERO);
   const page = { hfn, mappers: new Set<number>() };
+  // Journaled by bind, which always follows (windowFault).
   s.cache.set(k, page);
-  mark(w, file, index);
   w.transition('shared-page-cache', 'absent', 'cached');
   return page;
 }
@@ -168,43 +169,38 @@ function windowFault(w: World, g: Guest, gfn: number, write: boolean): true | Re
   }
   const isPrivate = w.frames.owner(hfn)?.kind === 'dax-private';
   const mayWriteShared = grant === 'rw' || w.fault('dax-ro-write-hits-shared');
-  if (write && !isPrivate && !mayWriteShared) return copyOnWrite(w, g, gfn, wp.file, wp.index, hfn);
+  if (write && !isPrivate && !mayWriteShared) return copyOnWrite(w, g, gfn, hfn);
   // Hazard (above): a write by a guest that may only read must not reach the shared frame;
   // every other guest reading the file would see it (CVE-2016-5195, Dirty COW: a write landed
   // in a read-only page-cache page instead of a private copy).
+  // No leaf is here to upgrade: the only EPT violation on a mapped window gfn is a write to a
+  // read-only leaf, which without the writable grant is the copy above; every leaf is made with
+  // all its grant allows, and a change of grant revokes (zaps) first (daxGrant).
   const flags = isPrivate || mayWriteShared ? EPT_RWX : EPT_READ | EPT_EXEC;
-  const l = g.ept.lookup(w, gfn);
-  if (l.kind === 'leaf') {
-    if ((l.entry.flags & flags) === flags) return true;
-    // Upgrade (read-only leaf, writable now): replace it inside an invalidation.
-    invalidateBegin(w, g, gfn, gfn + 1);
-    invalidateEnd(w, g);
-  }
   return g.ept.mapLeaf(w, gfn, hfn, 1, flags);
 }
 
 /** A write without the rw grant: the guest gets its own copy of the page (MAP_PRIVATE CoW). */
-function copyOnWrite(w: World, g: Guest, gfn: number, file: number, index: number, shared: number): true | Refusal {
+function copyOnWrite(w: World, g: Guest, gfn: number, shared: number): true | Refusal {
   const priv = hostAlloc(w, 0, 'MOVABLE', () => ({ kind: 'dax-private', guest: g.id, gfn }), 'shared-page-cache', 'copy-on-write');
   if (typeof priv !== 'number') return priv;
   w.frames.write(priv, copyContent(w.frames.read(shared)));
   invalidateBegin(w, g, gfn, gfn + 1);
-  unbind(w, g, gfn);
+  unbind(w, g, gfn); // journals the page
   g.setBacking(gfn, priv);
   invalidateEnd(w, g);
-  mark(w, file, index);
   w.transition('shared-page-cache', 'shared', 'private');
   return g.ept.mapLeaf(w, gfn, priv, 1, EPT_RWX);
 }
 
 // ---- guest side: mmap of a shared file maps the window ----
 
-export function daxMmap(w: World, g: Guest, p: Process, file: number, vpn: number, write: boolean): OpResult {
+export function daxMmap(_w: World, g: Guest, p: Process, file: number, vpn: number, write: boolean): OpResult {
   if (file < 0 || file >= SHARED_FILES) return refuse('out-of-range', `no shared file ${file}`);
   if (vpn + SHARED_FILE_PAGES > 2 ** (9 * g.config.guestLevels - 1)) return refuse('out-of-range', 'va beyond the user half');
   if (p.overlaps(vpn, vpn + SHARED_FILE_PAGES)) return refuse('overlap', `va ${hex(vpn * 4096)} +${SHARED_FILE_PAGES} overlaps a VMA`);
+  // Nothing to journal: the range held no VMA, so no leaf, TLB entry or oracle page to check.
   p.addVma({ start: vpn, end: vpn + SHARED_FILE_PAGES, prot: { write, exec: false }, huge: false, object: { kind: DAX_OBJECT, id: file, vpnOrigin: vpn } });
-  w.journal.range(g.id, p.pid, vpn, vpn + SHARED_FILE_PAGES);
   return ok();
 }
 
@@ -302,17 +298,17 @@ export function daxHostEvict(w: World, file: number, index: number): OpResult {
   return ok();
 }
 
-/** Teardown: every guest's windows go, then the host's pages of the shared files. */
+/**
+ * Teardown: every guest's windows go, then the host's pages of the shared files. Revoking every
+ * grant unbinds every window gfn (a gfn is bound only under its file's grant, and a revocation
+ * unbinds all of the file's pages), so no frame is left for the guests' teardown to free twice.
+ */
 export function daxTeardown(w: World): void {
   const s = daxWorld(w);
   for (const g of w.guests) for (let f = 0; f < SHARED_FILES; f++) if (s.grants.has(`${g.id}:${f}`)) daxRevoke(w, g, f);
-  for (const g of w.guests) {
-    // Bindings left by an injected fault: unbind without freeing shared frames twice.
-    for (const gfn of [...g.backing.keys()]) if (windowPage(g, gfn)) unbind(w, g, gfn);
-  }
   for (const [k, page] of [...s.cache]) {
     s.cache.delete(k);
-    if (w.frames.owner(page.hfn)?.kind === 'shared-page-cache') hostFree(w, page.hfn, 0);
+    hostFree(w, page.hfn, 0);
   }
 }
 
