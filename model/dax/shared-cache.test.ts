@@ -158,6 +158,7 @@ describe('shared-page-cache fault scenarios', () => {
 describe('boot exports, the window and the DAX mmap', () => {
   it('the host exports at boot what "shared-page-cache.grants" says: ro everything read-only, mixed file 0 read-only to all and file 1 writable to guest 0 alone, none nothing', () => {
     expect(grantTable(stepper(machine(RO, [], 2)).world)).toEqual(['0:0=ro', '0:1=ro', '1:0=ro', '1:1=ro']);
+    expect(grantTable(stepper(machine({}, [], 2)).world)).toEqual(['0:0=ro', '0:1=ro', '1:0=ro', '1:1=ro']);
     expect(grantTable(stepper(machine(MIXED, [], 2)).world)).toEqual(['0:0=ro', '0:1=rw', '1:0=ro', '1:1=-']);
     expect(grantTable(stepper(machine(NONE, [], 2)).world)).toEqual(['0:0=-', '0:1=-', '1:0=-', '1:1=-']);
   });
@@ -247,11 +248,11 @@ describe('boot exports, the window and the DAX mmap', () => {
 describe('grants, revocation, host writes and eviction', () => {
   it('a grant: files 0 and 1 only; writable only to a guest alone with the file; read-only beside readers but not beside a writer; a guest\'s own grant never stands in its way', () => {
     const r = scenario(machine(NONE, [], 2), [
-      grant(0, -1, false), grant(0, 2, false),
+      revoke(0, 0), grant(0, -1, false), grant(0, 2, false),
       grant(0, 0, true), grant(1, 0, false), grant(1, 0, true), grant(0, 0, true),
       grant(0, 0, false), grant(1, 0, false), grant(1, 0, true), grant(0, 1, false),
     ]);
-    expect(outcomes(r)).toEqual(['out-of-range', 'out-of-range', 'ok', 'busy', 'busy', 'ok', 'ok', 'ok', 'busy', 'ok']);
+    expect(outcomes(r)).toEqual(['no-such-mapping', 'out-of-range', 'out-of-range', 'ok', 'busy', 'busy', 'ok', 'ok', 'ok', 'busy', 'ok']);
     expect(grantTable(r.world)).toEqual(['0:0=ro', '0:1=ro', '1:0=ro', '1:1=-']);
     expect(kinds(r)).toEqual([]);
   });
@@ -395,6 +396,9 @@ describe('what the properties ask of the shared cache', () => {
     // A frame still recorded as the file page's, once the cache no longer holds it, backs nothing.
     daxWorld(w).cache.delete(sharedKey(0, 1));
     expect([windowFrameOk(w, g0, windowGfn(g0, 0, 1), shared), sharedCacheHolds(w, 0, 1, shared)]).toEqual([false, false]);
+    // A private copy once freed (its guest's grant revoked) backs nothing either.
+    expect(s.apply('dax.revoke', { guest: 0, file: 0 })).toEqual({ ok: true });
+    expect([w.frames.owner(priv), windowFrameOk(w, g0, windowGfn(g0, 0, 0), priv)]).toEqual([undefined, false]);
   });
 
   it('the savings figure: a page bound in n guests saves n - 1 frames, a cached page bound nowhere saves none, a private copy saves nothing', () => {

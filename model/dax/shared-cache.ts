@@ -227,9 +227,9 @@ export function daxGrant(w: World, g: Guest, file: number, writable: boolean): O
   const others = w.guests.filter((x) => x.id !== g.id && s.grants.has(`${x.id}:${file}`));
   if (writable && others.length > 0) return refuse('busy', `shared file ${file} is exported to other guests: writable only to one guest alone`);
   if (others.some((x) => s.grants.get(`${x.id}:${file}`) === 'rw')) return refuse('busy', `shared file ${file} is exported writable to another guest`);
-  const had = s.grants.get(`${g.id}:${file}`);
-  // A change of grant first revokes the old one, so no leaf keeps more than the new grant allows.
-  if (had) daxRevoke(w, g, file);
+  // A change of grant first revokes the old one, so no leaf keeps more than the new grant allows
+  // (with no grant yet, daxRevoke refuses and changes nothing).
+  daxRevoke(w, g, file);
   s.grants.set(`${g.id}:${file}`, writable ? 'rw' : 'ro');
   w.transition('shared-page-cache', 'not-exported', writable ? 'exported-rw' : 'exported-ro');
   return ok();
@@ -244,14 +244,15 @@ export function daxRevoke(w: World, g: Guest, file: number): OpResult {
   if (!s.grants.has(`${g.id}:${file}`)) return refuse('no-such-mapping', `g${g.id} has no grant on shared file ${file}`);
   s.grants.delete(`${g.id}:${file}`);
   const base = windowGfn(g, file, 0);
+  const end = base + SHARED_FILE_PAGES;
   // Hazard: zapping the EPT leaves is not enough while the TLB still holds translations built
   // from them (a835429cda91, "KVM: x86/mmu: Ensure TLBs are flushed when yielding during GFN
   // range zap"): the guest keeps reaching the frame after revocation.
   if (w.fault('dax-revoke-skips-tlb-flush')) {
-    invalidateMark(w, g, base, base + SHARED_FILE_PAGES);
-    for (let gfn = base; gfn < base + SHARED_FILE_PAGES; gfn++) g.ept.zap(w, gfn);
-  } else invalidateBegin(w, g, base, base + SHARED_FILE_PAGES);
-  for (let i = 0; i < SHARED_FILE_PAGES; i++) unbind(w, g, base + i);
+    invalidateMark(w, g, base, end);
+    for (let gfn = base; gfn < end; gfn++) g.ept.zap(w, gfn);
+  } else invalidateBegin(w, g, base, end);
+  for (let gfn = base; gfn < end; gfn++) unbind(w, g, gfn);
   invalidateEnd(w, g);
   w.transition('shared-page-cache', 'shared', 'revoked');
   return ok();
@@ -305,7 +306,10 @@ export function daxHostEvict(w: World, file: number, index: number): OpResult {
  */
 export function daxTeardown(w: World): void {
   const s = daxWorld(w);
-  for (const g of w.guests) for (let f = 0; f < SHARED_FILES; f++) if (s.grants.has(`${g.id}:${f}`)) daxRevoke(w, g, f);
+  for (const key of [...s.grants.keys()]) {
+    const [guest, file] = key.split(':').map(Number) as [number, number];
+    daxRevoke(w, w.guests[guest]!, file);
+  }
   for (const [k, page] of [...s.cache]) {
     s.cache.delete(k);
     hostFree(w, page.hfn, 0);
