@@ -4,8 +4,8 @@
  * every injected fault of shared-page-cache.
  */
 import { Runner } from '../../fuzz/run';
-import { kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
-import { EPT_EXEC, EPT_READ, EPT_RWX, FRAMES_PER_1G, PTE_USER } from '../constants';
+import { exhaustHost, kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
+import { EPT_EXEC, EPT_READ, EPT_RWX, FRAMES_PER_1G, MAX_PAGE_ORDER, PTE_USER } from '../constants';
 import { data, HOST_DOMAIN, ZERO } from '../content';
 import { peekLeaf } from '../mmu/peek';
 import type { Guest } from '../guest/guest';
@@ -135,14 +135,19 @@ describe('shared-page-cache fault scenarios', () => {
 
   it('dax-evict-while-mapped leaves the guest bound to the freed frame; teardown unbinds it without freeing the frame again', () => {
     const r = new Runner(machine(RO, ['dax-evict-while-mapped']), { check: 'none' });
-    for (const o of [spawn(0), mapDax(0), read(0), evict(0, 0)]) r.apply(o);
+    for (const o of [spawn(0), mapDax(0, true), read(0), read(0, 1), evict(0, 0)]) r.apply(o);
     const g = r.world.guests[0]!;
     const stale = g.backing.get(windowGfn(g, 0, 0))!;
-    expect([r.outcomes, r.world.frames.owner(stale), daxWorld(r.world).cache.size]).toEqual([[true, true, true, true], undefined, 0]);
+    expect([r.outcomes, r.world.frames.owner(stale), daxWorld(r.world).cache.size]).toEqual([[true, true, true, true, true], undefined, 1]);
+    // The guest still reaches the freed frame: its next write is served from it (the frame has no
+    // owner to say what it is), and the copy-on-write it takes leaves it bound to a free frame again.
+    r.apply(write(0));
+    expect(r.outcomes[5]).toBe(true);
+    expect(r.world.frames.owner(g.backing.get(windowGfn(g, 0, 0))!)).toBeUndefined();
     const free = r.world.hostBuddy.freePages();
     daxTeardown(r.world);
-    expect(g.backing.get(windowGfn(g, 0, 0))).toBeUndefined();
-    expect([r.world.hostBuddy.freePages(), daxWorld(r.world).grants.size]).toEqual([free, 0]);
+    expect([g.backing.get(windowGfn(g, 0, 0)), g.backing.get(windowGfn(g, 0, 1))]).toEqual([undefined, undefined]);
+    expect([r.world.hostBuddy.freePages(), daxWorld(r.world).grants.size, daxFrames(r.world)]).toEqual([free + 1, 0, 0]);
   });
 
   it('an access to a file the guest was never given is refused (no grant at boot)', () => {
@@ -235,9 +240,12 @@ describe('boot exports, the window and the DAX mmap', () => {
     const ro = peekLeaf(s.world, g, p, V + 8 + 2)!;
     expect([rw.gfn, rw.writable, rw.nx, (rw.entry.flags & PTE_USER) !== 0]).toEqual([windowGfn(g, 0, 2), true, true, true]);
     expect([ro.gfn, ro.writable, ro.nx, (ro.entry.flags & PTE_USER) !== 0]).toEqual([windowGfn(g, 1, 2), false, true, true]);
-    const faults = g.pgfault;
+    const [faults, seq] = [g.pgfault, g.invalidation.seq];
     expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 2 }).ok).toBe(true);
     expect(g.pgfault).toBe(faults);
+    // The write went to a private copy, swapped in inside one complete invalidation.
+    expect(s.world.frames.owner(g.backing.get(windowGfn(g, 0, 2))!)?.kind).toBe('dax-private');
+    expect([g.invalidation.inProgress, g.invalidation.seq]).toEqual([0, seq + 1]);
     expect(s.r.violation).toBeNull();
   });
 });
@@ -337,8 +345,10 @@ describe('grants, revocation, host writes and eviction', () => {
     const v = s.apply('dax.host.write', { file: 0, index: 0 }).value!;
     const shared = daxWorld(s.world).cache.get(sharedKey(0, 0))!.hfn;
     const priv = g0.backing.get(gfn0)!;
+    const seq = g1.invalidation.seq;
     expect(s.apply('dax.host.evict', { file: 0, index: 0 })).toEqual({ ok: true });
     expect([g1.backing.get(gfn1), g1.ept.lookup(s.world, gfn1).kind === 'leaf', s.world.frames.owner(shared)]).toEqual([undefined, false, undefined]);
+    expect([g1.invalidation.inProgress, g1.invalidation.seq]).toEqual([0, seq + 1]);
     expect(g0.backing.get(gfn0)).toBe(priv);
     expect(s.world.frames.owner(priv)?.kind).toBe('dax-private');
     expect(daxWorld(s.world).cache.has(sharedKey(0, 0))).toBe(false);
@@ -438,5 +448,47 @@ describe('what the properties ask of the shared cache', () => {
     expect(Object.fromEntries(r.world.transitions.get('shared-page-cache')!)).toEqual({
       'not-exported->exported-ro': 1, 'not-exported->exported-rw': 1, 'absent->cached': 2, 'unmapped->shared': 2, 'shared->private': 1, 'shared->revoked': 1, 'cached->absent': 1,
     });
+  });
+});
+
+describe('a DAX fault short of memory', () => {
+  it('the guest out of frames for the page tables of a DAX VMA: the fault is refused (guest-oom) before any window page is made; with a frame back it maps', () => {
+    const s = stepper(machine(RO));
+    const g = s.world.guests[0]!;
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: false });
+    const allocs: number[] = [];
+    for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
+      for (let a = s.apply('guest.kalloc', { guest: 0, order, mt: 'UNMOVABLE' }); a.ok; a = s.apply('guest.kalloc', { guest: 0, order, mt: 'UNMOVABLE' })) allocs.push(a.value!);
+    }
+    expect(g.buddy.freePages()).toBe(0);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: false, error: 'guest-oom' });
+    expect([daxWorld(s.world).cache.size, g.backing.get(windowGfn(g, 0, 0))]).toEqual([0, undefined]);
+    expect(s.apply('guest.kfree', { guest: 0, alloc: allocs[0]! })).toEqual({ ok: true });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
+    expect(peekLeaf(s.world, g, g.processes.get(1)!, V)?.gfn).toBe(windowGfn(g, 0, 0));
+    expect(s.r.violation).toBeNull();
+  });
+
+  it('a private copy made but not mapped (no host frame for the EPT table) is mapped as it is by the next write: no second copy', () => {
+    const s = stepper(machine(RO));
+    const g = s.world.guests[0]!;
+    const gfn = windowGfn(g, 0, 0);
+    s.apply('guest.spawn', { guest: 0 });
+    s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
+    // An anonymous page under the same PTE table: the guest's tables for the DAX VMA exist before the host runs out.
+    s.apply('guest.mmap', { guest: 0, pid: 1, vpn: V + 8, pages: 8, write: true, exec: false, huge: false });
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 8 }).ok).toBe(true);
+    exhaustHost(s.r, 2);
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: false, error: 'host-oom' });
+    const priv = g.backing.get(gfn)!;
+    expect([s.world.frames.owner(priv)?.kind, g.ept.lookup(s.world, gfn).kind === 'leaf']).toEqual(['dax-private', false]);
+    const held = [...s.world.hostAllocs.keys()];
+    expect(s.apply('host.kfree', { alloc: held[held.length - 1]! })).toEqual({ ok: true });
+    const v = s.apply('guest.write', { guest: 0, pid: 1, vpn: V }).value!;
+    expect(g.backing.get(gfn)).toBe(priv);
+    expect(g.ept.lookup(s.world, gfn)).toMatchObject({ kind: 'leaf', hfn: priv });
+    expect(s.world.frames.read(priv)).toEqual(data(0, v));
+    expect(s.r.violation).toBeNull();
   });
 });
