@@ -227,6 +227,19 @@ describe('boot exports, the window and the DAX mmap', () => {
     expect([p.vmaAt(V - 9), p.vmaAt(V + 16)]).toEqual([undefined, undefined]);
   });
 
+  it('a DAX VMA is one of 4 KiB pages (not a huge VMA): part of it can be unmapped or protected, and the rest still reads the file', () => {
+    const at = (vpn: number) => ({ guest: 0, pid: 1, vpn });
+    const r = scenario(machine(RO), [
+      op('dax.host.write', { file: 0, index: 5 }), spawn(0), mapDax(0, true), read(0, 2), read(0, 5),
+      op('guest.munmap', { ...at(V + 2), pages: 2 }), op('guest.mprotect', { ...at(V + 5), pages: 1, write: false, exec: false }),
+      read(0, 2), read(0, 4), read(0, 5), op('guest.write', at(V + 5)), op('guest.write', at(V + 6)),
+    ]);
+    expect(outcomes(r)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'segv', 'ok', 'ok', 'segv', 'ok']);
+    expect(kinds(r)).toEqual([]);
+    const p = r.world.guests[0]!.processes.get(1)!;
+    expect([p.vmaAt(V + 1)?.huge, p.vmaAt(V + 2), p.vmaAt(V + 5)?.prot.write, p.vmaAt(V + 6)?.prot.write]).toEqual([false, undefined, false, true]);
+  });
+
   it('a DAX fault installs a user, non-executable guest PTE to the window gfn, writable as the VMA is: a write after a read takes no second guest fault', () => {
     const s = stepper(machine(RO));
     s.apply('guest.spawn', { guest: 0 });
@@ -470,10 +483,11 @@ describe('a DAX fault short of memory', () => {
     expect(s.r.violation).toBeNull();
   });
 
-  it('a private copy made but not mapped (no host frame for the EPT table) is mapped as it is by the next write: no second copy', () => {
+  it('a private copy made but not mapped (no host frame for the EPT table) holds the shared contents, and is mapped as it is by the next access: no second copy', () => {
     const s = stepper(machine(RO));
     const g = s.world.guests[0]!;
     const gfn = windowGfn(g, 0, 0);
+    const hv = s.apply('dax.host.write', { file: 0, index: 0 }).value!;
     s.apply('guest.spawn', { guest: 0 });
     s.apply('dax.mmap', { guest: 0, pid: 1, file: 0, vpn: V, write: true });
     // An anonymous page under the same PTE table: the guest's tables for the DAX VMA exist before the host runs out.
@@ -483,8 +497,10 @@ describe('a DAX fault short of memory', () => {
     expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: false, error: 'host-oom' });
     const priv = g.backing.get(gfn)!;
     expect([s.world.frames.owner(priv)?.kind, g.ept.lookup(s.world, gfn).kind === 'leaf']).toEqual(['dax-private', false]);
+    expect(s.world.frames.read(priv)).toEqual(data(HOST_DOMAIN, hv));
     const held = [...s.world.hostAllocs.keys()];
     expect(s.apply('host.kfree', { alloc: held[held.length - 1]! })).toEqual({ ok: true });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
     const v = s.apply('guest.write', { guest: 0, pid: 1, vpn: V }).value!;
     expect(g.backing.get(gfn)).toBe(priv);
     expect(g.ept.lookup(s.world, gfn)).toMatchObject({ kind: 'leaf', hfn: priv });

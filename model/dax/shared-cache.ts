@@ -200,7 +200,14 @@ export function daxMmap(_w: World, g: Guest, p: Process, file: number, vpn: numb
   if (vpn + SHARED_FILE_PAGES > 2 ** (9 * g.config.guestLevels - 1)) return refuse('out-of-range', 'va beyond the user half');
   if (p.overlaps(vpn, vpn + SHARED_FILE_PAGES)) return refuse('overlap', `va ${hex(vpn * 4096)} +${SHARED_FILE_PAGES} overlaps a VMA`);
   // Nothing to journal: the range held no VMA, so no leaf, TLB entry or oracle page to check.
-  p.addVma({ start: vpn, end: vpn + SHARED_FILE_PAGES, prot: { write, exec: false }, huge: false, object: { kind: DAX_OBJECT, id: file, vpnOrigin: vpn } });
+  p.addVma({
+    start: vpn,
+    end: vpn + SHARED_FILE_PAGES,
+    // Never executable here (daxMapFault's PTEs are NX whatever the VMA says).
+    prot: { write, exec: false },
+    huge: false,
+    object: { kind: DAX_OBJECT, id: file, vpnOrigin: vpn },
+  });
   return ok();
 }
 
