@@ -216,6 +216,18 @@ describe('boot exports, the window and the DAX mmap', () => {
     expect([leafMayMap(g, 1, V + 3, windowGfn(g, 1, 4)), leafMayMap(g, 1, V + 3, windowGfn(g, 0, 3)), leafMayMap(g, 1, giga + 3, windowGfn(g, 1, 3))]).toEqual([false, false, false]);
   });
 
+  it('the window gfn of a DAX file page is no frame for a leaf in a page-cache file VMA of the same file number and index, cached or not', () => {
+    const s = stepper(machine(RO));
+    const g = s.world.guests[0]!;
+    s.apply('guest.spawn', { guest: 0 });
+    expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: V, pages: 4, write: false })).toEqual({ ok: true });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V + 1 })).toEqual({ ok: true });
+    const cached = peekLeaf(s.world, g, g.processes.get(1)!, V + 1)!.gfn;
+    expect(cached).toBeLessThan(g.config.frames);
+    expect([leafMayMap(g, 1, V + 1, cached), leafMayMap(g, 1, V + 1, windowGfn(g, 0, 1)), leafMayMap(g, 1, V + 2, windowGfn(g, 0, 2))]).toEqual([true, false, false]);
+    expect(s.r.violation).toBeNull();
+  });
+
   it('mmap of a shared file: files 0 and 1 only, the whole 8 pages inside the user half, no overlap with another VMA', () => {
     const top = 2 ** (9 * 4 - 1);
     const mm = (file: number, vpn: number) => op('dax.mmap', { guest: 0, pid: 1, file, vpn, write: false });
