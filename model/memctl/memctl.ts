@@ -174,10 +174,13 @@ function hand(world: World, g: Guest, m: Memctl, gfn: number): void {
   m.lazy.delete(gfn);
 }
 
-/** The hand-over record of gfn if it is handed (giga: created on first look for boot frames). */
+/**
+ * The hand-over record of gfn if it is handed (giga: created on first look for boot frames).
+ * Only a 'giga' frame can be unseen: 'ram' hands, and so sees, every frame of its region at boot.
+ */
 export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; guest: number } | undefined {
   const h = m.handed.get(gfn);
-  if (h || m.mode !== 'giga' || m.seen.has(gfn) || !inRegion(m, gfn)) return h;
+  if (h || m.seen.has(gfn) || !inRegion(m, gfn)) return h;
   const boot = { clearsAt: 0, guest: 0 };
   m.handed.set(gfn, boot);
   m.seen.add(gfn);
@@ -186,7 +189,7 @@ export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; g
 
 /** Whether gfn is handed (no side effect, unlike handedOf). */
 export function isHanded(m: Memctl, gfn: number): boolean {
-  return m.handed.has(gfn) || (m.mode === 'giga' && inRegion(m, gfn) && !m.seen.has(gfn));
+  return m.handed.has(gfn) || (inRegion(m, gfn) && !m.seen.has(gfn));
 }
 
 /** The first gfn of the 1 GiB region: the first 1 GiB boundary above guest RAM. */
@@ -201,8 +204,9 @@ function newState(gfn: number, frames: number, mode: RegionMode): Memctl {
 function common(world: World, g: Guest, m: Memctl): void {
   states.set(g, m);
   g.hostProtection = (x) => (inRegion(m, x) ? hostProtBits(m.prot.get(x) ?? 'rw') : EPT_RWX);
-  // mlocked memory is never paged out (it sits on the unevictable LRU).
-  g.reclaimVetoes.push((gg, x) => !world.fault('memctl-pageout-ignores-mlock') && (states.get(gg)?.mlocked.has(x) ?? false));
+  // mlocked memory is never paged out (it sits on the unevictable LRU). Host reclaim asks the
+  // vetoes of the guest it reclaims from, this one.
+  g.reclaimVetoes.push((_g, x) => !world.fault('memctl-pageout-ignores-mlock') && m.mlocked.has(x));
 }
 
 /** Boot: reserve the region from the guest allocator; every frame starts handed (unbacked). */
@@ -272,7 +276,8 @@ function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: Acce
   if ('ok' in slot) return slot;
   if (guestPresent(slot.entry)) {
     if (slot.level !== 3 || !guestIsLeaf(slot.entry, 3)) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: a table where the 1 GiB leaf goes`);
-    if (access === 'write' && vma.prot.write && !(slot.entry.flags & PTE_RW)) {
+    // A write reaches here only through a writable VMA (handlePageFault's vmaAllows).
+    if (access === 'write' && !(slot.entry.flags & PTE_RW)) {
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
       world.tlb.flushPcid(g.vpid, p.pid);
     }
@@ -360,17 +365,17 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       world.transition('memctl', 'in-use', 'lazy');
       return;
     case 'PAGEOUT':
-      for (let gfn = start; gfn < end; gfn++) {
-        if (!t.backing.has(gfn) || t.pendingReclaim) continue;
-        if (reclaimBegin(world, t, gfn).ok) reclaimEnd(world, t);
-      }
+      // reclaimBegin refuses a page not backed, any page while another reclaim is in flight and
+      // an mlocked page (the veto in common()): PAGEOUT skips those.
+      for (let gfn = start; gfn < end; gfn++) if (reclaimBegin(world, t, gfn).ok) reclaimEnd(world, t);
       return;
     case 'MLOCK':
       for (let gfn = start; gfn < end; gfn++) {
         m?.mlocked.add(gfn);
         world.journal.gfn(t.id, gfn);
-        // mlock populates: the host faults the range in (a swapped page comes back).
-        if (!t.backing.has(gfn)) resolveBacking(world, t, gfn);
+        // mlock populates: the host faults the range in (a swapped page comes back; a backed
+        // one is found as it is).
+        resolveBacking(world, t, gfn);
       }
       return;
     case 'MUNLOCK':
