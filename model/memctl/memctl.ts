@@ -34,7 +34,7 @@ import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_1G, FRAMES_PER_2M, M
 import type { Process } from '../guest/process';
 import type { AccessKind } from '../mmu/walk';
 import { slotFor, writeEntry } from '../guest/page-tables';
-import { guestEntry, guestIsLeaf, guestPresent } from '../paging/entries';
+import { guestEntry, guestPresent } from '../paging/entries';
 import { memslotEnd } from '../host/ept-fault';
 import { ZERO, type Content } from '../content';
 import type { Guest } from '../guest/guest';
@@ -133,7 +133,6 @@ export interface Memctl {
   readonly firstTouches: FirstTouch[];
   /** Completed guest accesses to region memory (memctl-protection-respected reads them). */
   readonly accesses: AccessRecord[];
-  readonly requests: RequestRecord[];
 }
 
 const states = new WeakMap<Guest, Memctl>();
@@ -198,12 +197,13 @@ export function gigaRegionGfn(g: Guest): number {
 }
 
 function newState(gfn: number, frames: number, mode: RegionMode): Memctl {
-  return { region: { gfn, frames }, mode, seen: new Set(), handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [], requests: [] };
+  return { region: { gfn, frames }, mode, seen: new Set(), handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [] };
 }
 
 function common(world: World, g: Guest, m: Memctl): void {
   states.set(g, m);
-  g.hostProtection = (x) => (inRegion(m, x) ? hostProtBits(m.prot.get(x) ?? 'rw') : EPT_RWX);
+  // MPROTECT records region gfns only: any other gfn has no entry and reads 'rw'.
+  g.hostProtection = (x) => hostProtBits(m.prot.get(x) ?? 'rw');
   // mlocked memory is never paged out (it sits on the unevictable LRU). Host reclaim asks the
   // vetoes of the guest it reclaims from, this one.
   g.reclaimVetoes.push((_g, x) => !world.fault('memctl-pageout-ignores-mlock') && m.mlocked.has(x));
@@ -234,7 +234,9 @@ function initGiga(world: World, g: Guest): Memctl | null {
   const m = newState(gfn, FRAMES_PER_1G, 'giga');
   common(world, g, m);
   g.pageFaultHooks.unshift(gigaFault);
-  g.objectResolvers.push((obj, index) => (obj.kind === MEMCTL_OBJECT && index >= 0 && index < FRAMES_PER_1G ? gfn + index : undefined));
+  // index is an offset into the VMA, which is the whole gigabyte (munmap and mprotect refuse
+  // part of it, so it never splits).
+  g.objectResolvers.push((obj, index) => (obj.kind === MEMCTL_OBJECT ? gfn + index : undefined));
   g.touchHooks.push((w, gg, x, write) => {
     if (inRegion(m, x)) noteTouch(w, gg, m, x, write);
   });
@@ -268,15 +270,17 @@ export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, writ
  * writable (a shared mapping: wp_page_shared), flushing the old read-only translations.
  */
 function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
-  const vma = p.vmaAt(vpn);
-  if (vma?.object?.kind !== MEMCTL_OBJECT) return null;
+  // handlePageFault's vmaAllows found a VMA that allows the access before any hook runs.
+  const vma = p.vmaAt(vpn)!;
+  if (vma.object?.kind !== MEMCTL_OBJECT) return null;
   const m = states.get(g)!;
-  const slot = slotFor(world, g, p, vma.start, 3, true);
-  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
+  // With create set, slotFor returns a slot or a refusal (null only without create).
+  const slot = slotFor(world, g, p, vma.start, 3, true)!;
   if ('ok' in slot) return slot;
+  // memctlMmap refused a gigabyte with page tables left in it and nothing else maps inside the
+  // VMA, so a present entry here is the 1 GiB leaf.
   if (guestPresent(slot.entry)) {
-    if (slot.level !== 3 || !guestIsLeaf(slot.entry, 3)) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: a table where the 1 GiB leaf goes`);
-    // A write reaches here only through a writable VMA (handlePageFault's vmaAllows).
+    // A write reaches here only through a writable VMA (vmaAllows).
     if (access === 'write' && !(slot.entry.flags & PTE_RW)) {
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
       world.tlb.flushPcid(g.vpid, p.pid);
