@@ -15,9 +15,10 @@
 import { FRAMES_PER_1G, FRAMES_PER_2M } from '../constants';
 import { createWorld } from '../registry';
 import type { World } from '../world';
-import { nestedWalk } from '../mmu/walk';
+import { nestedWalk, type WalkResult } from '../mmu/walk';
+import { leafMayMap } from '../guest/leaf';
 import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
-import { gigaRegionGfn, handedOf, initMemctl, isHanded, MEMCTL_REGION_FRAMES, memctlMergeable, memctlOf, memctlRequest, memctlRequests, type Memctl } from './memctl';
+import { gigaRegionGfn, handedOf, initMemctl, isHanded, MEMCTL_OBJECT, MEMCTL_REGION_FRAMES, memctlMergeable, memctlMmap, memctlOf, memctlRequest, memctlRequests, type Memctl } from './memctl';
 
 const REGION = 3072; // guest 0's memctl region: the top 4 MiB of its 16 MiB
 const END = 4096;
@@ -281,6 +282,32 @@ test('boot, giga: the region is the first gigabyte above RAM, nothing recorded u
   expect(handedOf(m, 2 * FRAMES_PER_1G - 1)).toEqual({ clearsAt: 0, guest: 0 });
 });
 
+test('boot, giga: a region is refused only when another memslot overlaps its gigabyte', () => {
+  const fresh = (): World => createWorld(machine({ 'virtio-balloon.present': false })) as World;
+  const G = FRAMES_PER_1G;
+  const windows: [number, number, boolean][] = [[G - 8, G, true], [2 * G, 2 * G + 8, true], [G - 8, G + 1, false], [2 * G - 1, 2 * G + 8, false]];
+  for (const [start, end, fits] of windows) {
+    const w = fresh();
+    const g = w.guests[0]!;
+    g.windows.push({ start, end, ram: false });
+    expect([start, end, initMemctl(w, g, 'giga') !== null]).toEqual([start, end, fits]);
+  }
+});
+
+test('memctl-no-bounds-check into a guest with no memctl device: every function spills without memctl state there', () => {
+  const w = createWorld(machine({ 'virtio-balloon.present': false }, ['memctl-no-bounds-check'], 2)) as World;
+  const [g0, g1] = [w.guests[0]!, w.guests[1]!];
+  initMemctl(w, g0);
+  expect(memctlOf(g1)).toBeUndefined();
+  const funcs = ['DONTNEED', 'REMOVE', 'FREE', 'PAGEOUT', 'DONTDUMP', 'SET_VMA_ANON_NAME', 'MLOCK', 'MUNLOCK', 'MPROTECT_NONE', 'MPROTECT_RW', 'MERGEABLE', 'UNMERGEABLE'] as const;
+  for (const func of funcs) expect([func, memctlRequest(w, g0, func, END - 1, 2).ok]).toEqual([func, true]);
+  expect(memctlRequests(w).filter((q) => q.target === 1).map((q) => [q.func, q.start, q.end])).toEqual(funcs.map((f) => [f, 0, 1]));
+  // MLOCK populated the spilled page; nothing of memctl's was created for guest 1.
+  expect(g1.backing.has(0)).toBe(true);
+  expect(memctlOf(g1)).toBeUndefined();
+  expect(memctlMergeable(g1, 0)).toBe(false);
+});
+
 describe('the 1 GiB region', () => {
   const giga = (): { s: Stepper; m: Memctl; base: number } => {
     const s = stepper(machine({ 'memctl.enabled': true, 'memctl.region': 'giga', 'virtio-balloon.present': false }));
@@ -299,10 +326,50 @@ describe('the 1 GiB region', () => {
     expect(s.r.violation).toBeNull();
   });
 
+  test("a process's accesses are recorded for the region only", () => {
+    const { s, m, base } = giga();
+    expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false })).toEqual({ ok: true });
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 16 }).ok).toBe(true);
+    expect(m.accesses).toEqual([]);
+    expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true })).toEqual({ ok: true });
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 2 }).ok).toBe(true);
+    expect(m.accesses.map((a) => [a.gfn, a.write])).toEqual([[base + 2, false]]);
+    expect(s.r.violation).toBeNull();
+  });
+
+  test("a file mapping beside the region's mapping keeps its own pages: the region resolves only its own object", () => {
+    const { s, base } = giga();
+    const g = s.world.guests[0]!;
+    expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true })).toEqual({ ok: true });
+    expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: 16, pages: 2, write: true }).ok).toBe(true);
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 16 }).ok).toBe(true);
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: FRAMES_PER_1G }).ok).toBe(true);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: 17 }).ok).toBe(true);
+    const p = g.processes.get(1)!;
+    const filePage = (nestedWalk(s.world, g, p.cr3, 16, 'read', false) as { gfn: number }).gfn;
+    expect(leafMayMap(g, 1, 16, filePage)).toBe(true);
+    expect(leafMayMap(g, 1, FRAMES_PER_1G, base)).toBe(true);
+    expect(leafMayMap(g, 1, 16, base + 16)).toBe(false);
+    expect(s.r.violation).toBeNull();
+    expect(s.r.finish()).toBeNull();
+  });
+
+  test('mmap without a memctl device is refused', () => {
+    const s = stepper(machine({ 'virtio-balloon.present': false }));
+    expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+    const g = s.world.guests[0]!;
+    expect(memctlMmap(s.world, g, g.processes.get(1)!, FRAMES_PER_1G, true)).toMatchObject({ ok: false, error: 'invalid' });
+    expect(g.processes.get(1)!.vmaAt(FRAMES_PER_1G)).toBeUndefined();
+  });
+
   test('mmap: the last gigabyte of the user half maps; a negative address and an overlap are refused', () => {
     const { s } = giga();
     const top = 2 ** 35 - FRAMES_PER_1G; // 4-level guest: the user half is 2^35 frames
     expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: top, write: true })).toEqual({ ok: true });
+    // A read/write mapping of the region object, never executable, not a THP candidate.
+    expect(s.world.guests[0]!.processes.get(1)!.vmaAt(top + 5)).toEqual({
+      start: top, end: top + FRAMES_PER_1G, prot: { write: true, exec: false }, huge: false, pageFrames: FRAMES_PER_1G, object: { kind: MEMCTL_OBJECT, id: 0, vpnOrigin: top },
+    });
     expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: -FRAMES_PER_1G, write: true })).toEqual({ ok: false, error: 'out-of-range' });
     expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: top, write: true })).toEqual({ ok: false, error: 'overlap' });
     expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 8, pages: 1, write: true, exec: false, huge: false })).toEqual({ ok: true });
@@ -321,9 +388,11 @@ describe('the 1 GiB region', () => {
     expect(s.apply('guest.mprotect', { guest: 0, pid: 1, vpn, pages: FRAMES_PER_1G, write: true, exec: false })).toEqual({ ok: true });
     const g = s.world.guests[0]!;
     const p = g.processes.get(1)!;
-    const writable = (): boolean => (nestedWalk(s.world, g, p.cr3, vpn + 1, 'read', false) as { writable: boolean }).writable;
+    const walk = (): WalkResult => nestedWalk(s.world, g, p.cr3, vpn + 1, 'read', false);
+    const writable = (): boolean => (walk() as { writable: boolean }).writable;
     expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: vpn + 1 })).toEqual({ ok: true });
-    expect(writable()).toBe(false);
+    // The 1 GiB leaf is a user mapping, not executable.
+    expect(walk()).toMatchObject({ kind: 'ok', guestLeafLevel: 3, writable: false, user: true, nx: true });
     const w = s.apply('guest.write', { guest: 0, pid: 1, vpn: vpn + 1 });
     expect(w.ok).toBe(true);
     expect(writable()).toBe(true);

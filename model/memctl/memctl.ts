@@ -32,7 +32,6 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_1G, FRAMES_PER_2M, MAX_PAGE_ORDER, PTE_PS, PTE_RW } from '../constants';
 import type { Process } from '../guest/process';
-import type { AccessKind } from '../mmu/walk';
 import { slotFor, writeEntry } from '../guest/page-tables';
 import { guestEntry, guestPresent } from '../paging/entries';
 import { memslotEnd } from '../host/ept-fault';
@@ -269,7 +268,7 @@ export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, writ
  * writable VMA through a read-only leaf (mprotect made it read-only and back) makes the leaf
  * writable (a shared mapping: wp_page_shared), flushing the old read-only translations.
  */
-function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
+function gigaFault(world: World, g: Guest, p: Process, vpn: number): true | Refusal | null {
   // handlePageFault's vmaAllows found a VMA that allows the access before any hook runs.
   const vma = p.vmaAt(vpn)!;
   if (vma.object?.kind !== MEMCTL_OBJECT) return null;
@@ -279,12 +278,12 @@ function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: Acce
   if ('ok' in slot) return slot;
   // memctlMmap refused a gigabyte with page tables left in it and nothing else maps inside the
   // VMA, so a present entry here is the 1 GiB leaf.
+  // The only fault on it is a write through it while it is read-only: a read passes any present
+  // leaf, a write reaches here only through a writable VMA (vmaAllows), and the model fetches no
+  // instructions (were it to, an exec fault here must not make the leaf writable).
   if (guestPresent(slot.entry)) {
-    // A write reaches here only through a writable VMA (vmaAllows).
-    if (access === 'write' && !(slot.entry.flags & PTE_RW)) {
-      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
-      world.tlb.flushPcid(g.vpid, p.pid);
-    }
+    writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
+    world.tlb.flushPcid(g.vpid, p.pid);
     return true;
   }
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.region.gfn, { writable: vma.prot.write, user: true, nx: true }, PTE_PS));
