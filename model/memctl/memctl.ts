@@ -32,9 +32,8 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_1G, FRAMES_PER_2M, MAX_PAGE_ORDER, PTE_PS, PTE_RW } from '../constants';
 import type { Process } from '../guest/process';
-import type { AccessKind } from '../mmu/walk';
 import { slotFor, writeEntry } from '../guest/page-tables';
-import { guestEntry, guestIsLeaf, guestPresent } from '../paging/entries';
+import { guestEntry, guestPresent } from '../paging/entries';
 import { memslotEnd } from '../host/ept-fault';
 import { ZERO, type Content } from '../content';
 import type { Guest } from '../guest/guest';
@@ -133,7 +132,6 @@ export interface Memctl {
   readonly firstTouches: FirstTouch[];
   /** Completed guest accesses to region memory (memctl-protection-respected reads them). */
   readonly accesses: AccessRecord[];
-  readonly requests: RequestRecord[];
 }
 
 const states = new WeakMap<Guest, Memctl>();
@@ -174,10 +172,13 @@ function hand(world: World, g: Guest, m: Memctl, gfn: number): void {
   m.lazy.delete(gfn);
 }
 
-/** The hand-over record of gfn if it is handed (giga: created on first look for boot frames). */
+/**
+ * The hand-over record of gfn if it is handed (giga: created on first look for boot frames).
+ * Only a 'giga' frame can be unseen: 'ram' hands, and so sees, every frame of its region at boot.
+ */
 export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; guest: number } | undefined {
   const h = m.handed.get(gfn);
-  if (h || m.mode !== 'giga' || m.seen.has(gfn) || !inRegion(m, gfn)) return h;
+  if (h || m.seen.has(gfn) || !inRegion(m, gfn)) return h;
   const boot = { clearsAt: 0, guest: 0 };
   m.handed.set(gfn, boot);
   m.seen.add(gfn);
@@ -186,7 +187,7 @@ export function handedOf(m: Memctl, gfn: number): { readonly clearsAt: number; g
 
 /** Whether gfn is handed (no side effect, unlike handedOf). */
 export function isHanded(m: Memctl, gfn: number): boolean {
-  return m.handed.has(gfn) || (m.mode === 'giga' && inRegion(m, gfn) && !m.seen.has(gfn));
+  return m.handed.has(gfn) || (inRegion(m, gfn) && !m.seen.has(gfn));
 }
 
 /** The first gfn of the 1 GiB region: the first 1 GiB boundary above guest RAM. */
@@ -195,14 +196,16 @@ export function gigaRegionGfn(g: Guest): number {
 }
 
 function newState(gfn: number, frames: number, mode: RegionMode): Memctl {
-  return { region: { gfn, frames }, mode, seen: new Set(), handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [], requests: [] };
+  return { region: { gfn, frames }, mode, seen: new Set(), handed: new Map(), mlocked: new Set(), mergeable: new Set(), dontdump: new Set(), named: new Set(), prot: new Map(), lazy: new Map(), firstTouches: [], accesses: [] };
 }
 
 function common(world: World, g: Guest, m: Memctl): void {
   states.set(g, m);
-  g.hostProtection = (x) => (inRegion(m, x) ? hostProtBits(m.prot.get(x) ?? 'rw') : EPT_RWX);
-  // mlocked memory is never paged out (it sits on the unevictable LRU).
-  g.reclaimVetoes.push((gg, x) => !world.fault('memctl-pageout-ignores-mlock') && (states.get(gg)?.mlocked.has(x) ?? false));
+  // MPROTECT records region gfns only: any other gfn has no entry and reads 'rw'.
+  g.hostProtection = (x) => hostProtBits(m.prot.get(x) ?? 'rw');
+  // mlocked memory is never paged out (it sits on the unevictable LRU). Host reclaim asks the
+  // vetoes of the guest it reclaims from, this one.
+  g.reclaimVetoes.push((_g, x) => !world.fault('memctl-pageout-ignores-mlock') && m.mlocked.has(x));
 }
 
 /** Boot: reserve the region from the guest allocator; every frame starts handed (unbacked). */
@@ -230,7 +233,9 @@ function initGiga(world: World, g: Guest): Memctl | null {
   const m = newState(gfn, FRAMES_PER_1G, 'giga');
   common(world, g, m);
   g.pageFaultHooks.unshift(gigaFault);
-  g.objectResolvers.push((obj, index) => (obj.kind === MEMCTL_OBJECT && index >= 0 && index < FRAMES_PER_1G ? gfn + index : undefined));
+  // index is an offset into the VMA, which is the whole gigabyte (munmap and mprotect refuse
+  // part of it, so it never splits).
+  g.objectResolvers.push((obj, index) => (obj.kind === MEMCTL_OBJECT ? gfn + index : undefined));
   g.touchHooks.push((w, gg, x, write) => {
     if (inRegion(m, x)) noteTouch(w, gg, m, x, write);
   });
@@ -251,8 +256,9 @@ export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, writ
   const slot = slotFor(world, g, p, vpn, 3, false);
   if (slot !== null && 'ok' in slot) return slot;
   if (slot !== null && guestPresent(slot.entry)) return refuse('busy', `memctl mmap: page tables left at va ${hex(vpn * 4096)}`);
+  // Nothing to journal: the gigabyte held no VMA and no page table under it (refused above), so
+  // no leaf, TLB entry or oracle page there to check (as daxMmap).
   p.addVma({ start: vpn, end: vpn + FRAMES_PER_1G, prot: { write, exec: false }, huge: false, pageFrames: FRAMES_PER_1G, object: { kind: MEMCTL_OBJECT, id: 0, vpnOrigin: vpn } });
-  world.journal.range(g.id, p.pid, vpn, vpn + FRAMES_PER_1G);
   world.journal.note(() => `g${g.id} pid ${p.pid}: memctl mmap va ${hex(vpn * 4096)} +1G`);
   return ok();
 }
@@ -263,19 +269,22 @@ export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, writ
  * writable VMA through a read-only leaf (mprotect made it read-only and back) makes the leaf
  * writable (a shared mapping: wp_page_shared), flushing the old read-only translations.
  */
-function gigaFault(world: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
-  const vma = p.vmaAt(vpn);
-  if (vma?.object?.kind !== MEMCTL_OBJECT) return null;
+function gigaFault(world: World, g: Guest, p: Process, vpn: number): true | Refusal | null {
+  // handlePageFault's vmaAllows found a VMA that allows the access before any hook runs.
+  const vma = p.vmaAt(vpn)!;
+  if (vma.object?.kind !== MEMCTL_OBJECT) return null;
   const m = states.get(g)!;
-  const slot = slotFor(world, g, p, vma.start, 3, true);
-  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
+  // With create set, slotFor returns a slot or a refusal (null only without create).
+  const slot = slotFor(world, g, p, vma.start, 3, true)!;
   if ('ok' in slot) return slot;
+  // memctlMmap refused a gigabyte with page tables left in it and nothing else maps inside the
+  // VMA, so a present entry here is the 1 GiB leaf.
+  // The only fault on it is a write through it while it is read-only: a read passes any present
+  // leaf, a write reaches here only through a writable VMA (vmaAllows), and the model fetches no
+  // instructions (were it to, an exec fault here must not make the leaf writable).
   if (guestPresent(slot.entry)) {
-    if (slot.level !== 3 || !guestIsLeaf(slot.entry, 3)) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: a table where the 1 GiB leaf goes`);
-    if (access === 'write' && vma.prot.write && !(slot.entry.flags & PTE_RW)) {
-      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
-      world.tlb.flushPcid(g.vpid, p.pid);
-    }
+    writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
+    world.tlb.flushPcid(g.vpid, p.pid);
     return true;
   }
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.region.gfn, { writable: vma.prot.write, user: true, nx: true }, PTE_PS));
@@ -360,17 +369,17 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       world.transition('memctl', 'in-use', 'lazy');
       return;
     case 'PAGEOUT':
-      for (let gfn = start; gfn < end; gfn++) {
-        if (!t.backing.has(gfn) || t.pendingReclaim) continue;
-        if (reclaimBegin(world, t, gfn).ok) reclaimEnd(world, t);
-      }
+      // reclaimBegin refuses a page not backed, any page while another reclaim is in flight and
+      // an mlocked page (the veto in common()): PAGEOUT skips those.
+      for (let gfn = start; gfn < end; gfn++) if (reclaimBegin(world, t, gfn).ok) reclaimEnd(world, t);
       return;
     case 'MLOCK':
       for (let gfn = start; gfn < end; gfn++) {
         m?.mlocked.add(gfn);
         world.journal.gfn(t.id, gfn);
-        // mlock populates: the host faults the range in (a swapped page comes back).
-        if (!t.backing.has(gfn)) resolveBacking(world, t, gfn);
+        // mlock populates: the host faults the range in (a swapped page comes back; a backed
+        // one is found as it is).
+        resolveBacking(world, t, gfn);
       }
       return;
     case 'MUNLOCK':
