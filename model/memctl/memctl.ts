@@ -360,7 +360,7 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       // Hazard: DONTNEED must drop the host pages so the next touch faults in a cleared one;
       // serving it with MADV_FREE semantics (pages kept until reclaim) hands the guest its old
       // contents, and the guest, which never zeroes memctl memory, reads them.
-      if (!(t === caller && world.fault('memctl-host-skips-zeroing'))) discardRange(world, t, start, n, 'memctl', caller.id);
+      if (!world.fault('memctl-host-skips-zeroing')) discardRange(world, t, start, n, 'memctl', caller.id);
       if (m) for (let gfn = start; gfn < end; gfn++) if (inRegion(m, gfn)) hand(world, t, m, gfn);
       world.transition('memctl', 'in-use', 'handed');
       return;
