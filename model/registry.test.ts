@@ -5,6 +5,9 @@
  * out of them. Names are unique: scenarios and counterexample files look operations and faults
  * up by name.
  */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { propertyNamed } from '../properties';
 import { declaredTransitions, faultNamed, faults, MECHANISMS, mechanisms, operationNamed, operations } from './registry';
 
 const ids = new Set<string>(MECHANISMS);
@@ -40,4 +43,36 @@ test('every fault says, in a sentence at least, the real bug or rule it reproduc
   // pattern checks, so this only keeps it from going missing.
   expect(faults.filter((f) => f.reproduces.length < 60).map((f) => f.name)).toEqual([]);
   expect(faults.filter((f) => f.breaks.length === 0).map((f) => f.name)).toEqual([]);
+});
+
+test('every property a fault says it breaks is a property of the catalogue, and its scenario file exists', () => {
+  // The catalogue and the fast fault test accept a fault as caught only by a property it names:
+  // a misspelt name would leave the fault's claim unchecked.
+  expect(faults.flatMap((f) => f.breaks.filter((p) => propertyNamed(p) === undefined).map((p) => `${f.name}: ${p}`))).toEqual([]);
+  const root = path.resolve(__dirname, '..');
+  const missing = faults.filter((f) => f.scenario !== undefined && !(existsSync(path.join(root, f.scenario)) && statSync(path.join(root, f.scenario)).isFile()));
+  expect(missing.map((f) => `${f.name}: ${f.scenario}`)).toEqual([]);
+});
+
+test('every fault is consulted by the model: a world.fault() call (or Buddy.faults.has()) of a model file names it, itself or by a constant', () => {
+  // A fault whose name the model never asks about injects nothing; its catalogue entry would
+  // then be caught only by luck or not at all.
+  const root = path.resolve(__dirname);
+  const sources: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) sources.push(readFileSync(p, 'utf8'));
+    }
+  };
+  walk(root);
+  const all = sources.join('\n');
+  const consulted = (name: string): boolean => {
+    if (all.includes(`fault('${name}')`)) return true;
+    const constants = [...all.matchAll(new RegExp(`const (\\w+) = '${name}';`, 'g'))].map((m) => m[1]!);
+    // The buddy allocator holds its own set of the world's faults (Buddy.faults).
+    return constants.some((c) => all.includes(`fault(${c})`) || all.includes(`faults.has(${c})`));
+  };
+  expect(faults.filter((f) => !consulted(f.name)).map((f) => f.name)).toEqual([]);
 });
