@@ -9,3 +9,20 @@ test('a mark needs a key', () => {
   expect(() => j.mark('', 3)).toThrow(new RangeError('journal mark of 3 without a key'));
   expect(() => j.mark('ksm:node', 3)).not.toThrow();
 });
+
+test('change notes are collected only once asked for, and each step starts with none', () => {
+  const quiet = new Journal();
+  quiet.note(() => 'unread');
+  quiet.clear();
+  quiet.note(() => 'still unread');
+  expect(quiet.changes).toBeNull();
+
+  const verbose = new Journal();
+  verbose.changes = [];
+  verbose.note(() => 'step 1');
+  expect(verbose.changes).toEqual(['step 1']);
+  verbose.clear();
+  expect(verbose.changes).toEqual([]);
+  verbose.note(() => 'step 2');
+  expect(verbose.changes).toEqual(['step 2']);
+});

@@ -94,11 +94,9 @@ export function mayMergeAcrossPageblocks(freed: MigrateType, buddy: MigrateType)
  * `pageblock_order / 2` is C integer division (9 / 2 = 4).
  */
 export function canStealFallback(order: number, startMt: MigrateType): boolean {
-  // "we can actually steal whole pageblock if this condition met" (order >= pageblock_order).
-  if (order >= PAGEBLOCK_ORDER) return true;
-  return (
-    order >= Math.floor(PAGEBLOCK_ORDER / 2) || startMt === 'RECLAIMABLE' || startMt === 'UNMOVABLE'
-  );
+  // The kernel tests order >= pageblock_order first ("we can actually steal whole pageblock if
+  // this condition met"); every such order also passes order >= pageblock_order / 2.
+  return order >= Math.floor(PAGEBLOCK_ORDER / 2) || startMt === 'RECLAIMABLE' || startMt === 'UNMOVABLE';
 }
 
 /**

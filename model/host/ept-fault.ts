@@ -127,11 +127,12 @@ export function installResolved(world: World, g: Guest, gfn: number, r: Resolved
  * A whole EPT violation handled in one step (the common, unraced case). A write to a gfn whose
  * EPT leaf is present but read-only is a write-protection fault: the host's write fault
  * (hva_to_pfn with FOLL_WRITE -> do_wp_page) breaks copy-on-write, whose invalidation zaps the
- * leaf, and the access retries; with no copy-on-write to break, the leaf was read-only because
- * the host's protection was raised since (memctl MPROTECT): KVM replaces the SPTE, which the
- * model does by zapping the old leaf inside an invalidation and mapping anew.
+ * leaf, and the access retries. With no copy-on-write to break, the leaf is read-only although
+ * the host now allows the write: its protection was raised without the mmu notifier that zaps
+ * the leaf (the fault memctl-mprotect-skips-notifier); KVM replaces the SPTE, which the model
+ * does by zapping the old leaf inside an invalidation and mapping anew.
  */
-export function eptFault(world: World, g: Guest, gfn: number, write = false): true | Refusal {
+export function eptFault(world: World, g: Guest, gfn: number, write: boolean): true | Refusal {
   // gfns above guest RAM belong to another memslot (a device window: virtio-pmem, a virtio-fs
   // DAX window), whose mechanism resolves them; with none there is no memslot at all. A `ram`
   // memslot (anonymous host memory, the memctl 1 GiB region) is served like guest RAM below.
@@ -151,7 +152,6 @@ export function eptFault(world: World, g: Guest, gfn: number, write = false): tr
       const r = h.writeFault?.(world, g, gfn);
       if (r) return r;
     }
-    if (l.entry.flags & EPT_WRITE) return refuse('invalid', `g${g.id} gfn ${hex(gfn)}: write fault on a writable EPT leaf`);
     invalidateBegin(world, g, gfn, gfn + 1);
     invalidateEnd(world, g);
   }

@@ -88,4 +88,16 @@ describe('memctl MPROTECT reaches the EPT', () => {
     expect(w.ok).toEqual([true]);
     expect(w.broke).toContain('memctl-protection-respected|forbidden-access');
   });
+
+  it('with the notifier skipped, a write through the read-only leaf left by R -> RW zaps it and maps it writable', () => {
+    const r = runner(['memctl-mprotect-skips-notifier']);
+    run(r, [req('MPROTECT_R'), rd(), req('MPROTECT_RW')]);
+    expect(leaf(r)).toEqual({ writable: false });
+    const g = r.world.guests[0]!;
+    const seq = g.invalidation.seq;
+    expect(run(r, [wr()])).toEqual({ ok: [true], broke: [] });
+    expect(leaf(r)).toEqual({ writable: true });
+    // The old leaf went inside an invalidation of exactly its gfn (the sequence moved on).
+    expect(g.invalidation.seq).toBeGreaterThan(seq);
+  });
 });
