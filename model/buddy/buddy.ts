@@ -925,10 +925,12 @@ export class BuddyAllocator {
     this.dirty.add(pfn);
   }
 
-  /** mm/page_alloc.c `move_to_free_list`: same block, another list (tail by default). */
+  /**
+   * mm/page_alloc.c `move_to_free_list`: same block, another list (tail by default). Both
+   * callers pass the head of a free block (the block a fallback found, or one of a pageblock's).
+   */
   private moveFree(pfn: number, toIdx: number, toTail: boolean): void {
-    const packed = this.freeHead.get(pfn);
-    if (packed === undefined) return;
+    const packed = this.freeHead.get(pfn)!;
     const reported = this.reportedHeads.has(pfn);
     this.removeFree(pfn);
     this.addFree(pfn, orderOf(packed), toIdx, toTail);
