@@ -5,7 +5,9 @@
  */
 import type { OpResult } from '../result';
 import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
-import { isDirty, lookupPage } from './cache';
+import { isDirty, lookupPage, takeReferenced } from './cache';
+import { PTE_ACCESSED } from '../constants';
+import { slotFor } from '../guest/page-tables';
 import { diskPeek } from './disk';
 import { blockKey, HOST_CACHE_PAGES_MAX } from './layout';
 import { cacheOf, pcWorld } from './state';
@@ -80,6 +82,26 @@ describe('page cache behaviour', () => {
     expect(lookupPage(g, 1, 2)?.dirty).toBe(true);
     expect(lookupPage(g, 0, 0)).toBeDefined(); // the mapped page stays (may_unmap = 0)
     expect(cacheOf(g).pages.size).toBe(2);
+  });
+});
+
+describe('folio_referenced: the accessed bits of the mappings', () => {
+  it('a page used only through a mapping is referenced once: the harvest clears the PTE accessed bit', () => {
+    const r = scenario(machine(BASE), [spawn, mmapFile(0, 4, false), op('guest.read', { guest: 0, pid: 1, vpn: V + 1 })]);
+    expect(kinds(r)).toEqual([]);
+    const g = r.world.guests[0]!;
+    const page = lookupPage(g, 0, 1)!;
+    // Whatever read(2)-style mark the fault left, harvest it first; the accessed bit remains.
+    cacheOf(g).referenced.clear();
+    const accessed = (): number => {
+      const slot = slotFor(r.world, g, g.processes.get(1)!, V + 1, 1, false);
+      if (slot === null || 'ok' in slot) throw new Error('no PTE for the mapped page');
+      return (slot.entry?.flags ?? 0) & PTE_ACCESSED;
+    };
+    expect(accessed()).not.toBe(0);
+    expect(takeReferenced(r.world, g, page)).toBe(true);
+    expect(accessed()).toBe(0);
+    expect(takeReferenced(r.world, g, page)).toBe(false);
   });
 });
 
