@@ -216,13 +216,16 @@ function advance(world: World, m: Migration, to: 'unmapped' | 'copied' | 'done' 
 
 // ---- guest side --------------------------------------------------------------------------
 
+/**
+ * The slot of the migrating page's PTE, looked up without building tables (null when the
+ * process or the table is gone). Where the walk stops above level 1 (the range was remapped by a
+ * THP) the slot holds a PMD leaf or nothing: never the source's PTE nor its migration entry,
+ * which every caller looks for (the source is isolated, so no huge page starts at it).
+ */
 function migrationSlot(world: World, g: Guest, m: Migration) {
   const p = g.processes.get(m.pid);
   if (!p) return null;
-  const slot = slotFor(world, g, p, m.vpn, 1, false);
-  if (slot === null) return null;
-  if (isRefusal(slot)) return slot;
-  return slot.level === 1 ? slot : null;
+  return slotFor(world, g, p, m.vpn, 1, false);
 }
 
 function unmapGuest(world: World, g: Guest, m: Migration): OpResult {

@@ -42,3 +42,22 @@ test('a migration whose page was munmapped and whose range now holds a THP finds
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test('a migration whose page was munmapped looks its PTE up without building page tables: no table is allocated for the empty range', () => {
+  const c: ModelConfig = { hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: {} };
+  const r = new Runner(c, { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: B, pages: 1, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: B } });
+  const g = r.world.guests[0]!;
+  const src = peekLeaf(r.world, g, g.processes.get(1)!, B)!.gfn;
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: src } });
+  const [id] = [...compactionState(r.world).active.keys()];
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: B, pages: 1 } });
+  const tables = [...g.tables.keys()].sort((a, b) => a - b);
+  for (let i = 0; i < 3; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+  expect(compactionState(r.world).finished.get(id!)?.stage).toBe('done');
+  expect([...g.tables.keys()].sort((a, b) => a - b)).toEqual(tables);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
