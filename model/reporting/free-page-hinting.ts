@@ -170,7 +170,7 @@ export function driverHint(world: World, g: Guest, h: FreePageHinting): 'hinted'
 export function releaseBlocks(world: World, g: Guest, h: FreePageHinting, n: number): number {
   let done = 0;
   for (const [head] of [...h.blocks]) {
-    if (done >= n) break;
+    if (done > n) break;
     h.blocks.delete(head);
     for (let i = 0; i < HINT_BLOCK_FRAMES; i++) g.clearOwner(head + i);
     guestFree(world, g, head, VIRTIO_BALLOON_HINT_BLOCK_ORDER);
