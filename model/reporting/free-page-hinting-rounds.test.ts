@@ -217,6 +217,34 @@ test('on 2 MiB host pages the device drops a host page only whole: the unit hold
   expect(s.r.finish()).toBeNull();
 });
 
+test('on 2 MiB host pages a unit whose pages hold different old data, none written since the hint, is dropped whole: the guest reads zero there', () => {
+  const s = spawned([], true);
+  const g = s.world.guests[0]!;
+  // Three kernel pages written and freed: the old data the driver's hint then covers.
+  const ids = [0, 1, 2].map(() => s.apply('guest.kalloc', { guest: 0, order: 0, mt: 'MOVABLE' }).value!);
+  const gfns = ids.map((id) => g.kernelAllocs.get(id)!.gfn);
+  for (const id of ids) s.apply('guest.kwrite', { guest: 0, alloc: id });
+  for (const id of ids) s.apply('guest.kfree', { guest: 0, alloc: id });
+  s.apply('fph.host.start', G);
+  s.apply('fph.driver.config', G);
+  s.apply('fph.driver.hint', G);
+  const [head] = [...s.h.blocks.keys()];
+  expect(gfns).toEqual([head, head! + 1, head! + 2]);
+  const unit = head! / FRAMES_PER_2M;
+  expect(g.hugeBacked.has(unit)).toBe(true);
+  const contents = gfns.map((gfn) => peekGuestPhysical(s.world, g, gfn));
+  expect(new Set(contents).size).toBe(3);
+  for (const c of contents) expect(c.kind).toBe('data');
+  s.apply('fph.device.process', G);
+  s.apply('fph.device.process', G);
+  expect(s.apply('fph.device.discard', { guest: 0, gfn: head! })).toEqual({ ok: true, value: HINT_BLOCK_FRAMES });
+  expect(g.hugeBacked.has(unit)).toBe(false);
+  for (const gfn of gfns) expect(peekGuestPhysical(s.world, g, gfn)).toBe(ZERO);
+  expect(s.h.modifications.length).toBe(HINT_BLOCK_FRAMES);
+  expect(s.r.violation).toBeNull();
+  expect(s.r.finish()).toBeNull();
+});
+
 test('DONE: the device forgets every hint and the driver frees every hinted block; with nothing held DONE needs nothing from the driver', () => {
   const s = spawned();
   const { h } = s;

@@ -170,7 +170,7 @@ export function driverHint(world: World, g: Guest, h: FreePageHinting): 'hinted'
 export function releaseBlocks(world: World, g: Guest, h: FreePageHinting, n: number): number {
   let done = 0;
   for (const [head] of [...h.blocks]) {
-    if (done > n) break;
+    if (done >= n) break;
     h.blocks.delete(head);
     for (let i = 0; i < HINT_BLOCK_FRAMES; i++) g.clearOwner(head + i);
     guestFree(world, g, head, VIRTIO_BALLOON_HINT_BLOCK_ORDER);
@@ -211,9 +211,7 @@ export function deviceDiscard(world: World, g: Guest, h: FreePageHinting, head: 
     const gfn = head + i;
     const unit = Math.floor(gfn / FRAMES_PER_2M);
     const span = g.hugeBacked.has(unit) ? FRAMES_PER_2M : 1;
-    let clean = true;
-    for (let k = 0; k < span; k++) clean &&= peekGuestPhysical(world, g, gfn + k) === hint.seen[i + k];
-    if (clean) {
+    if (hint.seen.slice(i, i + span).every((before, k) => peekGuestPhysical(world, g, gfn + k) === before)) {
       for (let k = 0; k < span; k++) h.modifications.push({ gfn: gfn + k, cmdIdAt: h.cmdId, hintId: hint.id, unchangedSinceHint: true, step: world.step });
       world.journal.mark(hintMark(g), gfn);
       done += discardHostPage(world, g, gfn, 'free-page-hinting');
