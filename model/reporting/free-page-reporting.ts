@@ -263,7 +263,7 @@ export function deviceReport(world: World, g: Guest, f: FreePageReporting, disca
 export function settleReporting(world: World, g: Guest, f: FreePageReporting): void {
   const bound = 4 * (g.config.frames >> f.order) + 16;
   for (let i = 0; i < bound; i++) {
-    if (f.inFlight && !f.inFlight.acked) deviceReport(world, g, f, false);
+    deviceReport(world, g, f, false); // acks the report in flight, if one waits
     const out = reportingWork(world, g, f, true);
     if (out === 'idle') break;
   }
