@@ -78,3 +78,24 @@ test('the work runs PAGE_REPORTING_DELAY after the request; at the low watermark
   expect(f.inFlight?.blocks.length).toBeGreaterThan(0);
   expect(r.violation).toBeNull();
 });
+
+test('"We do not pull pages from the isolate free list": a free pageblock isolated before the flush is not reported, the others are', () => {
+  const s = stepper(machine({ 'free-page-reporting.order': ORDER }));
+  s.apply('guest.spawn', G);
+  const g = s.world.guests[0]!;
+  const f = reportingOf(g)!;
+  // The last pageblock of the guest, free at spawn, isolated before the work first runs.
+  const pageblock = g.config.frames / 2 ** 9 - 1;
+  expect(s.apply('guest.isolate', { guest: 0, pageblock })).toEqual({ ok: true });
+  const isolated = g.buddy.freeListBlocks(9, 'ISOLATE');
+  expect(isolated).toEqual([pageblock * 2 ** 9]);
+  for (let i = 0; i < 200 && (f.scheduled || f.cursor || f.inFlight); i++) {
+    s.apply('fpr.work', G);
+    s.apply('fpr.device.report', { guest: 0, discard: true });
+  }
+  expect(f).toMatchObject({ state: 'idle', inFlight: null });
+  expect(g.buddy.isReported(isolated[0]!)).toBe(false);
+  expect(g.buddy.freeListBlocks(9, 'ISOLATE')).toEqual(isolated);
+  expect(g.buddy.freeListBlocks(MAX_PAGE_ORDER, 'MOVABLE').filter((pfn) => g.buddy.isReported(pfn)).length).toBeGreaterThan(0);
+  expect(s.r.violation).toBeNull();
+});
