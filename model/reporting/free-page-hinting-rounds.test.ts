@@ -199,6 +199,27 @@ test('the device drops only the pages unchanged since the hint: the page the gue
   expect(s.r.finish()).toBeNull();
 });
 
+test('a page written since the hint anywhere in the block stays: the guest reuses the second page of a given-back block, the device drops the other 1023', () => {
+  const s = spawned();
+  const g = s.world.guests[0]!;
+  s.apply('fph.host.start', G);
+  s.apply('fph.driver.config', G);
+  s.apply('fph.driver.hint', G);
+  const [head] = [...s.h.blocks.keys()];
+  s.apply('fph.device.process', G);
+  s.apply('fph.device.process', G);
+  s.apply('fph.driver.release', { guest: 0, blocks: 1 });
+  const ids = [0, 1].map(() => s.apply('guest.kalloc', { guest: 0, order: 0, mt: 'MOVABLE' }).value!);
+  expect(ids.map((id) => g.kernelAllocs.get(id)!.gfn)).toEqual([head, head! + 1]);
+  s.apply('guest.kwrite', { guest: 0, alloc: ids[1]! });
+  const written = peekGuestPhysical(s.world, g, head! + 1);
+  expect(s.apply('fph.device.discard', { guest: 0, gfn: head! })).toEqual({ ok: true, value: HINT_BLOCK_FRAMES - 1 });
+  expect(peekGuestPhysical(s.world, g, head! + 1)).toBe(written);
+  expect(s.h.modifications.some((m) => m.gfn === head! + 1)).toBe(false);
+  expect(s.h.modifications.some((m) => m.gfn === head)).toBe(true);
+  expect(s.r.violation).toBeNull();
+});
+
 test('on 2 MiB host pages the device drops a host page only whole: the unit holding the rewritten page stays, the other goes', () => {
   const { s, head } = hintedThenReused(true);
   const g = s.world.guests[0]!;
