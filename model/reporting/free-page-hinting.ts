@@ -68,8 +68,6 @@ export interface FreePageHinting {
   readonly blocks: Map<number, number>;
   /** free_page_vq: buffers the device has not used yet. */
   readonly vq: HintBuffer[];
-  /** Device: the id whose output buffer it accepted, or null. */
-  accepting: number | null;
   /** Device: hinted block head -> {id, content objects seen at hint time}. */
   readonly deviceHints: Map<number, { readonly id: number; readonly seen: readonly Content[] }>;
   /** Every page the device changed, with the facts (property hinting-device-rules). */
@@ -89,7 +87,7 @@ export function hintMark(g: Guest): string {
 export function registerHinting(g: Guest): FreePageHinting | null {
   const vb = balloonOf(g);
   if (!vb || !has(vb.features, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return null;
-  const h: FreePageHinting = { cmdId: VIRTIO_BALLOON_CMD_ID_STOP, nextId: 2, active: 0, stopped: true, sentIds: [], blocks: new Map(), vq: [], accepting: null, deviceHints: new Map(), modifications: [] };
+  const h: FreePageHinting = { cmdId: VIRTIO_BALLOON_CMD_ID_STOP, nextId: 2, active: 0, stopped: true, sentIds: [], blocks: new Map(), vq: [], deviceHints: new Map(), modifications: [] };
   states.set(g, h);
   return h;
 }
@@ -145,7 +143,8 @@ function sendStop(world: World, g: Guest, h: FreePageHinting): void {
 
 /** Driver: get_free_page_and_send, or STOP when the id changed or no block is left. */
 export function driverHint(world: World, g: Guest, h: FreePageHinting): 'hinted' | 'stopped' | 'idle' {
-  if (h.stopped || h.active < 2) return 'idle';
+  // stopped starts true: before its first command id the driver has no round to hint in.
+  if (h.stopped) return 'idle';
   if (h.cmdId !== h.active) {
     sendStop(world, g, h);
     return 'stopped';
@@ -182,18 +181,21 @@ export function releaseBlocks(world: World, g: Guest, h: FreePageHinting, n: num
   return done;
 }
 
-/** Device: use the oldest buffer of free_page_vq. Hints under a stale id are ignored. */
+/**
+ * Device: use the oldest buffer of free_page_vq. Hints under a stale id are ignored.
+ * QEMU also keeps a status (free_page_hint_status, START once it took the output buffer of the
+ * current id); here the comparison with the current id decides alone, and needs no such state:
+ * ids are fresh (hostStart) and the queue is in order, and the driver sends a page under an id
+ * only after that id's output buffer, while the id was current. So a page whose id is still the
+ * current one follows an output buffer the device took while that id was current, and a page
+ * under any other id is stale. An output buffer (an id, or STOP) carries no page: nothing to keep.
+ */
 export function deviceProcess(_world: World, _g: Guest, h: FreePageHinting): boolean {
   const b = h.vq.shift();
   if (!b) return false;
-  if (b.kind === 'cmd') {
-    h.accepting = b.id === VIRTIO_BALLOON_CMD_ID_STOP ? null : b.id === h.cmdId ? b.id : null;
-    return true;
-  }
   // "The device MUST ignore pages that are provided with a command ID that does not match the
   // current value in free_page_hint_cmd_id."
-  if (h.accepting === null || b.id !== h.accepting || b.id !== h.cmdId) return true;
-  h.deviceHints.set(b.head, { id: b.id, seen: b.seen });
+  if (b.kind === 'page' && b.id === h.cmdId) h.deviceHints.set(b.head, { id: b.id, seen: b.seen });
   return true;
 }
 
@@ -209,9 +211,7 @@ export function deviceDiscard(world: World, g: Guest, h: FreePageHinting, head: 
     const gfn = head + i;
     const unit = Math.floor(gfn / FRAMES_PER_2M);
     const span = g.hugeBacked.has(unit) ? FRAMES_PER_2M : 1;
-    let clean = true;
-    for (let k = 0; k < span; k++) clean &&= peekGuestPhysical(world, g, gfn + k) === hint.seen[i + k];
-    if (clean) {
+    if (hint.seen.slice(i, i + span).every((before, k) => peekGuestPhysical(world, g, gfn + k) === before)) {
       for (let k = 0; k < span; k++) h.modifications.push({ gfn: gfn + k, cmdIdAt: h.cmdId, hintId: hint.id, unchangedSinceHint: true, step: world.step });
       world.journal.mark(hintMark(g), gfn);
       done += discardHostPage(world, g, gfn, 'free-page-hinting');
@@ -222,10 +222,12 @@ export function deviceDiscard(world: World, g: Guest, h: FreePageHinting, head: 
   return done;
 }
 
-/** Settle: the host ends the round (DONE), the device drains its queue, the driver frees. */
+/** Settle: the host ends the round (DONE), the device returns its queue unused, the driver frees. */
 export function settleHinting(world: World, g: Guest, h: FreePageHinting): void {
-  for (let i = 0; i < h.vq.length + 1 && h.vq.length > 0; i++) deviceProcess(world, g, h);
-  h.vq.length = 0;
   if (h.cmdId !== VIRTIO_BALLOON_CMD_ID_DONE) hostDone(world, h);
+  // Once DONE is written the device hints nothing more: QEMU's get_free_page_hints hands every
+  // buffer still on free_page_vq back unused (no qemu_guest_free_page_hint outside the START
+  // status), so the queue empties without a hint taken.
+  h.vq.length = 0;
   driverConfig(world, g, h);
 }

@@ -81,7 +81,8 @@ function transition(world: World, f: FreePageReporting, to: ReportingState): voi
 
 /** __page_reporting_request. */
 function request(world: World, f: FreePageReporting): void {
-  if (f.state === 'requested') return;
+  // Linux reads the state first only to spare the atomic_xchg; here a request while requested
+  // changes nothing either way (transition skips the same state, and only idle schedules).
   const was = f.state;
   transition(world, f, 'requested');
   if (was !== 'idle') return;
@@ -117,13 +118,14 @@ export function watermarkOk(g: Guest, f: FreePageReporting): boolean {
   return g.buddy.freePages() > g.buddy.watermarks().low + (PAGE_REPORTING_CAPACITY << f.order);
 }
 
-function isolate(world: World, g: Guest, pfn: number, order: number, mt: MigrateType): ReportedBlock | null {
+function isolate(world: World, g: Guest, pfn: number, order: number, mt: MigrateType): ReportedBlock {
   // Hazard: a block handed to the device must be off the free lists first
   // (__isolate_free_page); a block left there can be allocated and written while the host
   // discards it.
   if (world.fault('fpr-report-without-isolation')) return { pfn, order, isolated: false };
-  const r = g.buddy.allocAt(pfn, order, mt === 'ISOLATE' ? 'MOVABLE' : mt);
-  if (typeof r !== 'number') return null;
+  // The caller read pfn off the free list of (order, mt) just now, never the isolate list.
+  const r = g.buddy.allocAt(pfn, order, mt);
+  if (typeof r !== 'number') throw new Error(`isolate: free block ${describeBlock({ pfn, order })} (${mt}) could not be taken: ${JSON.stringify(r)}`);
   for (let i = 0; i < 2 ** order; i++) g.setOwner(pfn + i, { kind: 'reporting', order });
   return { pfn, order, isolated: true };
 }
@@ -146,7 +148,6 @@ function drain(world: World, g: Guest, f: FreePageReporting): void {
       for (let i = 0; i < 2 ** b.order; i++) g.clearOwner(b.pfn + i);
       g.buddy.putbackIsolated(b.pfn, b.order); // FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL, no poisoning
     }
-    if (!r.acked) continue;
     let head = b.pfn;
     // Hazard: "If page was not comingled with another page we can consider the result to be
     // 'reported' ... otherwise we will need to report on the new larger page": marking the
@@ -202,10 +203,14 @@ export function reportingWork(world: World, g: Guest, f: FreePageReporting, igno
     f.cursor = { order: f.order, mt: 0 };
   }
   const c = f.cursor!;
-  for (let guard = 0; c.order <= MAX_PAGE_ORDER && guard < (MAX_PAGE_ORDER + 1) * MIGRATE_TYPES.length; guard++) {
-    const mt = MIGRATE_TYPES[c.mt]!;
-    if (mt !== 'ISOLATE') {
+  // page_reporting_process_zone: each order from page_reporting_order up, each migrate type's
+  // list in turn (page_reporting_cycle, with a budget of its own). The cursor's ranges bound
+  // both loops; a run that hands a report over returns with the cursor where it stopped.
+  for (; c.order <= MAX_PAGE_ORDER; c.order++, c.mt = 0) {
+    for (; c.mt < MIGRATE_TYPES.length; c.mt++, f.budget = null) {
+      const mt = MIGRATE_TYPES[c.mt]!;
       // "We do not pull pages from the isolate free list."
+      if (mt === 'ISOLATE') continue;
       f.budget ??= Math.ceil(g.buddy.nrFree(c.order) / PAGE_REPORTING_BUDGET_DIVISOR);
       for (const pfn of g.buddy.freeListBlocks(c.order, mt)) {
         if (g.buddy.isReported(pfn)) continue;
@@ -215,9 +220,7 @@ export function reportingWork(world: World, g: Guest, f: FreePageReporting, igno
           break;
         }
         if (f.sgl.length < PAGE_REPORTING_CAPACITY) {
-          const b = isolate(world, g, pfn, c.order, mt);
-          if (!b) break;
-          f.sgl.push(b);
+          f.sgl.push(isolate(world, g, pfn, c.order, mt));
           world.transition('free-page-reporting', 'free', 'isolated');
           continue;
         }
@@ -225,12 +228,6 @@ export function reportingWork(world: World, g: Guest, f: FreePageReporting, igno
         f.budget--;
         return 'reported';
       }
-    }
-    f.budget = null;
-    c.mt++;
-    if (c.mt >= MIGRATE_TYPES.length) {
-      c.mt = 0;
-      c.order++;
     }
   }
   // "report the leftover pages before going idle"
@@ -266,7 +263,7 @@ export function deviceReport(world: World, g: Guest, f: FreePageReporting, disca
 export function settleReporting(world: World, g: Guest, f: FreePageReporting): void {
   const bound = 4 * (g.config.frames >> f.order) + 16;
   for (let i = 0; i < bound; i++) {
-    if (f.inFlight && !f.inFlight.acked) deviceReport(world, g, f, false);
+    deviceReport(world, g, f, false); // acks the report in flight, if one waits
     const out = reportingWork(world, g, f, true);
     if (out === 'idle') break;
   }
