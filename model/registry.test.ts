@@ -54,6 +54,37 @@ test('every property a fault says it breaks is a property of the catalogue, and 
   expect(missing.map((f) => `${f.name}: ${f.scenario}`)).toEqual([]);
 });
 
+/**
+ * Stryker's instrumented copy of a model file wraps each string literal as
+ * `stryMutAct_x("7") ? "" : (stryCov_x("7"), 'name')`; unwrapped, the source reads as written, so
+ * the check below holds inside a mutation run too (its initial test run fails otherwise).
+ */
+function unwrapInstrumentedStrings(source: string): string {
+  return source.replace(/stryMutAct_\w+\("\d+"\) \? "" : \(stryCov_\w+\([^)]*\), ('[^']*')\)/g, '$1');
+}
+
+/** Whether the sources ask world.fault() (or Buddy.faults.has()) about the fault, by name or by a constant. */
+function consultedIn(all: string, name: string): boolean {
+  if (all.includes(`fault('${name}')`)) return true;
+  const constants = [...all.matchAll(new RegExp(`const (\\w+) = '${name}';`, 'g'))].map((m) => m[1]!);
+  // The buddy allocator holds its own set of the world's faults (Buddy.faults).
+  return constants.some((c) => all.includes(`fault(${c})`) || all.includes(`faults.has(${c})`));
+}
+
+test('a fault counts as consulted by name or by constant, in the source as written and as Stryker instruments it', () => {
+  const plain = "export const F = 'f-a';\nif (w.fault(F)) x();\nif (world.fault('f-b')) y();";
+  const instrumented =
+    'export const F = stryMutAct_9fa48("0") ? "" : (stryCov_9fa48("0"), \'f-a\');\n' +
+    'if (stryMutAct_9fa48("38") ? false : stryMutAct_9fa48("37") ? true : (stryCov_9fa48("37", "38"), w.fault(F))) x();\n' +
+    'if (world.fault(stryMutAct_9fa48("40") ? "" : (stryCov_9fa48("40"), \'f-b\'))) y();';
+  for (const src of [plain, unwrapInstrumentedStrings(instrumented)]) {
+    expect(consultedIn(src, 'f-a')).toBe(true);
+    expect(consultedIn(src, 'f-b')).toBe(true);
+    expect(consultedIn(src, 'f-c')).toBe(false);
+  }
+  expect(consultedIn(instrumented, 'f-a')).toBe(false);
+});
+
 test('every fault is consulted by the model: a world.fault() call (or Buddy.faults.has()) of a model file names it, itself or by a constant', () => {
   // A fault whose name the model never asks about injects nothing; its catalogue entry would
   // then be caught only by luck or not at all.
@@ -67,12 +98,6 @@ test('every fault is consulted by the model: a world.fault() call (or Buddy.faul
     }
   };
   walk(root);
-  const all = sources.join('\n');
-  const consulted = (name: string): boolean => {
-    if (all.includes(`fault('${name}')`)) return true;
-    const constants = [...all.matchAll(new RegExp(`const (\\w+) = '${name}';`, 'g'))].map((m) => m[1]!);
-    // The buddy allocator holds its own set of the world's faults (Buddy.faults).
-    return constants.some((c) => all.includes(`fault(${c})`) || all.includes(`faults.has(${c})`));
-  };
-  expect(faults.filter((f) => !consulted(f.name)).map((f) => f.name)).toEqual([]);
+  const all = unwrapInstrumentedStrings(sources.join('\n'));
+  expect(faults.filter((f) => !consultedIn(all, f.name)).map((f) => f.name)).toEqual([]);
 });
