@@ -204,13 +204,17 @@ export function unplugBegin(w: World, g: Guest, block: number): OpResult {
   if ('ok' in d) return d;
   if (block < 0 || block >= d.blocks || d.state[block] !== 'plugged') return refuse('invalid', `g${g.id} virtio-mem block ${block} is not plugged and online`);
   const base = blockBase(d, block);
+  const before = g.buddy.migratetypeOf(base);
   const iso = g.buddy.isolatePageblock(base);
   if (iso !== undefined) return refuse('busy', `g${g.id} block ${block}: ${iso.error}`);
   // Hazard: a page with no migration path makes the range unofflinable (EBUSY); going on
   // unplugs memory the kernel still uses.
   const why = w.fault(FAULT_OFFLINE_SKIPS_UNMOVABLE) ? null : unmovableIn(w, g, base);
   if (why) {
-    g.buddy.unisolatePageblock(base, 'MOVABLE');
+    // mm/page_isolation.c set_migratetype_isolate runs has_unmovable_pages before
+    // set_pageblock_migratetype(MIGRATE_ISOLATE): on EBUSY the pageblock keeps the type it had
+    // (UNMOVABLE when a fallback stole it), so put that one back, not MOVABLE.
+    g.buddy.unisolatePageblock(base, before);
     return refuse('busy', `g${g.id} block ${block}: EBUSY, ${why}`);
   }
   d.state[block] = 'offlining';
