@@ -81,10 +81,9 @@ function discardBlock(w: World, g: Guest, d: Device, block: number): { frames: n
     // them (the leak class mm/page_owner.c exists to find).
     if (!huge && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hfn, 0);
   }
-  if (huge) {
-    g.hugeBacked.delete(unit);
-    if (hugeHfn !== undefined && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hugeHfn, PAGEBLOCK_ORDER);
-  }
+  // A 2 MiB backing page goes back whole (neither line does anything for a block backed by 4 KiB pages).
+  g.hugeBacked.delete(unit);
+  if (hugeHfn !== undefined && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hugeHfn, PAGEBLOCK_ORDER);
   invalidateEnd(w, g);
   return { frames, lost };
 }
