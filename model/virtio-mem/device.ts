@@ -120,8 +120,8 @@ export function blockOf(d: Device, gfn: number): number {
 export function inUnpluggedBlock(w: World, g: Guest, gfn: number): boolean {
   const d = deviceOf(w, g);
   if (!d) return false;
-  const b = blockOf(d, gfn);
-  return b >= 0 && d.state[b] === 'unplugged';
+  // Outside the region blockOf is -1, which has no state.
+  return d.state[blockOf(d, gfn)] === 'unplugged';
 }
 
 export function recordExchange(w: World, d: Device, request: number, block: number, response: number): Exchange {

@@ -81,10 +81,9 @@ function discardBlock(w: World, g: Guest, d: Device, block: number): { frames: n
     // them (the leak class mm/page_owner.c exists to find).
     if (!huge && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hfn, 0);
   }
-  if (huge) {
-    g.hugeBacked.delete(unit);
-    if (hugeHfn !== undefined && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hugeHfn, PAGEBLOCK_ORDER);
-  }
+  // A 2 MiB backing page goes back whole (neither line does anything for a block backed by 4 KiB pages).
+  g.hugeBacked.delete(unit);
+  if (hugeHfn !== undefined && !w.fault(FAULT_DISCARD_LEAKS_FRAMES)) hostFree(w, hugeHfn, PAGEBLOCK_ORDER);
   invalidateEnd(w, g);
   return { frames, lost };
 }
@@ -143,10 +142,11 @@ export function deviceRequest(w: World, g: Guest, d: Device, request: number, bl
         resp = VIRTIO_MEM_RESP_ERROR;
         break;
       }
+      // A block being offlined is still plugged: only an ACKed UNPLUG unplugs it.
       const states = d.state.slice(block, block + count);
-      const all = (s: string) => states.every((x) => (s === 'unplugged' ? x === 'unplugged' : x !== 'unplugged'));
       recordExchange(w, d, request, block, VIRTIO_MEM_RESP_ACK);
-      return all('plugged') ? VIRTIO_MEM_STATE_PLUGGED : all('unplugged') ? VIRTIO_MEM_STATE_UNPLUGGED : VIRTIO_MEM_STATE_MIXED;
+      if (states.every((x) => x !== 'unplugged')) return VIRTIO_MEM_STATE_PLUGGED;
+      return states.every((x) => x === 'unplugged') ? VIRTIO_MEM_STATE_UNPLUGGED : VIRTIO_MEM_STATE_MIXED;
     }
     default:
       resp = VIRTIO_MEM_RESP_ERROR;
@@ -191,7 +191,8 @@ function unmovableIn(w: World, g: Guest, base: number): string | null {
   for (const blk of pageblockBlocks(g.buddy, base)) {
     if (blk.free) continue;
     const o = g.owners.get(blk.pfn);
-    if (o?.kind === 'virtio-mem') continue;
+    // No page of a plugged block is the device's: onlining and abortOffline give every one back
+    // (only FAULT_OFFLINE_SKIPS_UNMOVABLE leaves some taken, and it skips this test).
     if (o?.kind !== 'anon') return `gfn ${hex(blk.pfn)}: ${describeGuestOwner(o)}`;
     if (blk.order === 0 && locked.has(blk.pfn)) return `gfn ${hex(blk.pfn)} is under migration`;
   }
@@ -202,15 +203,20 @@ function unmovableIn(w: World, g: Guest, base: number): string | null {
 export function unplugBegin(w: World, g: Guest, block: number): OpResult {
   const d = deviceOrRefuse(w, g);
   if ('ok' in d) return d;
-  if (block < 0 || block >= d.blocks || d.state[block] !== 'plugged') return refuse('invalid', `g${g.id} virtio-mem block ${block} is not plugged and online`);
+  // A block outside the device has no state: not plugged either.
+  if (d.state[block] !== 'plugged') return refuse('invalid', `g${g.id} virtio-mem block ${block} is not plugged and online`);
   const base = blockBase(d, block);
+  const before = g.buddy.migratetypeOf(base);
   const iso = g.buddy.isolatePageblock(base);
   if (iso !== undefined) return refuse('busy', `g${g.id} block ${block}: ${iso.error}`);
   // Hazard: a page with no migration path makes the range unofflinable (EBUSY); going on
   // unplugs memory the kernel still uses.
   const why = w.fault(FAULT_OFFLINE_SKIPS_UNMOVABLE) ? null : unmovableIn(w, g, base);
   if (why) {
-    g.buddy.unisolatePageblock(base, 'MOVABLE');
+    // mm/page_isolation.c set_migratetype_isolate runs has_unmovable_pages before
+    // set_pageblock_migratetype(MIGRATE_ISOLATE): on EBUSY the pageblock keeps the type it had
+    // (UNMOVABLE when a fallback stole it), so put that one back, not MOVABLE.
+    g.buddy.unisolatePageblock(base, before);
     return refuse('busy', `g${g.id} block ${block}: EBUSY, ${why}`);
   }
   d.state[block] = 'offlining';
@@ -222,7 +228,9 @@ export function unplugBegin(w: World, g: Guest, block: number): OpResult {
 export function abortOffline(w: World, g: Guest, d: Device, block: number): void {
   const base = blockBase(d, block);
   if (g.owners.get(base)?.kind === 'virtio-mem') onlineBlock(w, g, d, block);
-  else if (g.buddy.migratetypeOf(base) === 'ISOLATE') g.buddy.unisolatePageblock(base, 'MOVABLE');
+  // undo_isolate_page_range; a pageblock something else already unisolated is left alone
+  // (unset_migratetype_isolate, like unisolatePageblock, refuses one that is not isolated).
+  else g.buddy.unisolatePageblock(base, 'MOVABLE');
   d.state[block] = 'plugged';
   w.transition(MECH, 'offlining', 'plugged');
 }
@@ -231,7 +239,7 @@ export function abortOffline(w: World, g: Guest, d: Device, block: number): void
 export function unplugFinish(w: World, g: Guest, block: number): OpResult {
   const d = deviceOrRefuse(w, g);
   if ('ok' in d) return d;
-  if (block < 0 || block >= d.blocks || d.state[block] !== 'offlining') return refuse('invalid', `g${g.id} virtio-mem block ${block} is not being offlined`);
+  if (d.state[block] !== 'offlining') return refuse('invalid', `g${g.id} virtio-mem block ${block} is not being offlined`);
   const base = blockBase(d, block);
   const busy = (why: string): OpResult => {
     abortOffline(w, g, d, block);
@@ -244,7 +252,8 @@ export function unplugFinish(w: World, g: Guest, block: number): OpResult {
       if (blk.free) continue;
       const o = g.owners.get(blk.pfn);
       if (o?.kind !== 'anon') {
-        if (skip || o?.kind === 'virtio-mem') continue;
+        // (unplugBegin found none of the device's pages here; only the fault leaves some.)
+        if (skip) continue;
         return busy(`gfn ${hex(blk.pfn)}: ${describeGuestOwner(o)}`);
       }
       // do_migrate_range: a THP is split, then its pages move one by one.
@@ -318,14 +327,14 @@ export function resize(w: World, g: Guest, blocks: number): OpResult {
 export function driverWork(w: World, g: Guest): void {
   const d = deviceOf(w, g);
   if (!d) return;
-  for (let b = 0; b < d.blocks; b++) if (d.state[b] === 'offlining' && !unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
+  // unplugFinish refuses a block that is not offlining and changes nothing.
+  for (let b = 0; b < d.blocks; b++) if (!unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
   if (!d.configChanged) return;
   d.configChanged = false;
   for (let b = 0; b < d.blocks && d.plugged < d.requested; b++) if (d.state[b] === 'unplugged') plug(w, g, b);
-  for (let b = d.blocks - 1; b >= 0 && d.plugged > d.requested; b--) {
-    if (d.state[b] !== 'plugged') continue;
+  // unplugBegin refuses a block that is not plugged and online, changing nothing.
+  for (let b = d.blocks - 1; b >= 0 && d.plugged > d.requested; b--)
     if (unplugBegin(w, g, b).ok && !unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
-  }
 }
 
 /**
