@@ -28,8 +28,8 @@ describe('which allocations reach the OOM notifiers', () => {
     expect(want % 8).toBe(0);
     expect(s.apply('mm.hog', { guest: 0, pages: want })).toEqual({ ok: true, value: 1 });
     expect(s.broke()).toEqual([]);
-    expect(hogsOf(g).held.get(1)!.length).toBe(want);
-    expect(hogsOf(g).blocks.every(([, , order]) => order === 3)).toBe(true);
+    expect(hogsOf(g).held.get(1)!.pages.length).toBe(want);
+    expect(hogsOf(g).held.get(1)!.blocks.every(([, order]) => order === 3)).toBe(true);
     expect(cmmPages(g)).toEqual([]);
     expect(reclaimOf(g).oomPending).toBeNull();
     expect(oomTransitions(s)['alloc-failed->notifier-freed']).toBe(1);
