@@ -117,3 +117,17 @@ test('settle completes the writeback in flight, then frees everything reclaimabl
   expect(s.r.finish()).toBeNull();
   expect(reclaimOf(g).settled).toEqual({ reclaimable: 5, freed: 5, blocked: false });
 });
+
+test('kswapd woken with nothing free keeps reclaiming pass after pass (a pass asks for 128 pages at most) until free pages reach high', () => {
+  const s = stepper(machine(TIGHT));
+  const g = s.world.guests[0]!;
+  const wm = g.buddy.watermarks();
+  expect(wm.high).toBeGreaterThan(SWAP_CLUSTER_MAX * 4);
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('mm.populate', { guest: 0, pid: 1, vpn: V, pages: wm.high + 16 })).toEqual({ ok: true, value: wm.high + 16 });
+  expect(s.apply('mm.hog', { guest: 0, pages: g.buddy.freePages() })).toEqual({ ok: true, value: 1 });
+  expect(g.buddy.freePages()).toBe(0);
+  expect(s.apply('reclaim.kswapd', { guest: 0 })).toEqual({ ok: true, value: wm.high });
+  expect(s.broke()).toEqual([]);
+  expect(g.buddy.freePages()).toBe(wm.high);
+});
