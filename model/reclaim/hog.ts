@@ -14,19 +14,23 @@ import type { World } from '../world';
 /** Pages one hog operation takes at most. */
 export const HOG_PAGES_MAX = 4096;
 
+/** What one hog operation took: its pages, and the blocks they came in ([head, order]). */
+interface Hog {
+  readonly pages: readonly number[];
+  readonly blocks: readonly (readonly [number, number])[];
+}
+
 interface Hogs {
   next: number;
-  /** id -> pages. */
-  readonly held: Map<number, number[]>;
-  /** (id, head, order) of every block taken. */
-  readonly blocks: [number, number, number][];
+  /** id -> what that hog holds. */
+  readonly held: Map<number, Hog>;
 }
 
 const states = new WeakMap<Guest, Hogs>();
 
 export function hogsOf(g: Guest): Hogs {
   let s = states.get(g);
-  if (!s) states.set(g, (s = { next: 1, held: new Map(), blocks: [] }));
+  if (!s) states.set(g, (s = { next: 1, held: new Map() }));
   return s;
 }
 
@@ -35,6 +39,7 @@ export function hog(w: World, g: Guest, pages: number): OpResult {
   const s = hogsOf(g);
   const id = s.next;
   const got: number[] = [];
+  const blocks: [number, number][] = [];
   // In blocks of up to 2^PAGE_ALLOC_COSTLY_ORDER pages (a kmalloc of up to 32 KiB: still an
   // allocation the OOM killer serves), single pages for the rest.
   for (let left = pages; left > 0; ) {
@@ -49,12 +54,12 @@ export function hog(w: World, g: Guest, pages: number): OpResult {
       g.setOwner(gfn + i, { kind: 'hog', id });
       got.push(gfn + i);
     }
-    s.blocks.push([id, gfn, order]);
+    blocks.push([gfn, order]);
     left -= 2 ** order;
   }
   if (got.length === 0) return ok(0);
   s.next++;
-  s.held.set(id, got);
+  s.held.set(id, { pages: got, blocks });
   w.transition('reclaim', 'free', 'hogged');
   return ok(id);
 }
@@ -77,12 +82,11 @@ export function offlineAtBoot(w: World, g: Guest): void {
 
 export function unhog(w: World, g: Guest, id: number): OpResult {
   const s = hogsOf(g);
-  const got = s.held.get(id);
-  if (!got) return refuse('no-such-allocation', `g${g.id} has no hog #${id}`);
+  const h = s.held.get(id);
+  if (!h) return refuse('no-such-allocation', `g${g.id} has no hog #${id}`);
   s.held.delete(id);
-  for (const gfn of got) g.clearOwner(gfn);
-  for (const [, head, order] of s.blocks.filter((b) => b[0] === id)) guestFree(w, g, head, order);
-  s.blocks.splice(0, s.blocks.length, ...s.blocks.filter((b) => b[0] !== id));
+  for (const gfn of h.pages) g.clearOwner(gfn);
+  for (const [head, order] of h.blocks) guestFree(w, g, head, order);
   w.transition('reclaim', 'hogged', 'free');
-  return ok(got.length);
+  return ok(h.pages.length);
 }

@@ -80,7 +80,8 @@ export function oomBadness(w: World, g: Guest, p: Process): number {
 export function selectVictim(w: World, g: Guest): Process | null {
   let best: Process | null = null;
   let bestPoints = -Infinity;
-  for (const p of [...g.processes.values()].sort((a, b) => a.pid - b.pid)) {
+  // In pid order: spawn is the only insertion into g.processes and pids only grow.
+  for (const p of g.processes.values()) {
     // Hazard: OOM_SCORE_ADJ_MIN means the task is never killed (oom_badness returns LONG_MIN
     // for it); services that must survive set it.
     if ((reclaimOf(g).oomAdj.get(p.pid) ?? 0) === OOM_SCORE_ADJ_MIN && !w.fault('oom-kills-unkillable')) continue;

@@ -53,7 +53,9 @@ export function kswapd(w: World, g: Guest): number {
   // low leaves the very next allocations to direct reclaim (pgdat_balanced uses
   // high_wmark_pages; the low/high gap is kswapd's hysteresis).
   const target = w.fault('kswapd-stops-at-low') ? wm.low : wm.high;
-  for (let pass = 0; pass < KSWAPD_PASSES_MAX && g.buddy.freePages() < target; pass++) {
+  // Balanced (free pages at target) leaves nothing to ask for, and a shrink of nothing frees
+  // nothing: that ends the wakeup as a pass that found nothing reclaimable does.
+  for (let pass = 0; pass < KSWAPD_PASSES_MAX; pass++) {
     const want = Math.min(SWAP_CLUSTER_MAX * 4, target - g.buddy.freePages());
     if (shrink(w, g, fullScan(want)) === 0) break;
   }
@@ -81,7 +83,8 @@ export function settleReclaim(w: World): void {
     const st = reclaimOf(g);
     const before = reclaimablePages(w, g).total;
     st.blockedStep = -1;
-    const freed = before > 0 ? shrinkAllMemory(w, g, before) : 0;
+    // Nothing reclaimable: shrink_all_memory(0) frees nothing and records nothing.
+    const freed = shrinkAllMemory(w, g, before);
     st.settled = { reclaimable: before, freed, blocked: st.blockedStep !== -1 };
   }
 }

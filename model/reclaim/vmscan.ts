@@ -57,13 +57,15 @@ export function shrink(w: World, g: Guest, sc: ScanControl): number {
   const st = reclaimOf(g);
   const log = reclaimLog(g, w.step);
   let freed = 0;
-  for (let round = 0; round < 2 && freed < sc.nrToReclaim; round++) {
+  // Round 0 gives a referenced page a second chance; round 1 (priority 0) takes every page.
+  for (const secondChance of [true, false]) {
     // Inactive file list, oldest first.
     for (const page of [...c.pages.values()]) {
       if (freed >= sc.nrToReclaim) break;
       const key = pageKey(page.file, page.index);
-      if (c.pages.get(key) !== page || c.active.has(key)) continue;
-      if (round === 0 && takeReferenced(w, g, page)) {
+      // Only this page leaves the cache during the scan (reclaimFilePage drops nothing else).
+      if (c.active.has(key)) continue;
+      if (secondChance && takeReferenced(w, g, page)) {
         c.active.add(key);
         continue;
       }
@@ -81,8 +83,8 @@ export function shrink(w: World, g: Guest, sc: ScanControl): number {
     if (sc.maySwap && !w.fault('reclaim-ignores-anon-lru')) {
       for (const a of swappableAnon(g)) {
         if (freed >= sc.nrToReclaim || freeSwapSlots(w, g) === 0) break;
-        if (st.activeAnon.has(a.gfn)) continue;
-        if (round === 0 && anonReferenced(w, g, a)) {
+        // (A page activated this round is not met again in it: swappableAnon lists a page once.)
+        if (secondChance && anonReferenced(w, g, a)) {
           st.activeAnon.add(a.gfn);
           continue;
         }
