@@ -134,3 +134,51 @@ test('a migration whose deflate the device acknowledged first still waits for th
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test('after a migration the properties still find each later request by its id: a release before the deflate ack is reported (MUST_TELL_HOST)', () => {
+  const { apply, vb, broke } = inflated(2, {}, ['vballoon-release-before-ack']);
+  const [, old] = vb.list as [number, number];
+  expect(apply('bcomp.isolate', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(apply('bcomp.migrate', { guest: 0, gfn: old }).ok).toBe(true);
+  apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false });
+  apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false });
+  expect(apply('bcomp.finish', { guest: 0, gfn: old })).toEqual({ ok: true });
+  // Every request queued so far is in the history at its id.
+  expect(vb.history.map((q, i) => q.id - i)).toEqual(vb.history.map(() => 1));
+  apply('vballoon.host.target', { guest: 0, pages: 1 });
+  expect(apply('vballoon.leak', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(apply('vballoon.release', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(broke()).toContain('balloon-page-use|used-before-deflate-ack');
+});
+
+test('two migrations in turn are both kept until finished: the second does not lose the first', () => {
+  const { apply, vb, g, r } = inflated(2);
+  const [a, b] = vb.list as [number, number];
+  for (const gfn of [a, b]) {
+    expect(apply('bcomp.isolate', { guest: 0, gfn })).toEqual({ ok: true });
+    expect(apply('bcomp.migrate', { guest: 0, gfn }).ok).toBe(true);
+    apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false });
+    apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false });
+  }
+  expect(migrationsOf(g).map((m) => m.old)).toEqual([a, b]);
+  expect(apply('bcomp.finish', { guest: 0, gfn: a })).toEqual({ ok: true });
+  expect(apply('bcomp.finish', { guest: 0, gfn: b })).toEqual({ ok: true });
+  expect(apply('bcomp.finish', { guest: 0, gfn: b })).toEqual({ ok: false, error: 'invalid' });
+  expect(vb.count).toBe(2);
+  expect(r.violation).toBeNull();
+});
+
+test('the settle phase acknowledges and finishes migrations in flight and puts isolated pages back on the list', () => {
+  const { apply, vb, g, r } = inflated(3);
+  const [a, b, c] = vb.list as [number, number, number];
+  expect(apply('bcomp.isolate', { guest: 0, gfn: a })).toEqual({ ok: true });
+  const fresh = apply('bcomp.migrate', { guest: 0, gfn: a }).value!;
+  expect(apply('bcomp.isolate', { guest: 0, gfn: c })).toEqual({ ok: true });
+  expect(r.finish()).toBeNull();
+  expect(migrationsOf(g)).toEqual([]);
+  expect(vb.pages.has(a)).toBe(false);
+  expect(vb.pages.get(fresh)).toBe('ballooned');
+  expect(vb.isolated.size).toBe(0);
+  expect([...vb.list].sort()).toEqual([b, c, fresh].sort());
+  expect(vb.count).toBe(3);
+});

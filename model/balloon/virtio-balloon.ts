@@ -232,7 +232,8 @@ export function towardsTarget(vb: VirtioBalloon): number {
   return vb.numPages - vb.count;
 }
 
-function queue(world: World, g: Guest, vb: VirtioBalloon, q: 'inflate' | 'deflate', pfns: number[], extra: { unackedInflate?: number[]; viaOom?: boolean; migration?: boolean }): VqRequest {
+/** Queue a request: it waits in `requests` for the device and stays in `history` at index id - 1 (the properties look it up by id). */
+export function queueRequest(world: World, g: Guest, vb: VirtioBalloon, q: 'inflate' | 'deflate', pfns: number[], extra: { unackedInflate?: number[]; viaOom?: boolean; migration?: boolean }): VqRequest {
   const r: VqRequest = {
     id: vb.nextRequest++, queue: q, pfns, acked: false, released: false, step: world.step,
     numPagesAt: vb.numPages, countAfter: vb.count, unackedInflate: extra.unackedInflate ?? [], viaOom: extra.viaOom ?? false, migration: extra.migration ?? false,
@@ -268,7 +269,7 @@ export function fill(world: World, g: Guest, vb: VirtioBalloon): number {
     pfns.push(gfn);
   }
   vb.outOfPuff = pfns.length < want ? { step: world.step, missing: want - pfns.length } : null;
-  if (pfns.length > 0) queue(world, g, vb, 'inflate', pfns, {});
+  if (pfns.length > 0) queueRequest(world, g, vb, 'inflate', pfns, {});
   return pfns.length;
 }
 
@@ -296,7 +297,7 @@ export function leak(world: World, g: Guest, vb: VirtioBalloon, n: number, viaOo
   if (pfns.length === 0) return null;
   vb.count -= pfns.length;
   for (const gfn of pfns) setState(world, g, vb, gfn, 'deflating', vb.pages.get(gfn)!);
-  const r = queue(world, g, vb, 'deflate', pfns, { unackedInflate: unacked, viaOom });
+  const r = queueRequest(world, g, vb, 'deflate', pfns, { unackedInflate: unacked, viaOom });
   for (const gfn of pfns) vb.deflatingIn.set(gfn, r);
   return r;
 }
