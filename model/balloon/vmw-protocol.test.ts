@@ -13,9 +13,9 @@
  *   to the target; UNLOCK releases in the host what LOCK locked there.
  */
 import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
-import { FRAMES_PER_2M } from '../constants';
+import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import type { Guest } from '../guest/guest';
-import { VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_BATCHED_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from './vmware-balloon';
+import { VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCH_MAX_PAGES, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_BATCHED_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from './vmware-balloon';
 
 const BASIC = VMW_BALLOON_BASIC_CMDS;
 const BATCHED = BASIC | VMW_BALLOON_BATCHED_CMDS;
@@ -175,4 +175,106 @@ test('a batch of 4 KiB pages deflates at most 512 pages per round', () => {
   expect(b.pages).toEqual([]);
   expect(b.where.size).toBe(0);
   expect(r.violation).toBeNull();
+});
+
+/** Take guest pages (kernel allocations, largest first) until only `leave` are free. */
+function exhaustGuest(s: Stepper, g: Guest, leave: number): void {
+  for (let order = MAX_PAGE_ORDER; order >= 0; order--) {
+    while (g.buddy.freePages() - 2 ** order >= leave) if (!s.apply('guest.kalloc', { guest: 0, order, mt: 'MOVABLE' }).ok) break;
+  }
+  expect(g.buddy.freePages()).toBe(leave);
+}
+
+test('inflate takes what the guest has: a short batch when pages run out, a guest-oom refusal (nothing batched) when none is free', () => {
+  const s = vmw(BATCHED);
+  const { apply, b, g, r } = s;
+  exhaustGuest(s, g, 5);
+  apply('vmw.host.target', { guest: 0, pages: 8 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 5 });
+  expect(b.stuck).toBeNull();
+  expect(apply('vmw.lock', { guest: 0, refuse: 0 })).toEqual({ ok: true, value: 5 });
+  const taken = r.world.transitions.get('vmware-balloon')!.get('guest->batched');
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: false, error: 'guest-oom' });
+  expect(b.batch).toEqual([]);
+  expect(b.stuck).toBe('no free 4 KiB page');
+  // Nothing was batched: no page took the guest->batched edge.
+  expect(r.world.transitions.get('vmware-balloon')!.get('guest->batched')).toBe(taken);
+  expect(b.size).toBe(5);
+  expect(r.violation).toBeNull();
+});
+
+test('the settle phase falls back to 4 KiB pages when no 2 MiB page is free, stops when nothing is left, and releases the refused pages', () => {
+  const s = vmw(BATCHED_2M);
+  const { apply, b, g, r } = s;
+  exhaustGuest(s, g, 8);
+  apply('vmw.host.target', { guest: 0, pages: 4 * FRAMES_PER_2M });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: false, error: 'guest-oom' });
+  expect(b.stuck).toBe('no free 2 MiB page');
+  expect(apply('vmw.inflate', { guest: 0, small: true })).toEqual({ ok: true, value: 8 });
+  expect(b.stuck).toBeNull();
+  expect(apply('vmw.lock', { guest: 0, refuse: 0b11 })).toEqual({ ok: true, value: 6 });
+  expect(b.refused).toHaveLength(2);
+  expect(r.finish()).toBeNull();
+  // Nothing more to take: the refused pages are held aside while inflating (taken again, the
+  // size would be 8), then released.
+  expect(b.size).toBe(6);
+  expect(b.refused).toEqual([]);
+  expect(b.stuck).toBe('no free 4 KiB page');
+  expect(b.pages.every((p) => p.order === 0)).toBe(true);
+});
+
+test('the settle phase locks a waiting batch and deflates to the target', () => {
+  const { apply, b, r } = vmw(BASIC);
+  apply('vmw.host.target', { guest: 0, pages: 3 });
+  for (let i = 0; i < 3; i++) {
+    apply('vmw.inflate', { guest: 0, small: false });
+    apply('vmw.lock', { guest: 0, refuse: 0 });
+  }
+  apply('vmw.host.target', { guest: 0, pages: 4 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  apply('vmw.host.target', { guest: 0, pages: 1 });
+  expect(r.finish()).toBeNull();
+  expect(b.batch).toEqual([]);
+  expect(b.size).toBe(1);
+  expect(b.hostLocked.size).toBe(1);
+});
+
+test('the host reclaims a locked page whole: one frame for a 4 KiB page, the 2 MiB host page behind a 2 MiB one', () => {
+  const small = vmw(BATCHED);
+  small.apply('vmw.host.target', { guest: 0, pages: 1 });
+  small.apply('vmw.inflate', { guest: 0, small: false });
+  small.apply('vmw.lock', { guest: 0, refuse: 0 });
+  expect(small.apply('vmw.host.discard', { guest: 0, gfn: small.b.pages[0]!.head })).toEqual({ ok: true, value: 1 });
+
+  const s = stepper(machine({ 'vmware-balloon.caps': BATCHED_2M }, [], 1, true));
+  const g = s.r.world.guests[0]!;
+  const b = vmwOf(g)!;
+  s.apply('guest.spawn', { guest: 0 });
+  // A 2 MiB guest block touched (backed by one host huge page) and freed, for the balloon to take.
+  expect(s.apply('guest.kalloc', { guest: 0, order: 9, mt: 'MOVABLE' })).toEqual({ ok: true, value: 1 });
+  const base = g.kernelAllocs.get(1)!.gfn;
+  expect(s.apply('guest.kwrite', { guest: 0, alloc: 1 }).ok).toBe(true);
+  expect(g.hugeBacked.has(base / FRAMES_PER_2M)).toBe(true);
+  expect(s.apply('guest.kfree', { guest: 0, alloc: 1 }).ok).toBe(true);
+  s.apply('vmw.host.target', { guest: 0, pages: FRAMES_PER_2M });
+  expect(s.apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  expect(b.batch[0]).toEqual({ head: base, order: 9 });
+  s.apply('vmw.lock', { guest: 0, refuse: 0 });
+  const hostFree = s.r.world.hostBuddy.freePages();
+  expect(s.apply('vmw.host.discard', { guest: 0, gfn: base })).toEqual({ ok: true, value: FRAMES_PER_2M });
+  expect(g.hugeBacked.has(base / FRAMES_PER_2M)).toBe(false);
+  expect(s.r.world.hostBuddy.freePages()).toBe(hostFree + FRAMES_PER_2M);
+  expect(s.r.violation).toBeNull();
+});
+
+test('the settle phase reaches a target many rounds away: batches of 512 beyond four rounds, single pages beyond a dozen', () => {
+  const batched = vmw(BATCHED);
+  batched.apply('vmw.host.target', { guest: 0, pages: 6 * VMW_BALLOON_BATCH_MAX_PAGES - 7 });
+  expect(batched.r.finish()).toBeNull();
+  expect(batched.b.size).toBe(6 * VMW_BALLOON_BATCH_MAX_PAGES - 7);
+  const single = vmw(BASIC);
+  single.apply('vmw.host.target', { guest: 0, pages: 20 });
+  expect(single.r.finish()).toBeNull();
+  expect(single.b.size).toBe(20);
+  expect(single.b.pages).toHaveLength(20);
 });
