@@ -210,9 +210,13 @@ function setState(world: World, g: Guest, vb: VirtioBalloon, gfn: number, s: Bal
   world.transition('virtio-balloon', from, s ?? 'guest');
 }
 
-/** The driver waits in tell_host under balloon_lock: nothing new while a request is unfinished. */
+/**
+ * The driver waits in tell_host under balloon_lock: nothing new while a request is unfinished.
+ * `requests` holds only unfinished ones (retire drops an acknowledged inflate, and an
+ * acknowledged deflate once released or when it is a migration's).
+ */
 export function driverBusy(vb: VirtioBalloon): boolean {
-  return vb.requests.some((r) => !r.acked || (r.queue === 'deflate' && !r.released && !r.migration));
+  return vb.requests.length > 0;
 }
 
 /**
@@ -224,7 +228,8 @@ export function driverBusy(vb: VirtioBalloon): boolean {
 export function leakMustWait(world: World, vb: VirtioBalloon): boolean {
   if (!driverBusy(vb)) return false;
   if (!world.fault('vballoon-deflate-before-inflate-ack')) return true;
-  return vb.requests.some((r) => r.queue === 'deflate' && (!r.acked || (!r.released && !r.migration)));
+  // Only the inflate wait is dropped: an unfinished deflate still holds balloon_lock.
+  return vb.requests.some((r) => r.queue === 'deflate');
 }
 
 /** towards_target: how many pages the balloon still has to take (negative: give back). */
@@ -458,12 +463,11 @@ export function settleIterations(g: Guest): number {
  * until the target is reached or the balloon is out of puff (bounded).
  */
 export function settleGuest(world: World, g: Guest, vb: VirtioBalloon): void {
-  for (let i = 0; i < vb.requests.length + 2 && vb.requests.length > 0; i++) {
-    while (deviceAck(world, g, vb, 'inflate', false));
-    while (deviceAck(world, g, vb, 'deflate', false));
-    for (let r = releasable(world, vb); r; r = releasable(world, vb)) release(world, g, vb, r);
-  }
-  if (driverBusy(vb)) return;
+  // The device takes every queued request, then the driver releases every deflated page:
+  // nothing is left in flight (driverBusy is false) after one pass.
+  while (deviceAck(world, g, vb, 'inflate', false));
+  while (deviceAck(world, g, vb, 'deflate', false));
+  for (let r = releasable(world, vb); r; r = releasable(world, vb)) release(world, g, vb, r);
   updateActual(world, g, vb);
   const rounds = settleIterations(g);
   for (let i = 0; i < rounds; i++) {

@@ -15,7 +15,7 @@
 import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { FRAMES_PER_2M, MAX_PAGE_ORDER } from '../constants';
 import type { Guest } from '../guest/guest';
-import { VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCH_MAX_PAGES, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_BATCHED_CMDS, VMW_BALLOON_CAPABILITIES, vmwOf, type VmwBalloon } from './vmware-balloon';
+import { VMW_BALLOON_BASIC_CMDS, VMW_BALLOON_BATCH_MAX_PAGES, VMW_BALLOON_BATCHED_2M_CMDS, VMW_BALLOON_BATCHED_CMDS, VMW_BALLOON_CAPABILITIES, vmwAlloc, vmwOf, type VmwBalloon } from './vmware-balloon';
 
 const BASIC = VMW_BALLOON_BASIC_CMDS;
 const BATCHED = BASIC | VMW_BALLOON_BATCHED_CMDS;
@@ -277,4 +277,52 @@ test('the settle phase reaches a target many rounds away: batches of 512 beyond 
   expect(single.r.finish()).toBeNull();
   expect(single.b.size).toBe(20);
   expect(single.b.pages).toHaveLength(20);
+});
+
+test('vmwAlloc takes nothing while a batch waits for LOCK or when the balloon is at its target, and leaves the last reason alone', () => {
+  for (const caps of [BASIC, BATCHED]) {
+    const { apply, b, g, world } = vmw(caps);
+    apply('vmw.host.target', { guest: 0, pages: 2 });
+    expect(vmwAlloc(world, g, b, false)).toBe(caps === BASIC ? 1 : 2);
+    const waiting = [...b.batch];
+    // A batch waits: nothing more.
+    expect(vmwAlloc(world, g, b, false)).toBe(0);
+    expect(b.batch).toEqual(waiting);
+    apply('vmw.lock', { guest: 0, refuse: 0 });
+    if (caps === BASIC) {
+      expect(vmwAlloc(world, g, b, false)).toBe(1);
+      apply('vmw.lock', { guest: 0, refuse: 0 });
+    }
+    expect(b.size).toBe(2);
+    // At the target: nothing, and no reason to be stuck.
+    const free = g.buddy.freePages();
+    expect(vmwAlloc(world, g, b, false)).toBe(0);
+    expect(b.batch).toEqual([]);
+    expect(b.stuck).toBeNull();
+    expect(g.buddy.freePages()).toBe(free);
+  }
+});
+
+test('unlocking a page releases only its own frames in the host, not the next page locked right after it', () => {
+  const { apply, b, r } = vmw(BATCHED);
+  apply('vmw.host.target', { guest: 0, pages: 3 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 3 });
+  const [x, x1, x2] = b.batch.map((p) => p.head) as [number, number, number];
+  expect([x1, x2]).toEqual([x + 1, x + 2]);
+  // x refused and held aside; a fourth page completes the target and x goes back to the guest.
+  expect(apply('vmw.lock', { guest: 0, refuse: 1 })).toEqual({ ok: true, value: 2 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  expect(apply('vmw.lock', { guest: 0, refuse: 0 })).toEqual({ ok: true, value: 1 });
+  expect(b.refused).toEqual([]);
+  // The allocator hands x back: the newest page sits just below an older one.
+  apply('vmw.host.target', { guest: 0, pages: 4 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  expect(b.batch[0]!.head).toBe(x);
+  apply('vmw.lock', { guest: 0, refuse: 0 });
+  apply('vmw.host.target', { guest: 0, pages: 3 });
+  expect(apply('vmw.deflate', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(b.hostLocked.has(x)).toBe(false);
+  expect(b.hostLocked.has(x1)).toBe(true);
+  expect(b.hostLocked.size).toBe(3);
+  expect(r.violation).toBeNull();
 });
