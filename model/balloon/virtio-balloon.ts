@@ -279,12 +279,12 @@ export function fill(world: World, g: Guest, vb: VirtioBalloon): number {
 }
 
 /**
- * leak_balloon: dequeue up to min(n, 256, count) pages the device acknowledged, and queue one
- * deflate request. The pages go back to the guest only in `release` (after the ack when
+ * leak_balloon: dequeue up to min(n, 256) pages the device acknowledged (no more than the list
+ * holds, which is at most count), and queue one deflate request. The pages go back to the guest only in `release` (after the ack when
  * MUST_TELL_HOST: "we *have* to do it in this order").
  */
 export function leak(world: World, g: Guest, vb: VirtioBalloon, n: number, viaOom: boolean): VqRequest | null {
-  const want = Math.min(n, VIRTIO_BALLOON_ARRAY_PFNS_MAX, vb.count);
+  const want = Math.min(n, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
   const pfns: number[] = [];
   const unacked: number[] = [];
   for (let i = vb.list.length - 1; i >= 0 && pfns.length < want; i--) {
@@ -307,13 +307,16 @@ export function leak(world: World, g: Guest, vb: VirtioBalloon, n: number, viaOo
   return r;
 }
 
-/** May the device change this page's contents now (spec, device normative, Device Operation)? */
+/**
+ * May the device change this page's contents now, on its own (spec, device normative, Device
+ * Operation)? An inflating page only while its inflate request is processed (deviceAck), so
+ * never here; with MUST_TELL_HOST a ballooned page, and a deflating one until its deflate is
+ * acknowledged (deflatingIn holds exactly the deflating pages).
+ */
 export function deviceMayModify(vb: VirtioBalloon, gfn: number): boolean {
-  const s = vb.pages.get(gfn);
-  if (s === 'inflating') return false; // only while processing its inflate request (ack)
   if (!has(vb.features, VIRTIO_BALLOON_F_MUST_TELL_HOST)) return false;
-  if (s === 'ballooned') return true;
-  return s === 'deflating' && vb.deflatingIn.get(gfn)?.acked === false;
+  if (vb.pages.get(gfn) === 'ballooned') return true;
+  return vb.deflatingIn.get(gfn)?.acked === false;
 }
 
 /**
@@ -332,11 +335,14 @@ export function deviceDiscard(world: World, g: Guest, vb: VirtioBalloon, gfn: nu
   set.add(gfn);
   if (set.size < FRAMES_PER_2M) return 0;
   // The whole host page goes only if the device may still modify every sub-page now: each is
-  // in the request being processed, or in the balloon with MUST_TELL_HOST and not deflated.
+  // in the request being processed, or in the balloon with MUST_TELL_HOST and not deflated. (A
+  // page of the processed request deflated before this ack, under the injected
+  // vballoon-deflate-before-inflate-ack, is skipped and never joins `partial`: its unit stays
+  // short of 512 here.)
   const base = unit * FRAMES_PER_2M;
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     const x = base + i;
-    if (!((processing?.has(x) && vb.pages.get(x) === 'inflating') || deviceMayModify(vb, x))) return 0;
+    if (!(processing?.has(x) || deviceMayModify(vb, x))) return 0;
   }
   vb.partial.delete(unit);
   return discardHostPage(world, g, base, 'virtio-balloon');
