@@ -379,10 +379,13 @@ function retire(vb: VirtioBalloon): void {
   }
 }
 
-/** release_pages_balloon for one deflate request: the pages go back to the guest allocator. */
+/**
+ * release_pages_balloon for one deflate request not yet released: the pages go back to the
+ * guest allocator. Each is still deflating in r (only this release or a migration's finish ends
+ * that, and a migration's request is never released here).
+ */
 export function release(world: World, g: Guest, vb: VirtioBalloon, r: VqRequest): number {
   for (const gfn of r.pfns) {
-    if (vb.pages.get(gfn) !== 'deflating' || vb.deflatingIn.get(gfn) !== r) continue;
     vb.deflatingIn.delete(gfn);
     setState(world, g, vb, gfn, undefined, 'deflating');
     g.clearOwner(gfn);
