@@ -69,7 +69,7 @@ export function migrate(world: World, g: Guest, vb: VirtioBalloon, old: number):
   if (target === null) return 'no-page';
   enqueuePage(world, g, vb, target);
   vb.isolated.delete(old);
-  const inflate = queueRequest(world, g, vb, 'inflate', [target], { migration: true });
+  const inflate = queueRequest(world, g, vb, 'inflate', [target], {});
   vb.pages.set(old, 'deflating');
   world.journal.mark(pageMark(g), old);
   const deflate = queueRequest(world, g, vb, 'deflate', [old], { migration: true });

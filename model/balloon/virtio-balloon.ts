@@ -68,7 +68,7 @@ export interface VqRequest {
   /** Deflate only: PFNs whose inflate the device had not acknowledged yet. */
   readonly unackedInflate: readonly number[];
   readonly viaOom: boolean;
-  /** Set by balloon-compaction for its requests (the migration releases the old page itself). */
+  /** Set by balloon-compaction for a migration's deflate request (the migration frees the old page itself); its inflate is an ordinary one. */
   readonly migration: boolean;
 }
 

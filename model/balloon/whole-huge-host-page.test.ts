@@ -81,3 +81,18 @@ test('a deflate acknowledgement takes its pages out of the partly ballooned unit
   for (const gfn of gone) expect(vb.partial.get(unit)?.has(gfn)).toBe(false);
   expect(r.violation).toBeNull();
 });
+
+test('a migrated page leaves the partly ballooned unit when the device acknowledges the migration\'s deflate', () => {
+  const { r, apply, unit } = inflateUnitHalf({});
+  const vb = balloonOf(r.world.guests[0]!)!;
+  const old = [...vb.partial.get(unit)!][0]!;
+  expect(apply('bcomp.isolate', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(apply('bcomp.migrate', { guest: 0, gfn: old }).ok).toBe(true);
+  expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(256);
+  expect(apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(255);
+  expect(vb.partial.get(unit)?.has(old)).toBe(false);
+  expect(apply('bcomp.finish', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(r.violation).toBeNull();
+});
