@@ -16,7 +16,7 @@ import { guestFree } from '../guest/kernel';
 import { driverAlloc } from '../devices/driver-alloc';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
-import { driverBusy, enqueuePage, pageMark, requestMark, type VirtioBalloon, type VqRequest } from './virtio-balloon';
+import { driverBusy, enqueuePage, pageMark, queueRequest, type VirtioBalloon, type VqRequest } from './virtio-balloon';
 
 export interface BalloonMigration {
   readonly old: number;
@@ -35,12 +35,12 @@ export const COUNT_MARK = 'balloon-count';
 
 /** balloon_page_isolate: take a ballooned page off the list for migration. */
 export function isolate(world: World, g: Guest, vb: VirtioBalloon, gfn: number): boolean {
-  const i = vb.list.indexOf(gfn);
-  if (i < 0 || vb.pages.get(gfn) !== 'ballooned' || vb.isolated.has(gfn)) return false;
+  // A ballooned page is on the list unless isolated (balloon-count holds the model to it).
+  if (vb.pages.get(gfn) !== 'ballooned' || vb.isolated.has(gfn)) return false;
   // Hazard: the page must leave the list under pages_lock; a walk of the list that can still
   // reach a page under migration (balloon_page_dequeue racing compaction, fixed by Minchan
   // Kim in 2015) hands the same page to both paths.
-  if (!world.fault('bcomp-isolate-keeps-on-list')) vb.list.splice(i, 1);
+  if (!world.fault('bcomp-isolate-keeps-on-list')) vb.list.splice(vb.list.indexOf(gfn), 1);
   vb.isolated.add(gfn);
   world.journal.mark(pageMark(g), gfn);
   world.journal.mark(COUNT_MARK, g.id);
@@ -69,10 +69,10 @@ export function migrate(world: World, g: Guest, vb: VirtioBalloon, old: number):
   if (target === null) return 'no-page';
   enqueuePage(world, g, vb, target);
   vb.isolated.delete(old);
-  const inflate = pushRequest(world, g, vb, 'inflate', target);
+  const inflate = queueRequest(world, g, vb, 'inflate', [target], {});
   vb.pages.set(old, 'deflating');
   world.journal.mark(pageMark(g), old);
-  const deflate = pushRequest(world, g, vb, 'deflate', old);
+  const deflate = queueRequest(world, g, vb, 'deflate', [old], { migration: true });
   vb.deflatingIn.set(old, deflate);
   const m: BalloonMigration = { old, new: target, inflate, deflate };
   let list = migrations.get(g);
@@ -84,40 +84,32 @@ export function migrate(world: World, g: Guest, vb: VirtioBalloon, old: number):
   return m;
 }
 
-function pushRequest(world: World, g: Guest, vb: VirtioBalloon, q: 'inflate' | 'deflate', gfn: number): VqRequest {
-  const r: VqRequest = {
-    id: vb.nextRequest++, queue: q, pfns: [gfn], acked: false, released: false, step: world.step,
-    numPagesAt: vb.numPages, countAfter: vb.count, unackedInflate: [], viaOom: false, migration: true,
-  };
-  vb.requests.push(r);
-  world.journal.mark(requestMark(g), r.id);
-  return r;
-}
-
-/** After both acks the migration core frees the old page (no managed-page adjustment). */
+/**
+ * After both acks the migration core frees the old page (no managed-page adjustment). The old
+ * page is still deflating in this migration's request: nothing else deflates or releases it
+ * (leak_balloon takes listed ballooned pages only, release_pages_balloon skips migrations).
+ */
 export function finish(world: World, g: Guest, vb: VirtioBalloon, m: BalloonMigration): boolean {
   if (!m.inflate.acked || !m.deflate.acked) return false;
   const list = migrations.get(g)!;
   list.splice(list.indexOf(m), 1);
-  if (vb.pages.get(m.old) === 'deflating' && vb.deflatingIn.get(m.old) === m.deflate) {
-    vb.pages.delete(m.old);
-    vb.deflatingIn.delete(m.old);
-    world.journal.mark(pageMark(g), m.old);
-    g.clearOwner(m.old);
-    guestFree(world, g, m.old, 0);
-  }
+  vb.pages.delete(m.old);
+  vb.deflatingIn.delete(m.old);
+  world.journal.mark(pageMark(g), m.old);
+  g.clearOwner(m.old);
+  guestFree(world, g, m.old, 0);
   world.journal.mark(COUNT_MARK, g.id);
   world.transition('balloon-compaction', 'migrating', 'done');
   return true;
 }
 
-/** Settle: acknowledge and finish every migration, put every isolated page back. */
+/**
+ * Settle: the device acknowledges every request queued on each queue (`ack` must take them
+ * all), so every migration finishes in one pass; then every isolated page goes back.
+ */
 export function settleCompaction(world: World, g: Guest, vb: VirtioBalloon, ack: (q: 'inflate' | 'deflate') => void): void {
-  const list = migrations.get(g) ?? [];
-  for (let i = 0; i < 2 * list.length + 2 && list.length > 0; i++) {
-    ack('inflate');
-    ack('deflate');
-    for (const m of [...list]) finish(world, g, vb, m);
-  }
+  ack('inflate');
+  ack('deflate');
+  for (const m of [...migrationsOf(g)]) finish(world, g, vb, m);
   for (const gfn of [...vb.isolated]) putback(world, g, vb, gfn);
 }

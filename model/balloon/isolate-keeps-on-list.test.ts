@@ -38,3 +38,26 @@ test('an isolated page left on the list is reported; after its migration the lea
   expect(vb.count).toBe(0);
   expect(r.violation?.property).toBe('balloon-count');
 });
+
+test('with deflate-before-inflate-ack injected as well, the leak takes the unacknowledged pages but still skips the stale deflating entry', () => {
+  const { r, apply } = stepper(machine({}, ['bcomp-isolate-keeps-on-list', 'vballoon-deflate-before-inflate-ack']));
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  apply('vballoon.host.target', { guest: 0, pages: 2 });
+  expect(apply('vballoon.fill', { guest: 0 })).toEqual({ ok: true, value: 2 });
+  apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false });
+  const vb = balloonOf(g)!;
+  const [kept, old] = vb.list as [number, number];
+  apply('bcomp.isolate', { guest: 0, gfn: old });
+  const fresh = apply('bcomp.migrate', { guest: 0, gfn: old }).value!;
+  apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false });
+  // The new page's inflate is still queued; the old page is listed and deflating.
+  expect(vb.pages.get(fresh)).toBe('inflating');
+  expect(vb.list).toEqual([kept, old, fresh]);
+  apply('vballoon.host.target', { guest: 0, pages: 0 });
+  expect(apply('vballoon.leak', { guest: 0 })).toEqual({ ok: true, value: 2 });
+  const q = vb.requests.find((x) => x.queue === 'deflate' && !x.migration)!;
+  expect([...q.pfns].sort()).toEqual([kept, fresh].sort());
+  expect(q.unackedInflate).toEqual([fresh]);
+  expect(vb.list).toEqual([old]);
+});

@@ -68,7 +68,7 @@ export interface VqRequest {
   /** Deflate only: PFNs whose inflate the device had not acknowledged yet. */
   readonly unackedInflate: readonly number[];
   readonly viaOom: boolean;
-  /** Set by balloon-compaction for its requests (the migration releases the old page itself). */
+  /** Set by balloon-compaction for a migration's deflate request (the migration frees the old page itself); its inflate is an ordinary one. */
   readonly migration: boolean;
 }
 
@@ -210,9 +210,13 @@ function setState(world: World, g: Guest, vb: VirtioBalloon, gfn: number, s: Bal
   world.transition('virtio-balloon', from, s ?? 'guest');
 }
 
-/** The driver waits in tell_host under balloon_lock: nothing new while a request is unfinished. */
+/**
+ * The driver waits in tell_host under balloon_lock: nothing new while a request is unfinished.
+ * `requests` holds only unfinished ones (retire drops an acknowledged inflate, and an
+ * acknowledged deflate once released or when it is a migration's).
+ */
 export function driverBusy(vb: VirtioBalloon): boolean {
-  return vb.requests.some((r) => !r.acked || (r.queue === 'deflate' && !r.released && !r.migration));
+  return vb.requests.length > 0;
 }
 
 /**
@@ -224,7 +228,8 @@ export function driverBusy(vb: VirtioBalloon): boolean {
 export function leakMustWait(world: World, vb: VirtioBalloon): boolean {
   if (!driverBusy(vb)) return false;
   if (!world.fault('vballoon-deflate-before-inflate-ack')) return true;
-  return vb.requests.some((r) => r.queue === 'deflate' && (!r.acked || (!r.released && !r.migration)));
+  // Only the inflate wait is dropped: an unfinished deflate still holds balloon_lock.
+  return vb.requests.some((r) => r.queue === 'deflate');
 }
 
 /** towards_target: how many pages the balloon still has to take (negative: give back). */
@@ -232,7 +237,8 @@ export function towardsTarget(vb: VirtioBalloon): number {
   return vb.numPages - vb.count;
 }
 
-function queue(world: World, g: Guest, vb: VirtioBalloon, q: 'inflate' | 'deflate', pfns: number[], extra: { unackedInflate?: number[]; viaOom?: boolean; migration?: boolean }): VqRequest {
+/** Queue a request: it waits in `requests` for the device and stays in `history` at index id - 1 (the properties look it up by id). */
+export function queueRequest(world: World, g: Guest, vb: VirtioBalloon, q: 'inflate' | 'deflate', pfns: number[], extra: { unackedInflate?: number[]; viaOom?: boolean; migration?: boolean }): VqRequest {
   const r: VqRequest = {
     id: vb.nextRequest++, queue: q, pfns, acked: false, released: false, step: world.step,
     numPagesAt: vb.numPages, countAfter: vb.count, unackedInflate: extra.unackedInflate ?? [], viaOom: extra.viaOom ?? false, migration: extra.migration ?? false,
@@ -268,17 +274,17 @@ export function fill(world: World, g: Guest, vb: VirtioBalloon): number {
     pfns.push(gfn);
   }
   vb.outOfPuff = pfns.length < want ? { step: world.step, missing: want - pfns.length } : null;
-  if (pfns.length > 0) queue(world, g, vb, 'inflate', pfns, {});
+  if (pfns.length > 0) queueRequest(world, g, vb, 'inflate', pfns, {});
   return pfns.length;
 }
 
 /**
- * leak_balloon: dequeue up to min(n, 256, count) pages the device acknowledged, and queue one
- * deflate request. The pages go back to the guest only in `release` (after the ack when
+ * leak_balloon: dequeue up to min(n, 256) pages the device acknowledged (no more than the list
+ * holds, which is at most count), and queue one deflate request. The pages go back to the guest only in `release` (after the ack when
  * MUST_TELL_HOST: "we *have* to do it in this order").
  */
 export function leak(world: World, g: Guest, vb: VirtioBalloon, n: number, viaOom: boolean): VqRequest | null {
-  const want = Math.min(n, VIRTIO_BALLOON_ARRAY_PFNS_MAX, vb.count);
+  const want = Math.min(n, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
   const pfns: number[] = [];
   const unacked: number[] = [];
   for (let i = vb.list.length - 1; i >= 0 && pfns.length < want; i--) {
@@ -296,18 +302,21 @@ export function leak(world: World, g: Guest, vb: VirtioBalloon, n: number, viaOo
   if (pfns.length === 0) return null;
   vb.count -= pfns.length;
   for (const gfn of pfns) setState(world, g, vb, gfn, 'deflating', vb.pages.get(gfn)!);
-  const r = queue(world, g, vb, 'deflate', pfns, { unackedInflate: unacked, viaOom });
+  const r = queueRequest(world, g, vb, 'deflate', pfns, { unackedInflate: unacked, viaOom });
   for (const gfn of pfns) vb.deflatingIn.set(gfn, r);
   return r;
 }
 
-/** May the device change this page's contents now (spec, device normative, Device Operation)? */
+/**
+ * May the device change this page's contents now, on its own (spec, device normative, Device
+ * Operation)? An inflating page only while its inflate request is processed (deviceAck), so
+ * never here; with MUST_TELL_HOST a ballooned page, and a deflating one until its deflate is
+ * acknowledged (deflatingIn holds exactly the deflating pages).
+ */
 export function deviceMayModify(vb: VirtioBalloon, gfn: number): boolean {
-  const s = vb.pages.get(gfn);
-  if (s === 'inflating') return false; // only while processing its inflate request (ack)
   if (!has(vb.features, VIRTIO_BALLOON_F_MUST_TELL_HOST)) return false;
-  if (s === 'ballooned') return true;
-  return s === 'deflating' && vb.deflatingIn.get(gfn)?.acked === false;
+  if (vb.pages.get(gfn) === 'ballooned') return true;
+  return vb.deflatingIn.get(gfn)?.acked === false;
 }
 
 /**
@@ -326,11 +335,14 @@ export function deviceDiscard(world: World, g: Guest, vb: VirtioBalloon, gfn: nu
   set.add(gfn);
   if (set.size < FRAMES_PER_2M) return 0;
   // The whole host page goes only if the device may still modify every sub-page now: each is
-  // in the request being processed, or in the balloon with MUST_TELL_HOST and not deflated.
+  // in the request being processed, or in the balloon with MUST_TELL_HOST and not deflated. (A
+  // page of the processed request deflated before this ack, under the injected
+  // vballoon-deflate-before-inflate-ack, is skipped and never joins `partial`: its unit stays
+  // short of 512 here.)
   const base = unit * FRAMES_PER_2M;
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     const x = base + i;
-    if (!((processing?.has(x) && vb.pages.get(x) === 'inflating') || deviceMayModify(vb, x))) return 0;
+    if (!(processing?.has(x) || deviceMayModify(vb, x))) return 0;
   }
   vb.partial.delete(unit);
   return discardHostPage(world, g, base, 'virtio-balloon');
@@ -367,10 +379,13 @@ function retire(vb: VirtioBalloon): void {
   }
 }
 
-/** release_pages_balloon for one deflate request: the pages go back to the guest allocator. */
+/**
+ * release_pages_balloon for one deflate request not yet released: the pages go back to the
+ * guest allocator. Each is still deflating in r (only this release or a migration's finish ends
+ * that, and a migration's request is never released here).
+ */
 export function release(world: World, g: Guest, vb: VirtioBalloon, r: VqRequest): number {
   for (const gfn of r.pfns) {
-    if (vb.pages.get(gfn) !== 'deflating' || vb.deflatingIn.get(gfn) !== r) continue;
     vb.deflatingIn.delete(gfn);
     setState(world, g, vb, gfn, undefined, 'deflating');
     g.clearOwner(gfn);
@@ -457,12 +472,11 @@ export function settleIterations(g: Guest): number {
  * until the target is reached or the balloon is out of puff (bounded).
  */
 export function settleGuest(world: World, g: Guest, vb: VirtioBalloon): void {
-  for (let i = 0; i < vb.requests.length + 2 && vb.requests.length > 0; i++) {
-    while (deviceAck(world, g, vb, 'inflate', false));
-    while (deviceAck(world, g, vb, 'deflate', false));
-    for (let r = releasable(world, vb); r; r = releasable(world, vb)) release(world, g, vb, r);
-  }
-  if (driverBusy(vb)) return;
+  // The device takes every queued request, then the driver releases every deflated page:
+  // nothing is left in flight (driverBusy is false) after one pass.
+  while (deviceAck(world, g, vb, 'inflate', false));
+  while (deviceAck(world, g, vb, 'deflate', false));
+  for (let r = releasable(world, vb); r; r = releasable(world, vb)) release(world, g, vb, r);
   updateActual(world, g, vb);
   const rounds = settleIterations(g);
   for (let i = 0; i < rounds; i++) {

@@ -131,12 +131,19 @@ export function vmwAlloc(world: World, g: Guest, b: VmwBalloon, small: boolean):
   return b.batch.length;
 }
 
+/**
+ * The 4 KiB frames one LOCK/UNLOCK names for a page: a batch entry covers its page
+ * (BATCHED_LOCK for a 4 KiB page, BATCHED_2M_LOCK for a 2 MiB one), while the single-page LOCK
+ * and UNLOCK commands (VMW_BALLOON_CMD_LOCK/UNLOCK) carry one 4 KiB PFN whatever the page.
+ */
+function hostFrames(b: VmwBalloon, p: VmwPage): number {
+  return b.batched ? 2 ** p.order : 1;
+}
+
 /** The hypervisor's side of one LOCK command for one page; returns the status. */
-function hostLock(b: VmwBalloon, p: VmwPage, cmd: number, refuse: boolean): number {
+function hostLock(b: VmwBalloon, p: VmwPage, refuse: boolean): number {
   if (refuse) return VMW_BALLOON_ERROR_PPN_PINNED;
-  // A batched 2 MiB command locks the whole page; LOCK and BATCHED_LOCK take 4 KiB PFNs.
-  const frames = cmd === VMW_BALLOON_CMD_BATCHED_2M_LOCK ? 2 ** p.order : 1;
-  for (let i = 0; i < frames; i++) b.hostLocked.add(p.head + i);
+  for (let i = 0; i < hostFrames(b, p); i++) b.hostLocked.add(p.head + i);
   return 0;
 }
 
@@ -147,12 +154,10 @@ function hostLock(b: VmwBalloon, p: VmwPage, cmd: number, refuse: boolean): numb
  */
 export function vmwLock(world: World, g: Guest, b: VmwBalloon, refuseMask: number): number {
   const batch = b.batch;
-  if (batch.length === 0) return 0;
   b.batch = [];
   let locked = 0;
   batch.forEach((p, i) => {
-    const cmd = !b.batched ? VMW_BALLOON_CMD_LOCK : p.order === 9 ? VMW_BALLOON_CMD_BATCHED_2M_LOCK : VMW_BALLOON_CMD_BATCHED_LOCK;
-    const status = hostLock(b, p, cmd, ((refuseMask >>> (i % 32)) & 1) === 1);
+    const status = hostLock(b, p, ((refuseMask >>> (i % 32)) & 1) === 1);
     if (status === 0) {
       b.pages.push(p);
       b.size += 2 ** p.order;
@@ -176,17 +181,14 @@ export function releaseRefused(world: World, g: Guest, b: VmwBalloon): void {
   }
 }
 
-/** vmballoon_deflate: unlock up to a batch of the newest pages and free them. */
+/** vmballoon_deflate: unlock up to a batch of the newest pages while above the target, and free them. */
 export function vmwDeflate(world: World, g: Guest, b: VmwBalloon): number {
-  const excess = b.size - b.target;
-  if (excess <= 0) return 0;
   let n = 0;
   const max = b.batched ? VMW_BALLOON_BATCH_MAX_PAGES : 1;
   for (let i = b.pages.length - 1; i >= 0 && n < max && b.size > b.target; i--) {
     const p = b.pages[i]!;
     b.pages.splice(i, 1);
-    const frames = b.batched && p.order === 9 ? 2 ** p.order : 1;
-    for (let k = 0; k < (b.batched ? frames : 1); k++) b.hostLocked.delete(p.head + k);
+    for (let k = 0; k < hostFrames(b, p); k++) b.hostLocked.delete(p.head + k);
     b.size -= 2 ** p.order;
     freePage(world, g, b, p);
     world.transition('vmware-balloon', 'locked', 'guest');

@@ -67,3 +67,32 @@ test('without MUST_TELL_HOST the host page stays when the unit completes: the fi
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+test('a deflate acknowledgement takes its pages out of the partly ballooned unit (QEMU balloon_deflate_page)', () => {
+  const { r, apply, unit } = inflateUnitHalf({});
+  const vb = balloonOf(r.world.guests[0]!)!;
+  apply('vballoon.host.target', { guest: 0, pages: 246 });
+  expect(apply('vballoon.leak', { guest: 0 })).toEqual({ ok: true, value: 10 });
+  const gone = [...vb.requests[0]!.pfns];
+  // Until the device acknowledges the deflate, the pages still count towards the unit.
+  expect(vb.partial.get(unit)?.size).toBe(256);
+  expect(apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(246);
+  for (const gfn of gone) expect(vb.partial.get(unit)?.has(gfn)).toBe(false);
+  expect(r.violation).toBeNull();
+});
+
+test('a migrated page leaves the partly ballooned unit when the device acknowledges the migration\'s deflate', () => {
+  const { r, apply, unit } = inflateUnitHalf({});
+  const vb = balloonOf(r.world.guests[0]!)!;
+  const old = [...vb.partial.get(unit)!][0]!;
+  expect(apply('bcomp.isolate', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(apply('bcomp.migrate', { guest: 0, gfn: old }).ok).toBe(true);
+  expect(apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(256);
+  expect(apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false }).ok).toBe(true);
+  expect(vb.partial.get(unit)?.size).toBe(255);
+  expect(vb.partial.get(unit)?.has(old)).toBe(false);
+  expect(apply('bcomp.finish', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(r.violation).toBeNull();
+});
