@@ -131,6 +131,8 @@ describe('split and merge (expand, __free_one_page)', () => {
     expect(b.isFree(-1)).toBe(false);
     expect(b.isFree(p)).toBe(false);
     expect(b.isFree(p + 1)).toBe(true);
+    expect(b.isFree(p + 1.5)).toBe(false);
+    expect(b.isFree(Number.NaN)).toBe(false);
     // PG_reported only lands on a free block's head: not on an allocated page, not mid-block.
     expect(b.setReported(p)).toBe(false);
     expect(b.setReported(p + 3)).toBe(false);

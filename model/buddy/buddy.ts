@@ -892,7 +892,8 @@ export class BuddyAllocator {
 
   /** The free block (head, packed) containing [pfn, pfn + 2^minOrder), if any. */
   private enclosingFree(pfn: number, minOrder: number): [number, number] | undefined {
-    if (!Number.isInteger(pfn) || pfn < 0) return undefined;
+    // A negative pfn falls in a negative region, which holds no heads.
+    if (!Number.isInteger(pfn)) return undefined;
     if (!this.headsInRegion.has(Math.floor(pfn / MAX_ORDER_FRAMES))) return undefined;
     for (let order = minOrder; order <= MAX_PAGE_ORDER; order++) {
       const head = alignDown(pfn, order);

@@ -36,6 +36,13 @@ describe('__fragmentation_index (mm/vmstat.c)', () => {
     expect(fragmentationIndex(11, counts({ 0: 5 }))).toBe(0);
   });
 
+  test('an order that is not one (negative, fractional) gives 0 too, not an index', () => {
+    // Unguarded, order -1 would count the 5 pages as 10 suitable half-pages (-1000), and 1.5
+    // would divide by 2^1.5.
+    expect(fragmentationIndex(-1, counts({ 0: 5 }))).toBe(0);
+    expect(fragmentationIndex(1.5, counts({ 0: 5 }))).toBe(0);
+  });
+
   test('contig_page_info counts suitable blocks in units of the request', () => {
     expect(contigPageInfo(counts({ 0: 1, 4: 2 }), 2)).toEqual({
       freePages: 33,

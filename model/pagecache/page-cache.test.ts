@@ -205,6 +205,44 @@ describe("the host page cache's own eviction (makeRoom)", () => {
   });
 });
 
+describe("the host page cache's LRU: a hit makes a block the youngest", () => {
+  // Blocks 0..31 of disk 0 are files 0 and 1; file 2 index 0 is block 32, the 33rd.
+  const fill = (write: boolean) =>
+    Array.from({ length: HOST_CACHE_PAGES_MAX }, (_, i) => {
+      const at = { guest: 0, file: Math.floor(i / 16), index: i % 16 };
+      return write ? [op('file.write', at), op('file.writeback', at), op('io.complete', { guest: 0 })] : [op('file.read', at)];
+    }).flat();
+
+  it('a read served from the host cache saves its block from the next eviction; the next oldest clean block goes', () => {
+    const first = { guest: 0, file: 0, index: 0 };
+    const r = scenario(machine(BASE), [...fill(false), op('file.evict', first), op('file.read', first), op('file.read', { guest: 0, file: 2, index: 0 })]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.every((x) => x.ok)).toBe(true);
+    const d = pcWorld(r.world).disks[0]![0]!;
+    expect([d.hostCache.size, d.hostCache.has(0), d.hostCache.has(1), d.hostCache.has(32)]).toEqual([HOST_CACHE_PAGES_MAX, true, false, true]);
+  });
+
+  it('a write to a cached block does too: with every page dirty, the oldest other block is written back and dropped', () => {
+    const first = { guest: 0, file: 0, index: 0 };
+    const r = scenario(machine(BASE), [
+      ...fill(true),
+      op('file.write', first),
+      op('file.writeback', first),
+      op('io.complete', { guest: 0 }),
+      op('file.write', { guest: 0, file: 2, index: 0 }),
+      op('file.writeback', { guest: 0, file: 2, index: 0 }),
+      op('io.complete', { guest: 0 }),
+    ]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.every((x) => x.ok)).toBe(true);
+    const d = pcWorld(r.world).disks[0]![0]!;
+    expect([d.hostCache.size, d.hostCache.has(0), d.hostCache.has(1), d.hostCache.has(32)]).toEqual([HOST_CACHE_PAGES_MAX, true, false, true]);
+    // Block 1 reached the medium before it was dropped.
+    expect(d.medium.has(1)).toBe(true);
+    expect(d.medium.has(0)).toBe(false);
+  });
+});
+
 describe('mmap of a file', () => {
   it('a range past the end of the file (pgoff + pages > FILE_PAGES) is refused; the last pages map', () => {
     const r = scenario(machine(BASE), [spawn, op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 7, write: true }), op('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 10, vpn: V, pages: 6, write: true })]);

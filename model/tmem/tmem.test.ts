@@ -44,6 +44,15 @@ describe('cleancache', () => {
     expect(r.world.transitions.get('cleancache')?.get('stored->got')).toBe(1);
   });
 
+  it('a read that misses asks cleancache once; with cleancache off there is no pool to ask and nothing is counted', () => {
+    const read = [op('file.read', { guest: 0, file: 4, index: 0 })];
+    const on = scenario(machine(ON), read);
+    const off = scenario(machine({ ...ON, 'cleancache.enabled': false }), read);
+    expect([kinds(on), kinds(off)]).toEqual([[], []]);
+    expect(on.world.transitions.get('cleancache')?.get('absent->missed')).toBe(1);
+    expect(off.world.transitions.get('cleancache')?.get('absent->missed')).toBeUndefined();
+  });
+
   it('cleancache-invalidate-inode-partial: a page of an invalidated inode comes back', () => {
     const m = machine(ON, ['cleancache-invalidate-inode-partial']);
     const p = apiPool(m, 0);

@@ -43,6 +43,8 @@ describe('device answers', () => {
     r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
     const d = deviceOf(r.world, r.world.guests[0]!)!;
     expect(d.blocks).toBe(4);
+    const buddy = r.world.guests[0]!.buddy;
+    const free0 = buddy.freePages();
     r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 2 } });
     r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
     r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 1 } });
@@ -50,6 +52,9 @@ describe('device answers', () => {
     r.apply({ kind: 'virtio-mem.plug', args: { guest: 0, block: 0 } });
     expect(results.slice(2)).toEqual([VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_ACK, VIRTIO_MEM_RESP_NACK, VIRTIO_MEM_RESP_ERROR]);
     expect(d.plugged).toBe(2);
+    // Only the two ACKed blocks were onlined: the NACKed block 2 stays offline.
+    expect(buddy.freePages() - free0).toBe(2 * 512);
+    expect(buddy.isFree(d.base + 2 * 512)).toBe(false);
     results.length = 0;
     r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 0, count: 2 } });
     r.apply({ kind: 'virtio-mem.state', args: { guest: 0, block: 0, count: 4 } });
