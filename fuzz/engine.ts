@@ -54,14 +54,19 @@ export function modelConfigOf(c: SwarmConfig, faults: readonly string[]): ModelC
   return { hostFrames: c.hostFrames, guests: c.guests, faults, options: c.options };
 }
 
-interface Sample {
+export interface Sample {
   readonly config: SwarmConfig;
   readonly choices: readonly Choice[];
 }
 
-function sampleArb(mechanisms: readonly string[]): fc.Arbitrary<Sample> {
+/**
+ * One run: a swarm configuration over `mechanisms` (empty: all) and its choices. A `front`
+ * mechanism is always on and at the front (swarmArb); `machine` options replace the drawn ones.
+ */
+export function sampleArb(mechanisms: readonly string[], front?: string, machine?: SwarmConfig['options']): fc.Arbitrary<Sample> {
+  const config = swarmArb(mechanisms, front);
   return fc.record({
-    config: swarmArb(mechanisms),
+    config: machine ? config.map((c) => ({ ...c, options: { ...c.options, ...machine } })) : config,
     choices: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: STEPS_MAX, size: 'max' }),
   });
 }

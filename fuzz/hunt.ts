@@ -9,8 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { FaultDef } from '../model/faults';
 import type { Counterexample, Operation } from './contract';
 import { COUNTEREXAMPLE_FORMAT, COUNTEREXAMPLE_VERSION } from './contract';
-import { generateAndRun, MODEL_VERSION, modelConfigOf, shrinkOperations, STEPS_MAX } from './engine';
-import { swarmArb } from './swarm';
+import { generateAndRun, MODEL_VERSION, modelConfigOf, sampleArb, shrinkOperations, type Sample } from './engine';
+import { CORE_MECHANISMS } from './swarm';
 import type { Violation } from '../properties/violation';
 
 /** Runs drawn per fast-check sample call. */
@@ -27,16 +27,25 @@ export interface HuntResult {
   readonly counterexample: Counterexample | null;
 }
 
+/**
+ * The runs of a hunt for `f`, by batch: even batches from the whole swarm (every mechanism and
+ * option at random, as a campaign draws them), odd ones focused on the fault's own mechanism
+ * (the core ones and its own kinds only, never switched off and brought to the front) on the
+ * machine the bug needs (`FaultDef.machine`). A fault whose bug takes a long chain of its own
+ * mechanism's steps on a rare machine is reached by the focused runs; one that needs other
+ * mechanisms' help, by the whole swarm.
+ */
+export function huntArbs(f: FaultDef): readonly [fc.Arbitrary<Sample>, fc.Arbitrary<Sample>] {
+  return [sampleArb([]), sampleArb([f.mechanism, ...CORE_MECHANISMS], f.mechanism, f.machine)];
+}
+
 export function hunt(f: FaultDef, seed: number, budgetSeconds: number): HuntResult {
-  const arb = fc.record({
-    config: swarmArb([]),
-    choices: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: STEPS_MAX, size: 'max' }),
-  });
+  const arbs = huntArbs(f);
   const t0 = performance.now();
   let runs = 0;
   for (let batch = 0; (performance.now() - t0) / 1000 < budgetSeconds; batch++) {
     const batchSeed = (seed * 7919 + batch) | 0;
-    for (const s of fc.sample(arb, { seed: batchSeed, numRuns: SAMPLE_BATCH })) {
+    for (const s of fc.sample(arbs[batch % 2]!, { seed: batchSeed, numRuns: SAMPLE_BATCH })) {
       runs++;
       const r = generateAndRun(s, [f.name], new Set());
       if (!r.violation || !f.breaks.includes(r.violation.property)) continue;

@@ -11,7 +11,7 @@ import type { SwarmConfig } from './contract';
 import { optionArbs } from './generators';
 
 /** Mechanisms every other one acts through: never switched off as a whole. */
-const CORE_MECHANISMS = ['nested-mmu', 'buddy', 'tlb'];
+export const CORE_MECHANISMS = ['nested-mmu', 'buddy', 'tlb'];
 
 /** Kinds every run keeps on: without them nothing else has anything to act on. */
 export const ALWAYS_ON = ['guest.spawn', 'guest.mmap', 'guest.read', 'guest.write'];
@@ -23,18 +23,23 @@ const guestArb: fc.Arbitrary<GuestConfig> = fc.record({
   hugePages: fc.boolean(),
 });
 
-/** The swarm over the operation kinds of `mechanisms` (empty: all). */
-export function swarmArb(mechanisms: readonly string[]): fc.Arbitrary<SwarmConfig> {
+/**
+ * The swarm over the operation kinds of `mechanisms` (empty: all). A `front` mechanism (a fault
+ * hunt's own) is never switched off: its kinds always have weight and it is always brought to
+ * the front.
+ */
+export function swarmArb(mechanisms: readonly string[], front?: string): fc.Arbitrary<SwarmConfig> {
   const kinds = operations.filter((o) => mechanisms.length === 0 || mechanisms.includes(o.mechanism) || ALWAYS_ON.includes(o.name));
   const weightArbs: Record<string, fc.Arbitrary<number>> = {};
   for (const k of kinds)
-    weightArbs[k.name] = ALWAYS_ON.includes(k.name) ? fc.integer({ min: 2, max: 10 }) : fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1, max: 10 }) });
+    weightArbs[k.name] =
+      ALWAYS_ON.includes(k.name) || k.mechanism === front ? fc.integer({ min: 2, max: 10 }) : fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1, max: 10 }) });
   // Swarm over mechanisms too: with a dozen mechanisms a run that mixes all of them gives each
   // too few steps to build its own preconditions, so each run also switches whole mechanisms
   // off or brings them to the front (the core ones, which every other acts through, stay on).
   const focusArbs: Record<string, fc.Arbitrary<number>> = {};
   for (const m of new Set(kinds.map((k) => k.mechanism)))
-    focusArbs[m] = CORE_MECHANISMS.includes(m) ? fc.constant(1) : fc.oneof({ weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(4) });
+    focusArbs[m] = m === front ? fc.constant(4) : CORE_MECHANISMS.includes(m) ? fc.constant(1) : fc.oneof({ weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(4) });
   const mechanismOf = new Map(kinds.map((k) => [k.name, k.mechanism]));
   return fc
     .record({

@@ -19,6 +19,12 @@ export interface FaultDef {
    * and the catalogue still hunt every fault at random.
    */
   readonly scenario?: string;
+  /**
+   * Swarm options the bug needs to exist at all (the machine it lives on, e.g. a guest that
+   * poisons its free pages on a host that does not offer PAGE_POISON). The hunt's focused runs
+   * use them; its other runs, and every campaign, draw all options at random.
+   */
+  readonly machine?: Readonly<Record<string, number | boolean | string>>;
 }
 
 export const coreFaults: readonly FaultDef[] = [
