@@ -178,7 +178,8 @@ export function tmemHostReclaim(w: World, n: number): number {
     // back until invalidated (frontswap.rst: "once a page is successfully stored, a matching
     // load ... will always succeed"). Taking it back loses swapped-out data.
     if (!w.fault('tmem-host-reclaims-persistent')) break;
-    const victim = t.pools.find((p) => p.kind === 'persistent' && p.pages.size > 0);
+    // Every ephemeral page is on the LRU, which is empty now: a pool with pages is persistent.
+    const victim = t.pools.find((p) => p.pages.size > 0);
     if (!victim) break;
     dropPage(w, t, victim, victim.pages.keys().next().value as number);
   }
