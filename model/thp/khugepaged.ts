@@ -47,7 +47,8 @@ interface RangeView {
 function examine(world: World, g: Guest, p: Process, base: number, structureOnly = false): RangeView | string {
   const vma = p.vmaAt(base);
   if (!g.config.hugePages) return 'THP is off in this guest';
-  if (!vma || !vma.huge || vma.start > base || vma.end < base + FRAMES_PER_2M) return 'no VM_HUGEPAGE VMA covers the range';
+  // vmaAt(base) contains base: only the end can fall short of the range.
+  if (!vma || !vma.huge || vma.end < base + FRAMES_PER_2M) return 'no VM_HUGEPAGE VMA covers the range';
   const pmd = slotFor(world, g, p, base, 2, false);
   if (isRefusal(pmd)) return pmd.detail;
   if (!pmd || pmd.level !== 2 || !guestPresent(pmd.entry)) return 'no PTE table (pmd none)';
