@@ -47,7 +47,9 @@ interface RangeView {
 function examine(world: World, g: Guest, p: Process, base: number, structureOnly = false): RangeView | string {
   const vma = p.vmaAt(base);
   if (!g.config.hugePages) return 'THP is off in this guest';
-  if (!vma || !vma.huge || vma.start > base || vma.end < base + FRAMES_PER_2M) return 'no VM_HUGEPAGE VMA covers the range';
+  // A huge VMA starts and ends 2 MiB aligned (mmap, munmap and mprotect refuse otherwise:
+  // guest/kernel.ts), so the one containing the aligned base covers the whole range.
+  if (!vma || !vma.huge) return 'no VM_HUGEPAGE VMA covers the range';
   const pmd = slotFor(world, g, p, base, 2, false);
   if (isRefusal(pmd)) return pmd.detail;
   if (!pmd || pmd.level !== 2 || !guestPresent(pmd.entry)) return 'no PTE table (pmd none)';

@@ -116,8 +116,9 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   }
   // A read fault on an empty PMD of a huge VMA: the huge zero page.
   if (access === 'write' || !vma.huge || !g.config.hugePages || !world.option('thp.use-zero-page', false)) return null;
+  // The huge VMA starts and ends 2 MiB aligned (guest/kernel.ts mmap, munmap, mprotect): it
+  // covers the whole range around vpn.
   const base = vpn - (vpn % FRAMES_PER_2M);
-  if (base < vma.start || base + FRAMES_PER_2M > vma.end) return null;
   if (pmd && guestPresent(pmd.entry)) return null;
   // A swapped-out page in the range makes the PMD not none in Linux (its swap entry lives in a
   // PTE table); the model keeps swap entries beside the tables, so it asks.

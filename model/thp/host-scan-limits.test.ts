@@ -1,0 +1,147 @@
+/**
+ * Host khugepaged's scan and the host split at their limits (mm/khugepaged.c
+ * hpage_collapse_scan_pmd): a unit a reclaim is writing out is left alone, and only that unit
+ * (the reclaim's range [gfn, gfn + frames) against the unit's [base, base + 512)); the last unit
+ * of guest memory is a unit like any other, nothing past it is; max_ptes_none (511) and
+ * max_ptes_swap (64) are the largest counts still collapsed (the subpages nothing backed are
+ * cleared, one host clear each); a frame locked by a host migration
+ * is a barrier; the operations refuse a gfn past guest memory.
+ */
+import { Runner } from '../../fuzz/run';
+import { FRAMES_PER_2M } from '../constants';
+import { resolveBacking } from '../host/ept-fault';
+import { operationNamed } from '../registry';
+import { hostKhugepagedScan } from './host-khugepaged';
+import { MAX_PTES_SWAP_DEFAULT, thpState } from './state';
+
+const FRAMES = 2 ** 12;
+const UNIT = 2;
+const BASE = UNIT * FRAMES_PER_2M;
+
+/** Each step's outcome recorded as 'ok' or 'code: detail'. */
+function recording(hugePages = false): { r: Runner; out: string[] } {
+  const out: string[] = [];
+  const guest = { frames: FRAMES, guestLevels: 4 as const, eptLevels: 4 as const, hugePages };
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options: {} }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  return { r, out };
+}
+
+function back(r: Runner, gfns: readonly number[]): void {
+  const g = r.world.guests[0]!;
+  for (const gfn of gfns) expect(typeof resolveBacking(r.world, g, gfn)).toBe('object');
+  for (const gfn of gfns) expect(g.backing.has(gfn)).toBe(true);
+}
+
+function last(r: Runner, out: string[], kind: string, args: Record<string, number | string>): string {
+  r.apply({ kind, args: { guest: 0, ...args } });
+  return out[out.length - 1]!;
+}
+
+describe('a reclaim in flight', () => {
+  test("blocks the scan of its own unit only: the gfns just outside the unit on either side don't", () => {
+    for (const [reclaimed, blocked] of [[BASE - 1, false], [BASE, true], [BASE + FRAMES_PER_2M - 1, true], [BASE + FRAMES_PER_2M, false]] as const) {
+      const { r, out } = recording();
+      back(r, [BASE - 1, BASE, BASE + FRAMES_PER_2M - 1, BASE + FRAMES_PER_2M]);
+      expect(last(r, out, 'host.reclaim.begin', { gfn: reclaimed })).toBe('ok');
+      const scan = last(r, out, 'thp.host.scan', { gfn: BASE + 7 });
+      if (blocked) expect(scan).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: a reclaim is in flight`);
+      else expect(scan).toBe('ok');
+      expect(thpState(r.world).hostCandidate.has(0)).toBe(!blocked);
+      expect(r.violation).toBeNull();
+    }
+  });
+
+  test('begun after the scan, fails the collapse\'s revalidation: the 2 MiB block goes back, the unit stays 4 KiB', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    back(r, [BASE, BASE + 1]);
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    expect(last(r, out, 'host.reclaim.begin', { gfn: BASE + 1 })).toBe('ok');
+    const free = r.world.hostBuddy.freePages();
+    expect(last(r, out, 'thp.host.collapse', {})).toBe('busy: host khugepaged: revalidation failed: a reclaim is in flight');
+    expect(r.world.hostBuddy.freePages()).toBe(free);
+    expect(g.hugeBacked.has(UNIT)).toBe(false);
+    expect(thpState(r.world).hostCandidate.has(0)).toBe(false);
+    expect(r.world.transitions.get('thp')?.get('host-scanned->aborted')).toBe(1);
+    expect(r.violation).toBeNull();
+  });
+
+  test('of a 2 MiB backed unit blocks the host split of that unit, not of its neighbours', () => {
+    for (const [reclaimedUnit, blocked] of [[UNIT - 1, false], [UNIT, true], [UNIT + 1, false]] as const) {
+      const { r, out } = recording(true);
+      const g = r.world.guests[0]!;
+      back(r, [BASE - 1, BASE, BASE + FRAMES_PER_2M]);
+      for (const u of [UNIT - 1, UNIT, UNIT + 1]) expect(g.hugeBacked.has(u)).toBe(true);
+      expect(last(r, out, 'host.reclaim.begin', { gfn: reclaimedUnit * FRAMES_PER_2M })).toBe('ok');
+      const split = last(r, out, 'thp.host.split', { gfn: BASE + 3 });
+      if (blocked) expect(split).toBe('busy: g0: a reclaim of this unit is in flight');
+      else expect(split).toBe('ok');
+      expect(g.hugeBacked.has(UNIT)).toBe(blocked);
+      expect(r.violation).toBeNull();
+    }
+  });
+});
+
+describe('the edges of guest memory', () => {
+  test('the last unit is scanned like any other; a unit past guest memory is not (the operations refuse the gfn)', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    const lastBase = FRAMES - FRAMES_PER_2M;
+    back(r, [FRAMES - 1]);
+    expect(last(r, out, 'thp.host.scan', { gfn: FRAMES - 1 })).toBe('ok');
+    expect(thpState(r.world).hostCandidate.get(0)?.unit).toBe(lastBase / FRAMES_PER_2M);
+    expect(hostKhugepagedScan(r.world, g, FRAMES)).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining(': beyond guest memory') });
+    for (const kind of ['thp.host.scan', 'thp.host.split']) {
+      expect(operationNamed(kind)!.apply(r.world, { guest: 0, gfn: FRAMES })).toMatchObject({ ok: false, error: 'out-of-range' });
+      expect(operationNamed(kind)!.apply(r.world, { guest: 0, gfn: FRAMES - 1 })).not.toMatchObject({ error: 'out-of-range' });
+    }
+    expect(r.violation).toBeNull();
+  });
+});
+
+describe('max_ptes_none and max_ptes_swap', () => {
+  test('511 gfns never touched are collapsed, all 512 are not', () => {
+    const { r, out } = recording();
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: 512 none > max_ptes_none 511`);
+    back(r, [BASE + 100]);
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    const zeroings = r.world.frames.zeroings;
+    expect(last(r, out, 'thp.host.collapse', {})).toBe('ok');
+    // __collapse_huge_page_copy clears each subpage nothing backed: 511 host clears.
+    expect(r.world.frames.zeroings - zeroings).toBe(FRAMES_PER_2M - 1);
+    expect(r.world.guests[0]!.hugeBacked.has(UNIT)).toBe(true);
+    expect(r.violation).toBeNull();
+  });
+
+  test(`${MAX_PTES_SWAP_DEFAULT} host-swapped gfns are swapped back in by the collapse, ${MAX_PTES_SWAP_DEFAULT + 1} are not`, () => {
+    for (const swapped of [MAX_PTES_SWAP_DEFAULT, MAX_PTES_SWAP_DEFAULT + 1]) {
+      const { r, out } = recording();
+      const g = r.world.guests[0]!;
+      const gfns = Array.from({ length: swapped + 1 }, (_, i) => BASE + i);
+      back(r, gfns);
+      for (const gfn of gfns.slice(1)) {
+        expect(last(r, out, 'host.reclaim.begin', { gfn })).toBe('ok');
+        expect(last(r, out, 'host.reclaim.end', {})).toBe('ok');
+      }
+      expect(g.hostSwap.size).toBe(swapped);
+      const scan = last(r, out, 'thp.host.scan', { gfn: BASE });
+      if (swapped > MAX_PTES_SWAP_DEFAULT) expect(scan).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: ${swapped} swapped > max_ptes_swap ${MAX_PTES_SWAP_DEFAULT}`);
+      else {
+        expect(scan).toBe('ok');
+        expect(last(r, out, 'thp.host.collapse', {})).toBe('ok');
+        expect(g.hostSwap.size).toBe(0);
+      }
+      expect(r.violation).toBeNull();
+    }
+  });
+});
+
+test('a frame of the unit locked by a host migration is a barrier to the scan', () => {
+  const { r, out } = recording();
+  back(r, [BASE, BASE + 9]);
+  expect(last(r, out, 'compaction.migrate.begin', { side: 'host', gfn: BASE + 9 })).toBe('ok');
+  const hfn = r.world.guests[0]!.backing.get(BASE + 9)!;
+  expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: hfn 0x${hfn.toString(16)} is locked for migration`);
+  expect(r.violation).toBeNull();
+});
