@@ -110,7 +110,8 @@ export function fsApiLoad(w: World, g: Guest, offset: number): OpResult {
   const c = tmemPeek(w, p, offset);
   w.transition('frontswap', c ? 'stored' : 'absent', c ? 'loaded' : 'missed');
   if (!c) return ok(FS_MISS);
-  return ok(c.kind === 'data' ? c.version : c.kind === 'zero' ? 0 : -1);
+  // The API pool holds only what fsApiStore put there: fresh data.
+  return ok(c.kind === 'data' ? c.version : -1);
 }
 
 export function fsApiInvalidate(w: World, g: Guest, offset: number, area: boolean): OpResult {

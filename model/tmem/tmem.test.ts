@@ -3,10 +3,11 @@
  * cache's use of cleancache, and the scenario of every injected fault of cleancache and
  * frontswap.
  */
-import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
+import { kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
+import { poison } from '../content';
 import { allPools } from './backend';
 import { CC_MISS } from './cleancache';
-import { FS_MISS } from './frontswap';
+import { FS_MISS, fsSwapInvalidateArea, fsSwapLoad, fsSwapPeek, fsSwapStore } from './frontswap';
 
 const ON = { 'cleancache.enabled': true, 'frontswap.enabled': true, 'tmem.frames': 64, 'page-cache.cacheModes': 'none' };
 
@@ -82,6 +83,32 @@ describe('frontswap', () => {
     expect(r.results[1]).toEqual(r.results[0]);
     expect(r.results[4]).toEqual({ ok: true, value: FS_MISS });
     expect(r.results[6]).toEqual({ ok: true, value: FS_MISS });
+  });
+
+  it('invalidating the area drops every offset; each outcome is counted as its transition', () => {
+    const r = scenario(machine(ON), [store(0, false), store(1, false), store(2, true), op('frontswap.invalidate', { guest: 0, offset: 5, area: true }), load(0), load(1)]);
+    expect(kinds(r)).toEqual([]);
+    expect(r.results.slice(4)).toEqual([{ ok: true, value: FS_MISS }, { ok: true, value: FS_MISS }]);
+    expect(Object.fromEntries(r.world.transitions.get('frontswap') ?? [])).toEqual({ 'absent->stored': 2, 'absent->refused': 1, 'stored->invalidated': 1, 'absent->missed': 2 });
+  });
+
+  it("frontswap is on by default, with a swap pool and an API pool per guest; off, there are none, and the swap hooks count nothing", () => {
+    const pools = (options: Record<string, boolean>) => allPools(scenario(machine({ 'cleancache.enabled': false, ...options }, [], 2), []).world).map((p) => [p.kind, p.use, p.owner].join(' '));
+    expect(pools({})).toEqual(['persistent swap 0', 'persistent api 0', 'persistent swap 1', 'persistent api 1']);
+    expect(pools({ 'frontswap.enabled': false })).toEqual([]);
+    const s = stepper(machine({ 'cleancache.enabled': false, 'frontswap.enabled': false }));
+    s.apply('guest.spawn', { guest: 0 });
+    expect(fsSwapLoad(s.world, s.world.guests[0]!, 0)).toBeUndefined();
+    expect(s.world.transitions.get('frontswap')).toBeUndefined();
+  });
+
+  it('swapoff or a crash (invalidate_area of the swap type) drops every stored slot', () => {
+    const s = stepper(machine(ON));
+    s.apply('guest.spawn', { guest: 0 });
+    const g = s.world.guests[0]!;
+    expect([fsSwapStore(s.world, g, 3, poison(3)), fsSwapStore(s.world, g, 4, poison(4))]).toEqual([true, true]);
+    fsSwapInvalidateArea(s.world, g);
+    expect([fsSwapPeek(s.world, 0, 3), fsSwapPeek(s.world, 0, 4)]).toEqual([undefined, undefined]);
   });
 
   it('the host takes back ephemeral tmem pages only, never a stored frontswap page', () => {
