@@ -11,7 +11,7 @@ import type { SwarmConfig } from './contract';
 import { optionArbs } from './generators';
 
 /** Mechanisms every other one acts through: never switched off as a whole. */
-export const CORE_MECHANISMS = ['nested-mmu', 'buddy', 'tlb'];
+const CORE_MECHANISMS = ['nested-mmu', 'buddy', 'tlb'];
 
 /** Kinds every run keeps on: without them nothing else has anything to act on. */
 export const ALWAYS_ON = ['guest.spawn', 'guest.mmap', 'guest.read', 'guest.write'];
