@@ -172,3 +172,38 @@ describe('a ranged TLB flush (flush_tlb_mm_range): page by page up to tlb_single
     expect(r.violation).toBeNull();
   });
 });
+
+test('mprotect rewrites the present leaves of the range only: write and NX follow the new protection, the pages beyond keep theirs', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 3, write: true, exec: false, huge: false } });
+  for (let v = BASE; v < BASE + 3; v++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: v } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 2, write: false, exec: true } });
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 1)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 2)).toMatchObject({ writable: true, nx: true });
+  // Write back: an exclusive anonymous page becomes writable in place, and NX again.
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE + 1, pages: 1, write: true, exec: false } });
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 1)).toMatchObject({ writable: true, nx: true });
+  expect(errors.every((e) => e === undefined)).toBe(true);
+  expect(r.violation).toBeNull();
+});
+
+test('mprotect over a hole is refused as no-such-mapping and changes nothing', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE + 3, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 5, write: false, exec: false } });
+  expect(errors).toEqual([undefined, undefined, undefined, 'no-such-mapping']);
+  expect(p.vmas.map((v) => [v.start, v.end, v.prot.write])).toEqual([
+    [BASE, BASE + 2, true],
+    [BASE + 3, BASE + 5, true],
+  ]);
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: true });
+  expect(r.violation).toBeNull();
+});
