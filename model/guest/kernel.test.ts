@@ -123,3 +123,87 @@ test("memctl's 1 GiB leaf made read-only by mprotect and writable again: the nex
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
+
+describe('a ranged TLB flush (flush_tlb_mm_range): page by page up to tlb_single_page_flush_ceiling, the whole PCID above', () => {
+  /** 40 pages mapped from BASE and one page each at BASE+33 and BASE+34 cached in the TLB. */
+  function cached(): { r: Runner; errors: (string | undefined)[]; vpid: number; cachedAt: (vpn: number) => boolean } {
+    const { r, errors } = runner();
+    const g = r.world.guests[0]!;
+    r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 40, write: true, exec: false, huge: false } });
+    for (let v = BASE; v < BASE + 40; v++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: v } });
+    const cachedAt = (vpn: number) => r.world.tlb.overlapping(g.vpid, 1, vpn, vpn + 1).length > 0;
+    return { r, errors, vpid: g.vpid, cachedAt };
+  }
+
+  test('mprotect of 33 pages: 33 INVLPGs, one per page of the range; the pages past its end stay cached', () => {
+    const { r, errors, cachedAt } = cached();
+    expect(cachedAt(BASE)).toBe(true);
+    expect(cachedAt(BASE + 33)).toBe(true);
+    const before = r.world.tlb.stats.invlpg;
+    r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 33, write: false, exec: false } });
+    expect(r.world.tlb.stats.invlpg - before).toBe(33);
+    for (let v = BASE; v < BASE + 33; v++) expect(cachedAt(v)).toBe(false);
+    expect(cachedAt(BASE + 33)).toBe(true);
+    expect(cachedAt(BASE + 34)).toBe(true);
+    expect(errors.every((e) => e === undefined)).toBe(true);
+    expect(r.violation).toBeNull();
+  });
+
+  test('mprotect of 34 pages: no INVLPG, the whole address space flushed, pages outside the range too', () => {
+    const { r, errors, cachedAt } = cached();
+    expect(cachedAt(BASE + 35)).toBe(true);
+    const before = r.world.tlb.stats.invlpg;
+    r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 34, write: false, exec: false } });
+    expect(r.world.tlb.stats.invlpg - before).toBe(0);
+    for (let v = BASE; v < BASE + 40; v++) expect(cachedAt(v)).toBe(false);
+    expect(errors.every((e) => e === undefined)).toBe(true);
+    expect(r.violation).toBeNull();
+  });
+
+  test('munmap of one page that leaves its page table in use: one INVLPG for that page, its neighbours stay cached', () => {
+    const { r, errors, cachedAt } = cached();
+    const before = r.world.tlb.stats.invlpg;
+    r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE + 1, pages: 1 } });
+    expect(r.world.tlb.stats.invlpg - before).toBe(1);
+    expect(cachedAt(BASE)).toBe(true);
+    expect(cachedAt(BASE + 1)).toBe(false);
+    expect(cachedAt(BASE + 2)).toBe(true);
+    expect(errors.every((e) => e === undefined)).toBe(true);
+    expect(r.violation).toBeNull();
+  });
+});
+
+test('mprotect rewrites the present leaves of the range only: write and NX follow the new protection, the pages beyond keep theirs', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 3, write: true, exec: false, huge: false } });
+  for (let v = BASE; v < BASE + 3; v++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: v } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 2, write: false, exec: true } });
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 1)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 2)).toMatchObject({ writable: true, nx: true });
+  // Write back: an exclusive anonymous page becomes writable in place, and NX again.
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE + 1, pages: 1, write: true, exec: false } });
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: false, nx: false });
+  expect(peekLeaf(r.world, g, p, BASE + 1)).toMatchObject({ writable: true, nx: true });
+  expect(errors.every((e) => e === undefined)).toBe(true);
+  expect(r.violation).toBeNull();
+});
+
+test('mprotect over a hole is refused as no-such-mapping and changes nothing', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE + 3, pages: 2, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+  r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: BASE, pages: 5, write: false, exec: false } });
+  expect(errors).toEqual([undefined, undefined, undefined, 'no-such-mapping']);
+  expect(p.vmas.map((v) => [v.start, v.end, v.prot.write])).toEqual([
+    [BASE, BASE + 2, true],
+    [BASE + 3, BASE + 5, true],
+  ]);
+  expect(peekLeaf(r.world, g, p, BASE)).toMatchObject({ writable: true });
+  expect(r.violation).toBeNull();
+});

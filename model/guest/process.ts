@@ -60,12 +60,10 @@ export class Process {
   /** Remove [start, end) from the VMAs, splitting where needed (the munmap split). */
   removeRange(start: number, end: number): void {
     const keep: Vma[] = [];
+    // What each VMA keeps before the range and after it: all of it when it lies wholly on one side.
     for (const v of this.vmas) {
-      if (v.end <= start || v.start >= end) keep.push(v);
-      else {
-        if (v.start < start) keep.push({ ...v, end: start });
-        if (v.end > end) keep.push({ ...v, start: end });
-      }
+      if (v.start < start) keep.push({ ...v, end: Math.min(v.end, start) });
+      if (v.end > end) keep.push({ ...v, start: Math.max(v.start, end) });
     }
     this.vmas.length = 0;
     this.vmas.push(...keep);
@@ -83,6 +81,7 @@ export class Process {
       }
     }
     this.vmas.length = 0;
-    this.vmas.push(...out.sort((a, b) => a.start - b.start));
+    // The pieces come out in order: the list is sorted (addVma) and every piece stays within its VMA.
+    this.vmas.push(...out);
   }
 }
