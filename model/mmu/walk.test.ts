@@ -7,7 +7,7 @@ import { createWorld } from '../registry';
 import { isRefusal } from '../result';
 import type { World } from '../world';
 import { access } from './access';
-import { nestedWalk, uniformWalkRefs } from './walk';
+import { expectedWalkRefs, nestedWalk, uniformWalkRefs } from './walk';
 import { spawn, mmap } from '../guest/kernel';
 
 function machine(guestLevels: 4 | 5, eptLevels: 4 | 5, hugePages: boolean): World {
@@ -16,14 +16,18 @@ function machine(guestLevels: 4 | 5, eptLevels: 4 | 5, hugePages: boolean): Worl
   return w;
 }
 
-function refsOfFirstTouch(w: World, huge: boolean): number {
+function walkOfFirstTouch(w: World, huge: boolean): ReturnType<typeof nestedWalk> {
   const g = w.guests[0]!;
   const pid = spawn(w, g);
   if (!pid.ok) throw new Error(pid.detail);
   const p = g.processes.get(pid.value!)!;
   expect(mmap(w, g, p, 1024, 512, { write: true, exec: false }, huge).ok).toBe(true);
   expect(access(w, g, p, 1024, 'write').ok).toBe(true);
-  const walk = nestedWalk(w, g, p.cr3, 1024, 'read', false);
+  return nestedWalk(w, g, p.cr3, 1024, 'read', false);
+}
+
+function refsOfFirstTouch(w: World, huge: boolean): number {
+  const walk = walkOfFirstTouch(w, huge);
   if (walk.kind !== 'ok') throw new Error(walk.kind);
   return walk.refs;
 }
@@ -64,5 +68,27 @@ describe('nested walk references', () => {
     expect(rd.ok && wr.ok && rd.content).toEqual(wr.ok && wr.content);
     expect(w.journal.walks).toHaveLength(0);
     expect(w.journal.tlbHits).toHaveLength(1);
+  });
+
+  it.each([
+    [4, 4, false, false, [4, 4, 4, 4, 4], 4],
+    [4, 5, false, false, [5, 5, 5, 5, 5], 4],
+    [5, 4, false, false, [4, 4, 4, 4, 4, 4], 5],
+    [4, 4, true, true, [3, 3, 3, 3], 3],
+    [4, 4, true, false, [3, 3, 3, 3, 3], 4],
+  ] as const)('%i/%i levels (huge host %s, huge guest %s): EPT references per step %j, %i guest entries, and the total is their sum', (gl, hl, hugeHost, hugeGuest, perStep, guestEntries) => {
+    const walk = walkOfFirstTouch(machine(gl, hl, hugeHost), hugeGuest);
+    if (walk.kind !== 'ok') throw new Error(walk.kind);
+    // One EPT walk per guest table read plus one for the final gfn, then one reference per guest entry.
+    expect(walk.eptRefs).toEqual(perStep);
+    expect(walk.guestLevelsWalked).toBe(guestEntries);
+    expect(expectedWalkRefs(walk.guestLevelsWalked, walk.eptRefs)).toBe(walk.refs);
+    expect(walk.refs).toBe(perStep.reduce((a, b) => a + b, 0) + guestEntries);
+  });
+
+  it('expectedWalkRefs adds the EPT references of every step to one reference per guest level walked', () => {
+    expect(expectedWalkRefs(4, [4, 4, 4, 4, 4])).toBe(24);
+    expect(expectedWalkRefs(3, [3, 3, 3, 3])).toBe(15);
+    expect(expectedWalkRefs(0, [])).toBe(0);
   });
 });
