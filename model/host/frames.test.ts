@@ -31,8 +31,12 @@ describe('host frames', () => {
       expect(w.frames.ledgerFrameOf(0, 100 + i)).toBe(hfn + i);
     }
     expect(w.frames.owner(hfn + 4)).toBeUndefined();
+    // A record right after the block (a frame the buddy gave someone else) is not the block's to clear.
+    const next = { kind: 'host-kernel', tag: 'next' } as const;
+    w.frames.setOwner(hfn + 4, next, { site: 's', reason: 'r', step: 0, order: 0 });
     const owned = w.frames.owned;
     hostFree(w, hfn, 2);
+    expect(w.frames.owner(hfn + 4)).toEqual(next);
     expect(w.frames.owned).toBe(owned - 4);
     expect(w.hostBuddy.freePages()).toBe(free);
     for (let i = 0; i < 4; i++) {
@@ -80,6 +84,11 @@ describe('host frames', () => {
     expect(w.frames.clearsOf(1, 7)).toBe(2);
     expect(w.frames.clearsOf(0, 7)).toBe(0);
     expect(w.frames.clearsOf(1, 8)).toBe(0);
+    // Only guest memory counts: a migration target for (1, 8) cleared is not (1, 8)'s memory yet.
+    const target = hostAlloc(w, 0, 'MOVABLE', () => ({ kind: 'migrate-target', guest: 1, gfn: 8 }), 's', 'r');
+    if (typeof target !== 'number') throw new Error(target.detail);
+    w.frames.clear(target, ZERO);
+    expect(w.frames.clearsOf(1, 8)).toBe(0);
     w.frames.write(hfn, data(1, 3));
     expect(w.frames.read(hfn)).toEqual(data(1, 3));
   });
@@ -99,11 +108,20 @@ describe('host frames', () => {
     const gm: HostOwner = { kind: 'guest-memory', guest: 0, gfn: 9 };
     w.frames.setOwner(500, gm, rec);
     expect(w.frames.ledgerFrameOf(0, 9)).toBe(500);
+    // The migration's target names (guest, gfn) too, but is not the gfn's frame until it becomes guest memory.
+    w.frames.setOwner(501, { kind: 'migrate-target', guest: 0, gfn: 9 }, rec);
+    w.frames.setOwner(502, { kind: 'dax-private', guest: 0, gfn: 9 }, rec);
+    expect(w.frames.ledgerFrameOf(0, 9)).toBe(500);
+    w.frames.clearOwner(502);
     w.journal.clear();
     w.frames.setOwner(501, gm, rec);
     expect(w.frames.ledgerFrameOf(0, 9)).toBe(501);
+    // Re-owning a frame that had an owner releases the old one.
+    expect(w.journal.released.has(501)).toBe(true);
+    w.journal.clear();
+    w.frames.setOwner(503, { kind: 'host-kernel', tag: 't' }, rec);
     // A fresh owner record: journaled as an owner change, not a release.
-    expect(w.journal.owners.has(501) && !w.journal.released.has(501)).toBe(true);
+    expect(w.journal.owners.has(503) && !w.journal.released.has(503)).toBe(true);
     w.journal.clear();
     w.frames.clearOwner(500);
     expect(w.frames.ledgerFrameOf(0, 9)).toBe(501);
@@ -163,8 +181,11 @@ describe('host frames', () => {
     expect(dev.used).toBe(used + 1);
     expect(g.hostSwap.has(10)).toBe(true);
     expect(g.hostSwap.get(10)).toBeUndefined();
-    // Writing a gfn with no slot does nothing.
+    // Writing a gfn with no slot does nothing, and journals nothing.
+    w.journal.clear();
     g.hostSwap.write(11, data(0, 1));
+    expect(w.journal.gfns.size).toBe(0);
+    expect(dev.used).toBe(used + 1);
     expect(g.hostSwap.has(11)).toBe(false);
     expect(g.hostSwap.get(11)).toBeUndefined();
     g.hostSwap.write(10, data(0, 2));
