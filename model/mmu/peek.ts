@@ -67,7 +67,6 @@ export function forEachLeaf(
     const span = framesAtLevel(level);
     const first = Math.max(0, Math.floor((vpnStart - base) / span));
     const last = Math.min(511, Math.floor((vpnEnd - 1 - base) / span));
-    if (first > last) return;
     const visitEntry = (e: Entry, i: number): void => {
       if (i < first || i > last) return;
       // A migration entry still names its page, as in peekLeaf.

@@ -9,7 +9,7 @@ import type { World } from '../world';
 import { access } from './access';
 import { expectedWalkRefs, nestedWalk, uniformWalkRefs } from './walk';
 import { spawn, mmap } from '../guest/kernel';
-import { EPT_READ, PTE_ACCESSED, PTE_DIRTY, PTE_PS, PTE_RW, PTE_USER } from '../constants';
+import { EPT_EXEC, EPT_READ, PTE_ACCESSED, PTE_DIRTY, PTE_PS, PTE_RW, PTE_USER } from '../constants';
 import { data, ZERO } from '../content';
 import { PageTable } from '../paging/table';
 import { peekGuestPhysical } from './peek';
@@ -86,6 +86,7 @@ describe('nested walk references', () => {
     // One EPT walk per guest table read plus one for the final gfn, then one reference per guest entry.
     expect(walk.eptRefs).toEqual(perStep);
     expect(walk.guestLevelsWalked).toBe(guestEntries);
+    expect(walk.gfns).toHaveLength(guestEntries);
     expect(expectedWalkRefs(walk.guestLevelsWalked, walk.eptRefs)).toBe(walk.refs);
     expect(walk.refs).toBe(perStep.reduce((a, b) => a + b, 0) + guestEntries);
   });
@@ -241,6 +242,10 @@ describe('nested walk outcomes', () => {
     expect(g.ept.zap(m.w, m.finalGfn)).not.toBeNull();
     expect(g.ept.mapLeaf(m.w, m.finalGfn, before.hfn, 1, EPT_READ)).toBe(true);
     expect(m.walk()).toMatchObject({ kind: 'ok', hfn: before.hfn, eptRead: true, eptWrite: false, eptExec: false });
+    // Execute-only (SDM 29.3.3.1, where supported): reported as it is.
+    expect(g.ept.zap(m.w, m.finalGfn)).not.toBeNull();
+    expect(g.ept.mapLeaf(m.w, m.finalGfn, before.hfn, 1, EPT_EXEC)).toBe(true);
+    expect(m.walk()).toMatchObject({ kind: 'ok', eptRead: false, eptWrite: false, eptExec: true });
   });
 });
 
