@@ -37,6 +37,12 @@ describe('access', () => {
     if (walk.kind !== 'ok') throw new Error(walk.kind);
     expect(walk).toMatchObject({ guestLeafLevel: 2, eptLeafLevel: 2 });
     expect(entry(a.w, a.g, a.p, 1536 + 300)).toMatchObject({ vpnBase: 1536, frames: 512, hfnBase: walk.hfn - 7, gfnBase: walk.gfn - 7 });
+    // A hit anywhere in the entry reaches the frame at the same offset.
+    a.w.journal.clear();
+    expect(access(a.w, a.g, a.p, 1536 + 300, 'write', data(0, 77)).ok).toBe(true);
+    expect(a.w.journal.walks).toHaveLength(0);
+    expect(a.w.frames.read(walk.hfn - 7 + 300)).toEqual(data(0, 77));
+    expect(access(a.w, a.g, a.p, 1536 + 300, 'read')).toMatchObject({ ok: true, content: data(0, 77) });
     // 4 KiB guest pages over a 2 MiB host page: 4 KiB entries.
     const b = setup(true);
     expect(mmap(b.w, b.g, b.p, 1024, 8, { write: true, exec: false }, false).ok).toBe(true);
@@ -125,6 +131,21 @@ describe('access', () => {
     const seq = g.invalidation.seq;
     expect(access(w, g, p, 2048, 'exec')).toMatchObject({ ok: false, error: 'segv' });
     expect(g.invalidation.seq).toBe(seq);
+  });
+
+  test('a read through an execute-only EPT leaf is not performed: it needs R (SDM 29.3.3.1)', () => {
+    const { w, g, p } = setup(false);
+    expect(mmap(w, g, p, 1024, 4, { write: true, exec: true }, false).ok).toBe(true);
+    expect(access(w, g, p, 1024, 'write').ok).toBe(true);
+    const walk = nestedWalk(w, g, p.cr3, 1024, 'read', false);
+    if (walk.kind !== 'ok') throw new Error(walk.kind);
+    expect(g.ept.zap(w, walk.gfn)).not.toBeNull();
+    expect(g.ept.mapLeaf(w, walk.gfn, walk.hfn, 1, EPT_EXEC)).toBe(true);
+    w.tlb.inveptSingle(g.ept.root);
+    w.journal.clear();
+    expect(access(w, g, p, 1024, 'read').ok).toBe(false);
+    expect(w.journal.reads).toHaveLength(0);
+    expect(entry(w, g, p, 1024)).toBeUndefined();
   });
 
   test('a walk through a guest table frame that holds data is refused as invalid', () => {

@@ -56,7 +56,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
           continue;
         }
         world.journal.walks.push({
-          guest: g.id, pid: p.pid, vpn, refs: w.refs, gfns: w.gfns.slice(0, w.guestLevelsWalked), finalGfn: w.gfn, guestLevelsWalked: w.guestLevelsWalked,
+          guest: g.id, pid: p.pid, vpn, refs: w.refs, gfns: w.gfns, finalGfn: w.gfn, guestLevelsWalked: w.guestLevelsWalked,
         });
         world.tlb.insert(tlbEntryFor(world, g, p, vpn, w));
         world.journal.tlbHits.push({ guest: g.id, pid: p.pid, vpn });
