@@ -42,6 +42,8 @@ describe('host EPT fault', () => {
     expect(ramLike(g, 6000)).toBe(true);
     expect(memslotEnd(g, 0)).toBe(4096);
     expect(memslotEnd(g, 4095)).toBe(4096);
+    // The first gfn above RAM is in the device window every guest has (4096..4112).
+    expect(memslotEnd(g, 4096)).toBe(4112);
     expect(memslotEnd(g, 6001)).toBe(7024);
     expect(memslotEnd(g, 4500)).toBe(4500);
   });
@@ -51,6 +53,11 @@ describe('host EPT fault', () => {
     const g = w.guests[0]!;
     // (4096..4112 is a device window every guest has.)
     expect(eptFault(w, g, 4200, false)).toMatchObject({ ok: false, error: 'invalid' });
+    // The first gfn above RAM is that window's, not RAM: its handler serves it
+    expect(eptFault(w, g, 4096, false)).toBe(true);
+    // (a DAX window: the frame behind it is the host file's page, shared, not guest memory).
+    expect(w.frames.owner(g.backing.get(4096)!)?.kind).toBe('shared-page-cache');
+    expect(w.frames.ledgerFrameOf(0, 4096)).toBeUndefined();
     const calls: [number, boolean][] = [];
     g.windows.push({ start: 5000, end: 5010, ram: false, fault: (_w, _g, gfn, write) => (calls.push([gfn, write]), true) });
     g.windows.push({ start: 5010, end: 5020, ram: false });

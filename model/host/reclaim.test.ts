@@ -115,12 +115,15 @@ describe('host reclaim', () => {
     const g = w.guests[0]!;
     backed(w, 1024);
     const dev = w.hostSwapDevice;
+    // One frame of the unit already has its slot: that one is not the refusal's to give back.
+    expect(g.hostSwap.reserve(1024 + 1)).toBe(true);
     let gfn = 3000;
     while (dev.available > 100) expect(g.hostSwap.reserve(gfn++)).toBe(true);
     const used = dev.used;
     expect(reclaimBegin(w, g, 1024)).toMatchObject({ ok: false, error: 'limit' });
     expect(dev.used).toBe(used);
     expect(g.hostSwap.has(1024)).toBe(false);
+    expect(g.hostSwap.has(1024 + 1)).toBe(true);
     expect(g.ept.lookup(w, 1024).kind).toBe('leaf');
     expect(g.invalidation.inProgress).toBe(0);
     expect(g.pendingReclaim).toBeNull();

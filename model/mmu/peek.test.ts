@@ -8,7 +8,7 @@ import { ZERO, data } from '../content';
 import { createWorld } from '../registry';
 import { isRefusal } from '../result';
 import { guestEntry, migrationEntry } from '../paging/entries';
-import type { PageTable } from '../paging/table';
+import { PageTable as PageTableClass, type PageTable } from '../paging/table';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
@@ -109,6 +109,11 @@ describe('peek', () => {
     forEachLeaf(w, g, p, 1027, 1032, (v) => after.push(v));
     forEachLeaf(w, g, p, 1020, 1026, (v) => after.push(v));
     expect(after).toEqual([1024]);
+    // A read-only migration entry gives a read-only view.
+    t.set(1026 % 512, migrationEntry(gfn, false, false));
+    const ro: boolean[] = [];
+    forEachLeaf(w, g, p, 1026, 1027, (_v, l) => ro.push(l.writable));
+    expect(ro).toEqual([false]);
   });
 
   test('a table frame that holds no guest table ends the translation', () => {
@@ -120,6 +125,11 @@ describe('peek', () => {
     const l1 = walk.gfns[3]!;
     w.frames.write(g.backing.get(l1)!, data(0, 1));
     expect(peekLeaf(w, g, p, 1024)).toBeNull();
+    // Nor does an EPT table there.
+    const ept = new PageTableClass('ept', 1);
+    ept.set(1024 % 512, { pfn: 5, flags: 7, nx: false }); // RWX: it would read as a present guest PTE
+    w.frames.write(g.backing.get(l1)!, { kind: 'table', writer: 0, table: ept });
+    expect(peekLeaf(w, g, p, 1024)).toBeNull();
     const seen: number[] = [];
     forEachLeaf(w, g, p, 0, 2 ** 20, (v) => seen.push(v));
     expect(seen).toEqual([]);
@@ -130,6 +140,10 @@ describe('peek', () => {
     expect(mmap(w, g, p, 1024, 64, { write: true, exec: false }, false).ok).toBe(true);
     const mapped = [1024, 1025, 1027, 1030, 1040, 1050, 1060, 1087];
     for (const v of mapped) touch(w, g, p, v);
+    // Part of it read-only: each page's view has its own permissions.
+    expect(mprotect(w, g, p, 1024, 8, { write: false, exec: false }).ok).toBe(true);
+    expect(peekLeaf(w, g, p, 1027)).toMatchObject({ writable: false });
+    expect(peekLeaf(w, g, p, 1040)).toMatchObject({ writable: true });
     const visit = (start: number, end: number): number[] => {
       const out: number[] = [];
       forEachLeaf(w, g, p, start, end, (v, l) => {
