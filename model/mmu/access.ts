@@ -5,7 +5,7 @@
  * retried, a bounded number of times. A successful walk fills the TLB with an entry of the
  * smaller of the guest and host page sizes (SDM vol. 3C 29.4.2).
  */
-import { ACCESS_RETRIES_MAX, FRAMES_PER_1G, FRAMES_PER_2M } from '../constants';
+import { ACCESS_RETRIES_MAX } from '../constants';
 import { type Content, data } from '../content';
 import { framesAtLevel } from '../paging/entries';
 import { eptFault } from '../host/ept-fault';
@@ -56,7 +56,7 @@ export function access(world: World, g: Guest, p: Process, vpn: number, kind: Ac
           continue;
         }
         world.journal.walks.push({
-          guest: g.id, pid: p.pid, vpn, refs: w.refs, gfns: w.gfns.slice(0, w.guestLevelsWalked), finalGfn: w.gfn, guestLevelsWalked: w.guestLevelsWalked,
+          guest: g.id, pid: p.pid, vpn, refs: w.refs, gfns: w.gfns, finalGfn: w.gfn, guestLevelsWalked: w.guestLevelsWalked,
         });
         world.tlb.insert(tlbEntryFor(world, g, p, vpn, w));
         world.journal.tlbHits.push({ guest: g.id, pid: p.pid, vpn });
@@ -84,8 +84,8 @@ function tlbEntryFor(world: World, g: Guest, p: Process, vpn: number, w: WalkOk)
   const hostFrames = framesAtLevel(w.eptLeafLevel);
   // Hazard: a combined entry may cover only the smaller of the two pages (SDM 29.4.2); sized by
   // the guest page alone it would translate neighbouring 4 KiB host pages that are not contiguous.
-  const frames = world.fault('tlb-entry-uses-guest-size') ? guestFrames : Math.min(guestFrames, hostFrames);
-  const size = frames >= FRAMES_PER_1G ? FRAMES_PER_1G : frames >= FRAMES_PER_2M ? FRAMES_PER_2M : 1;
+  // Both are page sizes (framesAtLevel of a leaf level: 1, 512 or 262144), so the entry's size is one too.
+  const size = world.fault('tlb-entry-uses-guest-size') ? guestFrames : Math.min(guestFrames, hostFrames);
   const off = vpn % size;
   return {
     vpid: g.vpid, pcid: p.pid, eptRoot: g.ept.root, vpnBase: vpn - off, frames: size,

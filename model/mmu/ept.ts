@@ -77,9 +77,13 @@ export class Ept {
 
   /**
    * Map [gfn, gfn + framesAtLevel(level)) to host frames starting at hfn with a leaf at
-   * `level` (1: 4 KiB, 2: 2 MiB), allocating intermediate tables from the host.
+   * `level` (1: 4 KiB, 2: 2 MiB), allocating intermediate tables from the host. A large leaf
+   * maps a naturally aligned range on both sides (SDM 29.3.2: the address bits below the
+   * page size come from the guest-physical address), so gfn and hfn must be aligned to it.
    */
   mapLeaf(world: World, gfn: number, hfn: number, level: number, flags = EPT_RWX): true | Refusal {
+    const frames = framesAtLevel(level);
+    if (gfn % frames !== 0 || hfn % frames !== 0) return refuse('invalid', `EPT L${level} leaf gfn ${hex(gfn)} -> hfn ${hex(hfn)} is not aligned to ${frames} frames`);
     let tableHfn = this.root;
     for (let l = this.levels; l > level; l--) {
       const t = this.table(world, tableHfn)!;
@@ -110,8 +114,8 @@ export class Ept {
       hostFree(world, old.pfn, 0);
     }
     this.write(world, tableHfn, t, idx, eptLeafEntry(hfn, level, flags));
-    for (let i = 0; i < framesAtLevel(level); i++) world.journal.gfn(this.guest, gfn + i);
-    world.eptRmap.add(hfn, level, this.guest, gfn - (gfn % framesAtLevel(level)));
+    for (let i = 0; i < frames; i++) world.journal.gfn(this.guest, gfn + i);
+    world.eptRmap.add(hfn, level, this.guest, gfn);
     return true;
   }
 

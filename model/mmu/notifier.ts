@@ -31,7 +31,8 @@ export function zapAndFlush(world: World, g: Guest, start: number, end: number):
   for (let gfn = start; gfn < end; ) {
     const z = g.ept.zap(world, gfn);
     if (z) world.journal.note(() => `g${g.id} EPT: zap gfn ${hex(z.gfn)} (+${z.frames})`);
-    gfn = z ? Math.max(gfn + 1, z.gfn + z.frames) : gfn + 1;
+    // A zapped leaf covers gfn, so its end is past gfn: the walk always moves forward.
+    gfn = z ? z.gfn + z.frames : gfn + 1;
   }
   world.tlb.inveptSingle(g.ept.root);
 }

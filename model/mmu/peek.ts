@@ -67,13 +67,11 @@ export function forEachLeaf(
     const span = framesAtLevel(level);
     const first = Math.max(0, Math.floor((vpnStart - base) / span));
     const last = Math.min(511, Math.floor((vpnEnd - 1 - base) / span));
-    if (first > last) return;
-    const visitEntry = (e: Entry, i: number): void => {
+    const visitEntry = (e: Entry | undefined, i: number): void => {
       if (i < first || i > last) return;
-      // A migration entry still names its page, as in peekLeaf.
+      // A migration entry still names its page, as in peekLeaf (in range: its index is).
       if (level === 1 && isMigrationEntry(e)) {
-        const v = base + i;
-        if (v >= vpnStart && v < vpnEnd) fn(v, { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx });
+        fn(base + i, { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx });
         return;
       }
       if (!guestPresent(e)) return;
@@ -87,7 +85,7 @@ export function forEachLeaf(
         else for (let k = from; k < to; k++) fn(k, { entry: e, level, gfn: e.pfn + (k - v), writable: w, nx: x });
       } else visit(e.pfn, level - 1, v, w, x);
     };
-    if (last - first + 1 < c.table.size) for (let i = first; i <= last; i++) { const e = c.table.get(i); if (e) visitEntry(e, i); }
+    if (last - first + 1 < c.table.size) for (let i = first; i <= last; i++) visitEntry(c.table.get(i), i);
     else c.table.forEach(visitEntry);
   };
   visit(p.cr3, g.config.guestLevels, 0, true, false);

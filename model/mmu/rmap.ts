@@ -44,7 +44,6 @@ export class LeafRmap {
   reaching(target: number): RmapHit[] {
     const out: RmapHit[] = [];
     for (let level = 1; level <= 3; level++) {
-      if (this.byLevel[level - 1]!.size === 0) continue;
       const span = framesAtLevel(level);
       const base = target - (target % span);
       const list = this.byLevel[level - 1]!.get(base);

@@ -34,7 +34,9 @@ export interface WalkOk {
   readonly eptRead: boolean;
   readonly eptWrite: boolean;
   readonly eptExec: boolean;
+  /** The guest table gfns read, root first (guestLevelsWalked of them). */
   readonly gfns: number[];
+  /** EPT references of each step: one per guest table read, then the final gfn's. */
   readonly eptRefs: number[];
   readonly guestLevelsWalked: number;
 }
@@ -102,7 +104,6 @@ function finalTranslation(
   }
   const h = g.ept.lookup(world, gfn);
   refs += h.refs;
-  r.gfns.push(gfn);
   r.eptRefs.push(h.refs);
   if (h.kind === 'violation') return { kind: 'ept-violation', refs, gfn };
   if (h.kind === 'misconfig') return { kind: 'bad-table', refs, gfn, level: 0 };
