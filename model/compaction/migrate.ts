@@ -106,15 +106,16 @@ export function hostMovable(world: World, g: Guest, gfn: number): string | null 
   return null;
 }
 
-/** Take the target a single migration uses: the highest free page of a suitable pageblock. */
+/**
+ * Take the target a single migration uses: the highest free page of a suitable pageblock. With
+ * none, `best` stays -1, which allocAt refuses as out of range: the answer is null.
+ */
 export function takeTarget(b: { freeBlocksAll(): IterableIterator<{ pfn: number; order: number; list: string }>; allocAt(pfn: number, order: number, mt: 'MOVABLE'): number | object; migratetypeOf(pfn: number): string }): number | null {
   let best = -1;
   for (const f of b.freeBlocksAll()) {
     if (f.list === 'ISOLATE' || b.migratetypeOf(f.pfn) !== 'MOVABLE') continue;
-    const last = f.pfn + (1 << f.order) - 1;
-    if (last > best) best = last;
+    best = Math.max(best, f.pfn + (1 << f.order) - 1);
   }
-  if (best < 0) return null;
   const r = b.allocAt(best, 0, 'MOVABLE');
   return typeof r === 'number' ? r : null;
 }
