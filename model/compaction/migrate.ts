@@ -282,10 +282,9 @@ function finishGuest(world: World, g: Guest, m: Migration): OpResult {
     if (m.srcGuestOwner) g.setOwner(m.dst, m.srcGuestOwner);
     remapped = true;
   } else if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {
-    // remove_migration_pte: the write bit comes from the entry, limited by what the VMA
-    // allows now (the model's mprotect leaves migration entries alone; Linux downgrades them).
-    const vma = g.processes.get(m.pid)!.vmaAt(m.vpn);
-    const writable = (slot.entry.flags & PTE_RW) !== 0 && vma?.prot.write === true;
+    // remove_migration_pte: the write bit comes from the entry (is_writable_migration_entry);
+    // an mprotect meanwhile has already downgraded the entry (change_pte_range, kernel.ts).
+    const writable = (slot.entry.flags & PTE_RW) !== 0;
     writeEntry(world, g, m.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.dst, { writable, user: true, nx: slot.entry.nx }));
     g.setOwner(m.dst, { kind: 'anon', pid: m.pid, vpn: m.vpn });
     remapped = true;
@@ -358,8 +357,8 @@ export function abortMigration(world: World, m: Migration): boolean {
       const slot = migrationSlot(world, g, m);
       if (isRefusal(slot)) return false;
       if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {
-        const vma = g.processes.get(m.pid)!.vmaAt(m.vpn);
-        const writable = (slot.entry.flags & PTE_RW) !== 0 && vma?.prot.write === true;
+        // As in finishGuest: the entry's write bit, which mprotect keeps within the VMA's.
+        const writable = (slot.entry.flags & PTE_RW) !== 0;
         writeEntry(world, g, m.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.src, { writable, user: true, nx: slot.entry.nx }));
       } else if (!(slot && guestPresent(slot.entry) && slot.entry.pfn === m.src)) {
         // The mapping went away meanwhile (its free was left to us): nobody holds the source.
@@ -377,7 +376,6 @@ export function abortMigration(world: World, m: Migration): boolean {
     }
     hostFree(world, m.dst, 0);
   }
-  m.flushPending = false;
   advance(world, m, 'aborted');
   return true;
 }
