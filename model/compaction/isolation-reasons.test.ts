@@ -73,3 +73,12 @@ test('host side: an unbacked gfn, a gfn under reclaim and a frame already being 
   expect(s.apply('compaction.migrate.begin', { side: 'host', guest: 0, gfn: next }).ok).toBe(true);
   expect(s.r.violation).toBeNull();
 });
+
+test('host side with 2 MiB host backing: a frame of a 2 MiB backing unit is not migrated one page at a time', () => {
+  const s = setup(true);
+  const g = s.world.guests[0]!;
+  const gfn = gfnOf(s);
+  expect(g.hugeBacked.has(Math.floor(gfn / 512))).toBe(true);
+  expect(refusal(s, 'host', gfn)).toMatch(/: part of a 2 MiB backing unit$/);
+  expect(s.r.violation).toBeNull();
+});
