@@ -47,6 +47,20 @@ describe('compaction runs', () => {
     expect(r.finish()).toBeNull();
   });
 
+  test('a direct run stops as soon as a block of the order is free (__compact_finished); a proactive run on the same zone walks on until the scanners meet', () => {
+    const direct = fragmented([]);
+    direct.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: false } });
+    const proactive = fragmented([]);
+    proactive.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+    const d = [...compactionState(direct.world).runs.values()].pop()!;
+    const p = [...compactionState(proactive.world).runs.values()].pop()!;
+    expect([d.outcome, p.outcome]).toEqual(['success', 'success']);
+    expect(d.migrated).toBeGreaterThan(0);
+    expect(d.migrated).toBeLessThan(p.migrated);
+    expect(direct.violation).toBeNull();
+    expect(proactive.violation).toBeNull();
+  });
+
   test('the allocator slow path compacts: an order-9 kernel allocation succeeds in a fragmented zone', () => {
     const r = fragmented([]);
     const g = r.world.guests[0]!;

@@ -9,6 +9,7 @@ import type { ModelConfig } from '../config';
 import { isMigrationEntry } from '../paging/entries';
 import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
+import { PTE_RW, PTE_USER } from '../constants';
 
 const VPN = 2048;
 
@@ -183,5 +184,25 @@ describe('what a single migration refuses to isolate', () => {
     expect(errors.slice(3)).toEqual(['busy', 'busy']);
     expect(compactionState(r.world).active.size).toBe(0);
     expect(r.violation).toBeNull();
+  });
+});
+
+describe('remove_migration_pte: the write bit of the new PTE is the entry\'s', () => {
+  test('a writable page comes back writable on the target; after mprotect(read-only) during the migration, read-only', () => {
+    for (const readOnly of [false, true]) {
+      const r = setup([]);
+      const g = r.world.guests[0]!;
+      r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn: gfnOf(r) } });
+      const m = [...compactionState(r.world).active.values()][0]!;
+      r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+      if (readOnly) r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: VPN, pages: 4, write: false, exec: false } });
+      r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+      r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+      expect(m.stage).toBe('done');
+      const leaf = peekLeaf(r.world, g, g.processes.get(1)!, VPN)!;
+      expect(leaf.gfn).toBe(m.dst);
+      expect(leaf.entry.flags & (PTE_RW | PTE_USER)).toBe(readOnly ? PTE_USER : PTE_RW | PTE_USER);
+      expect(r.violation).toBeNull();
+    }
   });
 });

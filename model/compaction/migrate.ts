@@ -106,15 +106,16 @@ export function hostMovable(world: World, g: Guest, gfn: number): string | null 
   return null;
 }
 
-/** Take the target a single migration uses: the highest free page of a suitable pageblock. */
+/**
+ * Take the target a single migration uses: the highest free page of a suitable pageblock. With
+ * none, `best` stays -1, which allocAt refuses as out of range: the answer is null.
+ */
 export function takeTarget(b: { freeBlocksAll(): IterableIterator<{ pfn: number; order: number; list: string }>; allocAt(pfn: number, order: number, mt: 'MOVABLE'): number | object; migratetypeOf(pfn: number): string }): number | null {
   let best = -1;
   for (const f of b.freeBlocksAll()) {
     if (f.list === 'ISOLATE' || b.migratetypeOf(f.pfn) !== 'MOVABLE') continue;
-    const last = f.pfn + (1 << f.order) - 1;
-    if (last > best) best = last;
+    best = Math.max(best, f.pfn + (1 << f.order) - 1);
   }
-  if (best < 0) return null;
   const r = b.allocAt(best, 0, 'MOVABLE');
   return typeof r === 'number' ? r : null;
 }
@@ -281,10 +282,9 @@ function finishGuest(world: World, g: Guest, m: Migration): OpResult {
     if (m.srcGuestOwner) g.setOwner(m.dst, m.srcGuestOwner);
     remapped = true;
   } else if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {
-    // remove_migration_pte: the write bit comes from the entry, limited by what the VMA
-    // allows now (the model's mprotect leaves migration entries alone; Linux downgrades them).
-    const vma = g.processes.get(m.pid)!.vmaAt(m.vpn);
-    const writable = (slot.entry.flags & PTE_RW) !== 0 && vma?.prot.write === true;
+    // remove_migration_pte: the write bit comes from the entry (is_writable_migration_entry);
+    // an mprotect meanwhile has already downgraded the entry (change_pte_range, kernel.ts).
+    const writable = (slot.entry.flags & PTE_RW) !== 0;
     writeEntry(world, g, m.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.dst, { writable, user: true, nx: slot.entry.nx }));
     g.setOwner(m.dst, { kind: 'anon', pid: m.pid, vpn: m.vpn });
     remapped = true;
@@ -357,8 +357,8 @@ export function abortMigration(world: World, m: Migration): boolean {
       const slot = migrationSlot(world, g, m);
       if (isRefusal(slot)) return false;
       if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {
-        const vma = g.processes.get(m.pid)!.vmaAt(m.vpn);
-        const writable = (slot.entry.flags & PTE_RW) !== 0 && vma?.prot.write === true;
+        // As in finishGuest: the entry's write bit, which mprotect keeps within the VMA's.
+        const writable = (slot.entry.flags & PTE_RW) !== 0;
         writeEntry(world, g, m.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.src, { writable, user: true, nx: slot.entry.nx }));
       } else if (!(slot && guestPresent(slot.entry) && slot.entry.pfn === m.src)) {
         // The mapping went away meanwhile (its free was left to us): nobody holds the source.
@@ -376,7 +376,6 @@ export function abortMigration(world: World, m: Migration): boolean {
     }
     hostFree(world, m.dst, 0);
   }
-  m.flushPending = false;
   advance(world, m, 'aborted');
   return true;
 }
