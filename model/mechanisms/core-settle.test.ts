@@ -21,3 +21,21 @@ test('settle ends a host reclaim in flight: nothing is pending and the gfn is no
   expect(g.pendingReclaim).toBeFalsy();
   expect(g.backing.has(gfn)).toBe(false);
 });
+
+test('settle finishes a host fault in flight: nothing is pending and the gfn is mapped in the EPT again', () => {
+  const r = new Runner(machine({}), { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 16 } });
+  const g = r.world.guests[0]!;
+  const gfn = [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0];
+  r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
+  r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+  expect(g.ept.lookup(r.world, gfn).kind).not.toBe('leaf');
+  r.apply({ kind: 'host.fault.begin', args: { guest: 0, gfn } });
+  expect(g.pendingFault).toBeTruthy();
+  expect(r.violation).toBeNull();
+  coreMechanism.settle!(r.world);
+  expect(g.pendingFault).toBeNull();
+  expect(g.ept.lookup(r.world, gfn).kind).toBe('leaf');
+});
