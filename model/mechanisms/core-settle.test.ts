@@ -39,3 +39,23 @@ test('settle finishes a host fault in flight: nothing is pending and the gfn is 
   expect(g.pendingFault).toBeNull();
   expect(g.ept.lookup(r.world, gfn).kind).toBe('leaf');
 });
+
+test('settle leaves alone a host fault whose gfn another fault mapped meanwhile: no second install', () => {
+  const r = new Runner(machine({}), { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 16 } });
+  const g = r.world.guests[0]!;
+  const gfn = [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0];
+  r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
+  r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
+  r.apply({ kind: 'host.fault.begin', args: { guest: 0, gfn } });
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: 16 } });
+  expect(g.ept.lookup(r.world, gfn).kind).toBe('leaf');
+  const installed = () => r.world.transitions.get('nested-mmu')?.get('fault->installed') ?? 0;
+  const before = installed();
+  expect(r.violation).toBeNull();
+  coreMechanism.settle!(r.world);
+  expect(g.pendingFault).toBeNull();
+  expect(installed()).toBe(before);
+});
