@@ -12,7 +12,7 @@ import type { World } from '../world';
 /** Every protocol in flight is driven to its end: a reclaim ends, a raced fault finishes. */
 function settle(w: World): void {
   for (const g of w.guests) {
-    if (g.pendingReclaim) reclaimEnd(w, g);
+    reclaimEnd(w, g); // with no reclaim in flight it refuses and changes nothing
     const f = g.pendingFault;
     if (f) {
       g.pendingFault = null;

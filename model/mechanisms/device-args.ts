@@ -16,5 +16,5 @@ export function withDevice<T>(w: World, a: Args, of: (g: Guest) => T | undefined
   const g = guestOf(w, a);
   if ('ok' in g) return g;
   const d = of(g);
-  return d === undefined || d === null ? refuse('invalid', `g${g.id} has no ${what}`) : { g, d };
+  return d === undefined ? refuse('invalid', `g${g.id} has no ${what}`) : { g, d };
 }

@@ -76,8 +76,8 @@ export const vmwareBalloonMechanism: MechanismModel = {
   faults,
   transitions: { [M]: ['guest->batched', 'batched->locked', 'batched->refused', 'refused->guest', 'locked->guest'] },
   init(w) {
+    // With no capabilities offered (the default) vmwProbe finds no basic commands and probes nothing.
     const caps = w.option<number>(CAPS_OPTION, 0);
-    if (caps === 0) return;
     for (const g of w.guests) vmwProbe(w, g, caps);
   },
   settle(w) {

@@ -81,10 +81,10 @@ export const pageCacheOperations: readonly OperationDef[] = [
       if ('ok' in g) return g;
       const page = lookupPage(g, a.file as number, a.index as number);
       if (!page) return refuse('no-such-mapping', `g${g.id} file ${String(a.file)} page ${String(a.index)} is not cached`);
-      if (page.writeback) return refuse('busy', `g${g.id} file ${String(a.file)} page ${String(a.index)} is under writeback`);
-      // Reclaim of this one page, as shrink_folio_list would take it.
+      // Reclaim of this one page, as shrink_folio_list would take it: allowed to unmap and to
+      // write, it keeps the page only while the page is under writeback.
       const r = reclaimFilePage(w, g, page, { mayUnmap: true, mayWritepage: true });
-      return r === 'freed' ? ok() : r === 'kept' ? refuse('busy', 'page kept') : r;
+      return r === 'freed' ? ok() : r === 'kept' ? refuse('busy', `g${g.id} file ${String(a.file)} page ${String(a.index)} is under writeback`) : r;
     },
   },
   {
