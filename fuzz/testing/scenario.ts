@@ -10,6 +10,11 @@ import type { World } from '../../model/world';
 import type { OpResult, RefusalCode } from '../../model/result';
 import type { Operation } from '../contract';
 import { Runner } from '../run';
+import { createWorld } from '../../model/registry';
+import { isRefusal } from '../../model/result';
+import { spawn } from '../../model/guest/kernel';
+import type { Guest } from '../../model/guest/guest';
+import type { Process } from '../../model/guest/process';
 import type { Violation } from '../../properties/violation';
 
 export type Step = Operation | ((w: World) => Operation);
@@ -106,4 +111,14 @@ export function exhaustHost(r: Runner, leave = 0): void {
   // fuzz, bench), which has no jest types.
   const free = r.world.hostBuddy.freePages();
   if (free !== leave) throw new Error(`exhaustHost: ${free} host frames free, wanted ${leave}`);
+}
+
+/** A bare world (no runner, no checks): one 4096-frame guest, 4-level paging over 4-level EPT, one process. */
+export function oneProcess(hugePages = false): { w: World; g: Guest; p: Process } {
+  const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [] });
+  if (isRefusal(w)) throw new Error(w.detail);
+  const g = w.guests[0]!;
+  const pid = spawn(w, g);
+  if (!pid.ok) throw new Error(pid.detail);
+  return { w, g, p: g.processes.get(pid.value!)! };
 }

@@ -6,13 +6,18 @@ import { Runner } from '../../fuzz/run';
 import { machine } from '../../fuzz/testing/scenario';
 import { coreMechanism } from './core';
 
-test('settle ends a host reclaim in flight: nothing is pending and the gfn is no longer backed', () => {
+/** Guest 0's process 1 has written vpn 16: the runner, the guest and that page's gfn. */
+function writtenPage() {
   const r = new Runner(machine({}), { check: 'incremental' });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 16 } });
   const g = r.world.guests[0]!;
-  const gfn = [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0];
+  return { r, g, gfn: [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0] };
+}
+
+test('settle ends a host reclaim in flight: nothing is pending and the gfn is no longer backed', () => {
+  const { r, g, gfn } = writtenPage();
   expect(g.backing.has(gfn)).toBe(true);
   r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
   expect(g.pendingReclaim).toBeTruthy();
@@ -23,12 +28,7 @@ test('settle ends a host reclaim in flight: nothing is pending and the gfn is no
 });
 
 test('settle finishes a host fault in flight: nothing is pending and the gfn is mapped in the EPT again', () => {
-  const r = new Runner(machine({}), { check: 'incremental' });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 16 } });
-  const g = r.world.guests[0]!;
-  const gfn = [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0];
+  const { r, g, gfn } = writtenPage();
   r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
   r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
   expect(g.ept.lookup(r.world, gfn).kind).not.toBe('leaf');
@@ -41,12 +41,7 @@ test('settle finishes a host fault in flight: nothing is pending and the gfn is 
 });
 
 test('settle leaves alone a host fault whose gfn another fault mapped meanwhile: no second install', () => {
-  const r = new Runner(machine({}), { check: 'incremental' });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 16, pages: 1, write: true, exec: false, huge: false } });
-  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 16 } });
-  const g = r.world.guests[0]!;
-  const gfn = [...g.owners].find(([, o]) => o.kind === 'anon' && o.vpn === 16)![0];
+  const { r, g, gfn } = writtenPage();
   r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn } });
   r.apply({ kind: 'host.reclaim.end', args: { guest: 0 } });
   r.apply({ kind: 'host.fault.begin', args: { guest: 0, gfn } });

@@ -7,23 +7,15 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_WRITE } from '../constants';
 import { data } from '../content';
-import { createWorld } from '../registry';
-import { isRefusal } from '../result';
+import { oneProcess } from '../../fuzz/testing/scenario';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
-import { spawn, mmap } from '../guest/kernel';
+import { mmap } from '../guest/kernel';
 import { access } from './access';
 import { nestedWalk } from './walk';
 
-function setup(hugePages: boolean): { w: World; g: Guest; p: Process } {
-  const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [] });
-  if (isRefusal(w)) throw new Error(w.detail);
-  const g = w.guests[0]!;
-  const pid = spawn(w, g);
-  if (!pid.ok) throw new Error(pid.detail);
-  return { w, g, p: g.processes.get(pid.value!)! };
-}
+const setup = oneProcess;
 
 const entry = (w: World, g: Guest, p: Process, vpn: number) => w.tlb.lookup(g.vpid, p.pid, g.ept.root, vpn);
 

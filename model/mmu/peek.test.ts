@@ -5,26 +5,18 @@
  * the page being migrated), for one page or every mapped page of a range.
  */
 import { ZERO, data } from '../content';
-import { createWorld } from '../registry';
-import { isRefusal } from '../result';
+import { oneProcess } from '../../fuzz/testing/scenario';
 import { guestEntry, migrationEntry } from '../paging/entries';
 import { PageTable as PageTableClass, type PageTable } from '../paging/table';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
-import { spawn, mmap, mprotect } from '../guest/kernel';
+import { mmap, mprotect } from '../guest/kernel';
 import { access } from './access';
 import { forEachLeaf, peekGuestPhysical, peekLeaf } from './peek';
 import { nestedWalk } from './walk';
 
-function setup(hugePages = false): { w: World; g: Guest; p: Process } {
-  const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [] });
-  if (isRefusal(w)) throw new Error(w.detail);
-  const g = w.guests[0]!;
-  const pid = spawn(w, g);
-  if (!pid.ok) throw new Error(pid.detail);
-  return { w, g, p: g.processes.get(pid.value!)! };
-}
+const setup = oneProcess;
 
 /** The guest L1 table that maps vpn (the process's tables are all resident here). */
 function l1Table(w: World, g: Guest, p: Process, vpn: number): PageTable {
