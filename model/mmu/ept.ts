@@ -45,7 +45,11 @@ export class Ept {
     return ept;
   }
 
-  /** The table object held by an EPT table frame (a zeroed frame reads as an empty table). */
+  /**
+   * The table object held by an EPT table frame, or null when the frame holds anything else
+   * (freed or overwritten under the walk): lookup reports that as an EPT misconfiguration, the
+   * exit a paging-structure entry with reserved or invalid bits gives (SDM 29.3.3.1).
+   */
   table(world: World, hfn: number): PageTable | null {
     const c = world.frames.read(hfn);
     if (c.kind === 'table' && c.table.kind === 'ept') return c.table;
