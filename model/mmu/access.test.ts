@@ -63,7 +63,7 @@ describe('access', () => {
     const { w, g, p } = setup(false);
     expect(mmap(w, g, p, 1024, 4, { write: true, exec: false }, false).ok).toBe(true);
     expect(access(w, g, p, 1024, 'read').ok).toBe(true);
-    expect(entry(w, g, p, 1024)).toMatchObject({ writable: true, dirty: false, nx: true, user: true });
+    expect(entry(w, g, p, 1024)).toMatchObject({ writable: true, dirty: false, nx: true });
     w.journal.clear();
     const wr = access(w, g, p, 1024, 'write');
     expect(wr.ok).toBe(true);

@@ -90,7 +90,7 @@ function tlbEntryFor(world: World, g: Guest, p: Process, vpn: number, w: WalkOk)
   return {
     vpid: g.vpid, pcid: p.pid, eptRoot: g.ept.root, vpnBase: vpn - off, frames: size,
     hfnBase: w.hfn - off, gfnBase: w.gfn - off,
-    writable: w.writable && w.eptWrite, user: w.user, nx: w.nx || !w.eptExec, dirty: w.dirty,
+    writable: w.writable && w.eptWrite, nx: w.nx || !w.eptExec, dirty: w.dirty,
   };
 }
 

@@ -18,7 +18,7 @@ function world(): World {
 }
 
 function tlbEntry(eptRoot: number, vpn: number): TlbEntry {
-  return { vpid: 1, pcid: 1, eptRoot, vpnBase: vpn, frames: 1, hfnBase: 9000 + vpn, gfnBase: vpn, writable: true, user: true, nx: false, dirty: true };
+  return { vpid: 1, pcid: 1, eptRoot, vpnBase: vpn, frames: 1, hfnBase: 9000 + vpn, gfnBase: vpn, writable: true, nx: false, dirty: true };
 }
 
 describe('mmu notifier', () => {

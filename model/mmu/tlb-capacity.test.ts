@@ -8,7 +8,7 @@ import { Journal } from '../journal';
 import { Tlb, type TlbEntry } from './tlb';
 
 const entry = (vpn: number, hfn = 1000 + vpn): TlbEntry => ({
-  vpid: 1, pcid: 1, eptRoot: 7, vpnBase: vpn, frames: 1, hfnBase: hfn, gfnBase: 500 + vpn, writable: true, user: true, nx: false, dirty: true,
+  vpid: 1, pcid: 1, eptRoot: 7, vpnBase: vpn, frames: 1, hfnBase: hfn, gfnBase: 500 + vpn, writable: true, nx: false, dirty: true,
 });
 
 test('a full TLB evicts its oldest entry on the next fill, and counts it', () => {

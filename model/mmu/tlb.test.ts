@@ -119,7 +119,6 @@ const entry: fc.Arbitrary<TlbEntry> = fc
     hfn: page,
     gfn: page,
     writable: fc.boolean(),
-    user: fc.boolean(),
     nx: fc.boolean(),
     dirty: fc.boolean(),
   })
@@ -190,7 +189,7 @@ test('the indexed TLB answers, evicts and counts exactly as a plain list of entr
 
 test('a range excludes its end on both search paths: probing each base and scanning the map', () => {
   const tlb = new Tlb(new Journal());
-  const at = (vpnBase: number): TlbEntry => ({ vpid: 0, pcid: 0, eptRoot: 1, vpnBase, frames: 1, hfnBase: vpnBase, gfnBase: vpnBase, writable: true, user: true, nx: false, dirty: true });
+  const at = (vpnBase: number): TlbEntry => ({ vpid: 0, pcid: 0, eptRoot: 1, vpnBase, frames: 1, hfnBase: vpnBase, gfnBase: vpnBase, writable: true, nx: false, dirty: true });
   tlb.insert(at(1023));
   tlb.insert(at(1024));
   // 1024 bases in [0, 1024) against 2 entries: the map is scanned.
@@ -202,7 +201,7 @@ test('a range excludes its end on both search paths: probing each base and scann
 
 test('a lookup hits only an entry of its own VPID, PCID and EPT root', () => {
   const tlb = new Tlb(new Journal());
-  const e: TlbEntry = { vpid: 1, pcid: 4095, eptRoot: 0x100, vpnBase: 512, frames: 512, hfnBase: 1024, gfnBase: 2048, writable: true, user: true, nx: false, dirty: true };
+  const e: TlbEntry = { vpid: 1, pcid: 4095, eptRoot: 0x100, vpnBase: 512, frames: 512, hfnBase: 1024, gfnBase: 2048, writable: true, nx: false, dirty: true };
   tlb.insert(e);
   expect(tlb.lookup(1, 4095, 0x100, 700)).toBe(e);
   expect(tlb.lookup(1, 4095, 0x200, 700)).toBeUndefined();
@@ -213,7 +212,7 @@ test('a lookup hits only an entry of its own VPID, PCID and EPT root', () => {
 
 test('an entry of a size the hardware does not have is refused', () => {
   const tlb = new Tlb(new Journal());
-  const e: TlbEntry = { vpid: 0, pcid: 0, eptRoot: 1, vpnBase: 0, frames: 4, hfnBase: 0, gfnBase: 0, writable: false, user: false, nx: false, dirty: false };
+  const e: TlbEntry = { vpid: 0, pcid: 0, eptRoot: 1, vpnBase: 0, frames: 4, hfnBase: 0, gfnBase: 0, writable: false, nx: false, dirty: false };
   expect(() => tlb.insert(e)).toThrow(new RangeError('TLB entry of 4 frames'));
   expect(tlb.size).toBe(0);
 });
@@ -222,7 +221,7 @@ test('each invalidation is written to the journal for replay, with its operands'
   const journal = new Journal();
   journal.changes = [];
   const tlb = new Tlb(journal);
-  const e: TlbEntry = { vpid: 3, pcid: 7, eptRoot: 0x2000, vpnBase: 0x10, frames: 1, hfnBase: 5, gfnBase: 6, writable: true, user: true, nx: true, dirty: false };
+  const e: TlbEntry = { vpid: 3, pcid: 7, eptRoot: 0x2000, vpnBase: 0x10, frames: 1, hfnBase: 5, gfnBase: 6, writable: true, nx: true, dirty: false };
   tlb.insert(e);
   tlb.invlpg(3, 7, 0x10);
   tlb.insert(e);

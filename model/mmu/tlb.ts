@@ -29,7 +29,8 @@ export interface TlbEntry {
   /** Guest frame of vpnBase (for messages and checks). */
   readonly gfnBase: number;
   readonly writable: boolean;
-  readonly user: boolean;
+  // No U/S bit: the model performs user-mode accesses only, through leaves that all have U set
+  // (the walk still combines U over the levels, SDM 4.6).
   readonly nx: boolean;
   /** The leaf's dirty bit was set when this entry was filled (a write hit needs it). */
   readonly dirty: boolean;
