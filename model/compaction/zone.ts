@@ -56,8 +56,9 @@ export function pageblockBlocks(b: BuddyAllocator, pb: number): ZoneBlock[] {
 export function suitableMigrationTarget(b: BuddyAllocator, pb: number): boolean {
   const mt = b.migratetypeOf(pb);
   if (mt !== 'MOVABLE' && mt !== 'CMA') return false;
-  const blocks = pageblockBlocks(b, pb);
-  return !(blocks.length === 1 && blocks[0]!.free && blocks[0]!.order >= PAGEBLOCK_ORDER);
+  // A free block of pageblock order or more is the only block of the pageblocks it covers.
+  const first = pageblockBlocks(b, pb)[0];
+  return !(first?.free && first.order >= PAGEBLOCK_ORDER);
 }
 
 /**
