@@ -112,14 +112,14 @@ export function ccApiPut(w: World, g: Guest, pool: number, inode: number, index:
   return ok(v);
 }
 
-/** cleancache_get_page: the contents' version, 0 for zero, or CC_MISS. */
+/** cleancache_get_page: the version of the contents (an API pool holds only what ccApiPut stored), or CC_MISS. */
 export function ccApiGet(w: World, g: Guest, pool: number, inode: number, index: number): OpResult {
   const p = apiPool(w, g, pool);
   if ('ok' in p) return p;
   const c = tmemGet(w, p, objKey(inode, index));
   w.transition('cleancache', c ? 'stored' : 'absent', c ? 'got' : 'missed');
   if (!c) return ok(CC_MISS);
-  return ok(c.kind === 'data' ? c.version : c.kind === 'zero' ? 0 : -1);
+  return ok(c.kind === 'data' ? c.version : -1);
 }
 
 export function ccApiInvalidate(w: World, g: Guest, pool: number, scope: CcScope, inode: number, index: number): OpResult {
