@@ -124,7 +124,6 @@ function record(world: World, m: Migration): Migration {
   const s = compactionState(world);
   s.active.set(m.id, m);
   world.transition(MECH, 'none', 'locked');
-  world.journal.mark('compaction:begin', m.id);
   return m;
 }
 
@@ -190,15 +189,15 @@ export function stepMigration(world: World, m: Migration): OpResult {
 
 /** Run a migration to its end; a failing edge aborts it (migrate_pages' putback). */
 export function runMigration(world: World, m: Migration): OpResult {
-  for (let edges = 0; edges < 4; edges++) {
-    if (m.stage === 'done') return ok();
+  // Bounded: each step that succeeds moves one edge on (at most three), and one that fails ends it.
+  while (m.stage !== 'done') {
     const r = stepMigration(world, m);
     if (!r.ok) {
       abortMigration(world, m);
       return r;
     }
   }
-  return m.stage === 'done' ? ok() : refuse('invalid', `migration #${m.id} did not end`);
+  return ok();
 }
 
 function advance(world: World, m: Migration, to: 'unmapped' | 'copied' | 'done' | 'aborted'): void {
@@ -263,23 +262,20 @@ function copyGuest(world: World, g: Guest, m: Migration): OpResult {
   if (isRefusal(c)) return c;
   const w = physWrite(world, g, m.dst, copyContent(c));
   if (w !== true) return w;
-  m.copied = c;
   advance(world, m, 'copied');
   return ok();
 }
 
 function finishGuest(world: World, g: Guest, m: Migration): OpResult {
   // Under migrate-copy-before-flush the batched flush comes only now, after the copy.
-  if (m.flushPending) {
-    m.flushPending = false;
-    world.tlb.invlpg(g.vpid, m.pid, m.vpn);
-  }
+  if (m.flushPending) world.tlb.invlpg(g.vpid, m.pid, m.vpn);
   const slot = migrationSlot(world, g, m);
   if (isRefusal(slot)) return slot;
   let remapped = false;
   if (m.pid < 0) {
-    // Only under compaction-migrates-unmovable: a kernel page "moved" under its owner.
-    if (m.srcGuestOwner) g.setOwner(m.dst, m.srcGuestOwner);
+    // Only under compaction-migrates-unmovable: a kernel page "moved" under its owner (such a
+    // page is isolated only with one: guestMovable).
+    g.setOwner(m.dst, m.srcGuestOwner!);
     remapped = true;
   } else if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {
     // remove_migration_pte: the write bit comes from the entry (is_writable_migration_entry);
@@ -312,7 +308,7 @@ function unmapHost(world: World, g: Guest, m: Migration): OpResult {
   // mapping holds a migration entry from here on (faults on the gfn wait: the guard below).
   if (world.fault(FAULT_SKIP_INVALIDATE) || world.fault(FAULT_COPY_BEFORE_FLUSH)) {
     invalidateMark(world, g, m.gfn, m.gfn + 1);
-    m.flushPending = world.fault(FAULT_COPY_BEFORE_FLUSH) && !world.fault(FAULT_SKIP_INVALIDATE);
+    m.flushPending = !world.fault(FAULT_SKIP_INVALIDATE);
   } else {
     invalidateBegin(world, g, m.gfn, m.gfn + 1);
   }
@@ -324,16 +320,12 @@ function copyHost(world: World, m: Migration): OpResult {
   m.atCopy = reachHostFrame(world, m.src);
   const c = world.frames.read(m.src);
   world.frames.write(m.dst, copyContent(c));
-  m.copied = c;
   advance(world, m, 'copied');
   return ok();
 }
 
 function finishHost(world: World, g: Guest, m: Migration): OpResult {
-  if (m.flushPending) {
-    m.flushPending = false;
-    zapAndFlush(world, g, m.gfn, m.gfn + 1);
-  }
+  if (m.flushPending) zapAndFlush(world, g, m.gfn, m.gfn + 1);
   world.frames.setOwner(m.dst, { kind: 'guest-memory', guest: g.id, gfn: m.gfn }, { site: 'compaction', reason: 'migrate-target', step: world.step, order: 0 });
   g.setBacking(m.gfn, m.dst);
   const srcContent = world.frames.read(m.src);

@@ -51,8 +51,6 @@ export interface Migration {
   readonly srcHuge: boolean;
   /** What reached the source when the copy began. */
   atCopy?: Reach;
-  /** What the copy read. */
-  copied?: Content;
   /** At the end: what reached the source, what the source and target held, whether it was still mapped. */
   atDone?: { readonly reach: Reach; readonly src: Content; readonly dst: Content; readonly remapped: boolean };
 }
