@@ -1,0 +1,76 @@
+/**
+ * The guest kernel's page-table pages (page-tables.ts) and its own physical accesses
+ * (phys.ts): a frame is read as a table only when it holds a guest table; a new table is
+ * zeroed once and recorded with its place in the tree; missingSpan gives the frames a missing
+ * entry covers at the level it is missing (so zap and protect walks skip holes whole); and a
+ * kernel access to a frame the host is reclaiming waits for the reclaim to end, then faults
+ * the page back in.
+ */
+import { machine, stepper } from '../../fuzz/testing/scenario';
+import { data } from '../content';
+import { PageTable } from '../paging/table';
+import { allocTable, missingSpan, tableAt } from './page-tables';
+import { physWrite } from './phys';
+
+const VPN = 2048;
+
+function world() {
+  const s = stepper(machine({}));
+  s.apply('guest.spawn', { guest: 0 });
+  const g = s.r.world.guests[0]!;
+  return { ...s, w: s.r.world, g, p: g.processes.get(1)! };
+}
+
+test('a frame is read as a page table only when it holds a guest table: EPT tables and data are refused', () => {
+  const { w, g } = world();
+  const gfn = allocTable(w, g, 1, 1, -1, 0, 0) as number;
+  expect(tableAt(w, g, gfn)).toBeInstanceOf(PageTable);
+  expect(physWrite(w, g, gfn, { kind: 'table', writer: g.id, table: new PageTable('ept', 1) })).toBe(true);
+  expect(tableAt(w, g, gfn)).toMatchObject({ ok: false, error: 'invalid' });
+  expect(physWrite(w, g, gfn, data(0, 1))).toBe(true);
+  expect(tableAt(w, g, gfn)).toMatchObject({ ok: false, error: 'invalid' });
+});
+
+test('a new table page is zeroed once, owned as a page table, and recorded with its place in the tree', () => {
+  const { w, g } = world();
+  const zeroings = g.zeroings;
+  const gfn = allocTable(w, g, 1, 2, 77, 5, 5 * 512);
+  expect(typeof gfn).toBe('number');
+  expect(g.zeroings).toBe(zeroings + 1);
+  expect(g.owners.get(gfn as number)).toEqual({ kind: 'page-table', pid: 1, level: 2 });
+  expect(g.tables.get(gfn as number)).toEqual({ pid: 1, level: 2, parent: 77, index: 5, vpnBase: 5 * 512 });
+});
+
+test('missingSpan: the frames covered by the entry missing at the highest level, or 1 where the 4 KiB slot exists', () => {
+  const { w, g, p, apply } = world();
+  expect(missingSpan(w, g, p, VPN)).toBe(512 ** 3);
+  apply('guest.mmap', { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false });
+  expect(apply('guest.write', { guest: 0, pid: 1, vpn: VPN }).ok).toBe(true);
+  expect(missingSpan(w, g, p, VPN + 1)).toBe(1);
+  expect(missingSpan(w, g, p, VPN + 512)).toBe(512);
+  expect(missingSpan(w, g, p, VPN + 512 ** 2)).toBe(512 ** 2);
+  expect(missingSpan(w, g, p, VPN + 512 ** 3)).toBe(512 ** 3);
+});
+
+test("a kernel read of a page the host is reclaiming waits for the reclaim's end, then faults it back in and reads what was written", () => {
+  const { w, g, apply } = world();
+  const id = apply('guest.kalloc', { guest: 0, order: 0, mt: 'UNMOVABLE' }).value!;
+  expect(apply('guest.kwrite', { guest: 0, alloc: id }).ok).toBe(true);
+  const gfn = g.kernelAllocs.get(id)!.gfn;
+  const written = w.frames.read(g.backing.get(gfn)!);
+  expect(apply('host.reclaim.begin', { guest: 0, gfn }).ok).toBe(true);
+  expect(g.pendingReclaim).not.toBeNull();
+  expect(apply('guest.kread', { guest: 0, alloc: id }).ok).toBe(true);
+  expect(g.pendingReclaim).toBeNull();
+  expect(w.frames.read(g.backing.get(gfn)!)).toEqual(written);
+});
+
+test('missingSpan is 1 inside a 2 MiB leaf: nothing is missing there', () => {
+  const s = stepper(machine({}, [], 1, true));
+  s.apply('guest.spawn', { guest: 0 });
+  const huge = 2 ** 20;
+  expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: huge, pages: 512, write: true, exec: false, huge: true }).ok).toBe(true);
+  expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: huge }).ok).toBe(true);
+  const g = s.world.guests[0]!;
+  expect(missingSpan(s.world, g, g.processes.get(1)!, huge + 3)).toBe(1);
+});
