@@ -6,7 +6,7 @@
  * kernel access to a frame the host is reclaiming waits for the reclaim to end, then faults
  * the page back in.
  */
-import { machine, stepper } from '../../fuzz/testing/scenario';
+import { exhaustHost, machine, stepper } from '../../fuzz/testing/scenario';
 import { data } from '../content';
 import { PageTable } from '../paging/table';
 import { allocTable, missingSpan, tableAt } from './page-tables';
@@ -73,4 +73,14 @@ test('missingSpan is 1 inside a 2 MiB leaf: nothing is missing there', () => {
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: huge }).ok).toBe(true);
   const g = s.world.guests[0]!;
   expect(missingSpan(s.world, g, g.processes.get(1)!, huge + 3)).toBe(1);
+});
+
+test('a table page the host cannot back is given back whole: the allocation fails and the guest is as it was', () => {
+  const { w, g, r } = world();
+  exhaustHost(r);
+  const free = g.buddy.freePages();
+  const owners = g.owners.size;
+  const zeroings = g.zeroings;
+  expect(allocTable(w, g, 1, 1, -1, 0, 0)).toMatchObject({ ok: false });
+  expect([g.buddy.freePages(), g.owners.size, g.zeroings]).toEqual([free, owners, zeroings]);
 });
