@@ -124,6 +124,8 @@ function record(world: World, m: Migration): Migration {
   const s = compactionState(world);
   s.active.set(m.id, m);
   world.transition(MECH, 'none', 'locked');
+  // migration-only-movable judges the migrations begun in the step by this mark.
+  world.journal.mark('compaction:begin', m.id);
   return m;
 }
 
