@@ -37,6 +37,7 @@ test('on by default, a boot gives each guest a private pool per disk and a priva
   const off = world(1, { 'cleancache.enabled': false, 'frontswap.enabled': true });
   expect(allPools(off).length).toBeGreaterThan(0);
   expect(diskPool(off, 0, 0)).toBeUndefined();
+  expect(ccPeekPage(off, 0, 0, 0)).toBeUndefined();
 });
 
 describe('the page cache hooks', () => {
