@@ -1,5 +1,5 @@
 /**
- * The virtio-balloon's settle phase (settleGuest): a request still queued when the run ends is
+ * The settle phase of a virtio balloon: a request still queued when the run ends is
  * taken by the device, an inflate or a deflate, and nothing is left in flight.
  */
 import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
