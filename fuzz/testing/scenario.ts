@@ -122,3 +122,13 @@ export function oneProcess(hugePages = false): { w: World; g: Guest; p: Process 
   if (!pid.ok) throw new Error(pid.detail);
   return { w, g, p: g.processes.get(pid.value!)! };
 }
+
+/** A checked runner on one small guest with process 1, `pages` pages mapped from `vpn` and each written once. */
+export function writtenPages(pages: number, vpn: number): Runner {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [SMALL_GUEST], faults: [] }, { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn, pages, write: true, exec: false, huge: false } });
+  for (let i = 0; i < pages; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: vpn + i } });
+  if (!r.outcomes.every(Boolean) || r.violation) throw new Error(`writtenPages: setup failed (${r.violation?.property ?? 'a refused step'})`);
+  return r;
+}

@@ -6,7 +6,7 @@
  * migrate-copy-before-flush (it still comes, so nothing stays mapped to the freed source), and an abort
  * after the page's address was mapped to another page.
  */
-import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
+import { kinds, machine, op, scenario, writtenPages } from '../../fuzz/testing/scenario';
 import { Runner } from '../../fuzz/run';
 import { PTE_RW } from '../constants';
 import { peekLeaf } from '../mmu/peek';
@@ -17,21 +17,13 @@ import { compactionState, FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, type Migr
 
 const VPN = 2048;
 
-function written(pages: number): Runner {
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: VPN, pages, write: true, exec: false, huge: false } });
-  for (let i = 0; i < pages; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN + i } });
-  expect(r.outcomes.every(Boolean)).toBe(true);
-  return r;
-}
 
 const leafAt = (w: World, vpn: number) => peekLeaf(w, w.guests[0]!, w.guests[0]!.processes.get(1)!, vpn)!;
 const gfnAt = (r: Runner, vpn: number) => leafAt(r.world, vpn);
 const step = (id: number) => op('compaction.migrate.step', { id });
 
 test('each edge of a migration is counted once, from none->locked to copied->done', () => {
-  const r = written(1);
+  const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
   const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
   expect(runMigration(r.world, m).ok).toBe(true);
@@ -39,7 +31,7 @@ test('each edge of a migration is counted once, from none->locked to copied->don
 });
 
 test(`the host side too allows ${MIGRATIONS_IN_FLIGHT_MAX} single migrations in flight and refuses the next; compaction's own are not limited`, () => {
-  const r = written(MIGRATIONS_IN_FLIGHT_MAX + 1);
+  const r = writtenPages(MIGRATIONS_IN_FLIGHT_MAX + 1, VPN);
   const g = r.world.guests[0]!;
   const gfns = Array.from({ length: MIGRATIONS_IN_FLIGHT_MAX + 1 }, (_, i) => gfnAt(r, VPN + i).gfn);
   for (const gfn of gfns.slice(0, MIGRATIONS_IN_FLIGHT_MAX)) expect(isRefusal(beginHostMigration(r.world, g, gfn, 'single'))).toBe(false);
@@ -49,7 +41,7 @@ test(`the host side too allows ${MIGRATIONS_IN_FLIGHT_MAX} single migrations in 
 });
 
 test(`finished migrations are kept for the properties, the newest ${FINISHED_KEPT_MAX}`, () => {
-  const r = written(1);
+  const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
   const ids: number[] = [];
   for (let i = 0; i <= FINISHED_KEPT_MAX; i++) {
@@ -64,7 +56,7 @@ test(`finished migrations are kept for the properties, the newest ${FINISHED_KEP
 });
 
 test('a process that exits under a migration: the migration ends with nothing to remap, and both pages go back to the allocator', () => {
-  const r = written(1);
+  const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
   const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
   r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
@@ -75,7 +67,7 @@ test('a process that exits under a migration: the migration ends with nothing to
 });
 
 test('a page mapped read-only is still read-only on its new frame', () => {
-  const r = written(1);
+  const r = writtenPages(1, VPN);
   r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: VPN, pages: 1, write: false, exec: false } });
   const g = r.world.guests[0]!;
   const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
@@ -102,7 +94,7 @@ describe(`${FAULT_COPY_BEFORE_FLUSH}: the flush comes late, at the end (the copy
 });
 
 test('an abort after the address was mapped to another page frees the source, which nobody maps', () => {
-  const r = written(1);
+  const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
   const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 1 } });

@@ -4,7 +4,7 @@
  * limited, and the finished records kept for the properties bounded to the newest
  * FINISHED_KEPT_MAX.
  */
-import { Runner } from '../../fuzz/run';
+import { writtenPages } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { isRefusal } from '../result';
 import { beginGuestMigration } from './migrate';
@@ -13,17 +13,9 @@ import { FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, compactionState, prune, ty
 const VPN = 2048;
 const PAGES = MIGRATIONS_IN_FLIGHT_MAX + 2;
 
-function written(): Runner {
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
-  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
-  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: VPN, pages: PAGES, write: true, exec: false, huge: false } });
-  for (let i = 0; i < PAGES; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN + i } });
-  expect(r.outcomes.every(Boolean)).toBe(true);
-  return r;
-}
 
 test(`ids start at 1; ${MIGRATIONS_IN_FLIGHT_MAX} single migrations may be in flight, the next is refused, compaction's own are not limited`, () => {
-  const r = written();
+  const r = writtenPages(PAGES, VPN);
   const g = r.world.guests[0]!;
   const gfns = Array.from({ length: PAGES }, (_, i) => peekLeaf(r.world, g, g.processes.get(1)!, VPN + i)!.gfn);
   const begun = gfns.slice(0, MIGRATIONS_IN_FLIGHT_MAX).map((gfn) => beginGuestMigration(r.world, g, gfn, 'single') as Migration);
