@@ -80,7 +80,8 @@ export interface ThpState {
   readonly changes: Map<number, ThpChange>;
 }
 
-const CHANGES_KEPT_MAX = 64;
+/** Changes kept for the properties of the step that made them (the oldest go first). */
+export const CHANGES_KEPT_MAX = 64;
 const states = new WeakMap<World, ThpState>();
 
 export function thpState(w: World): ThpState {
