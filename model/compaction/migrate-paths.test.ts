@@ -7,7 +7,6 @@
  * after the page's address was mapped to another page.
  */
 import { kinds, machine, op, scenario, writtenPages } from '../../fuzz/testing/scenario';
-import { Runner } from '../../fuzz/run';
 import { PTE_RW } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { isRefusal } from '../result';
@@ -19,13 +18,12 @@ const VPN = 2048;
 
 
 const leafAt = (w: World, vpn: number) => peekLeaf(w, w.guests[0]!, w.guests[0]!.processes.get(1)!, vpn)!;
-const gfnAt = (r: Runner, vpn: number) => leafAt(r.world, vpn);
 const step = (id: number) => op('compaction.migrate.step', { id });
 
 test('each edge of a migration is counted once, from none->locked to copied->done', () => {
   const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
-  const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
+  const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
   expect(runMigration(r.world, m).ok).toBe(true);
   expect(Object.fromEntries(r.world.transitions.get('compaction')!)).toEqual({ 'none->locked': 1, 'locked->unmapped': 1, 'unmapped->copied': 1, 'copied->done': 1 });
 });
@@ -33,7 +31,7 @@ test('each edge of a migration is counted once, from none->locked to copied->don
 test(`the host side too allows ${MIGRATIONS_IN_FLIGHT_MAX} single migrations in flight and refuses the next; compaction's own are not limited`, () => {
   const r = writtenPages(MIGRATIONS_IN_FLIGHT_MAX + 1, VPN);
   const g = r.world.guests[0]!;
-  const gfns = Array.from({ length: MIGRATIONS_IN_FLIGHT_MAX + 1 }, (_, i) => gfnAt(r, VPN + i).gfn);
+  const gfns = Array.from({ length: MIGRATIONS_IN_FLIGHT_MAX + 1 }, (_, i) => leafAt(r.world, VPN + i).gfn);
   for (const gfn of gfns.slice(0, MIGRATIONS_IN_FLIGHT_MAX)) expect(isRefusal(beginHostMigration(r.world, g, gfn, 'single'))).toBe(false);
   const over = beginHostMigration(r.world, g, gfns[MIGRATIONS_IN_FLIGHT_MAX]!, 'single');
   expect(isRefusal(over) && over.error).toBe('limit');
@@ -45,7 +43,7 @@ test(`finished migrations are kept for the properties, the newest ${FINISHED_KEP
   const g = r.world.guests[0]!;
   const ids: number[] = [];
   for (let i = 0; i <= FINISHED_KEPT_MAX; i++) {
-    const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
+    const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
     expect(runMigration(r.world, m).ok).toBe(true);
     ids.push(m.id);
   }
@@ -58,7 +56,7 @@ test(`finished migrations are kept for the properties, the newest ${FINISHED_KEP
 test('a process that exits under a migration: the migration ends with nothing to remap, and both pages go back to the allocator', () => {
   const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
-  const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
+  const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
   r.apply({ kind: 'guest.exit', args: { guest: 0, pid: 1 } });
   expect(runMigration(r.world, m).ok).toBe(true);
   expect(m.atDone?.remapped).toBe(false);
@@ -70,9 +68,9 @@ test('a page mapped read-only is still read-only on its new frame', () => {
   const r = writtenPages(1, VPN);
   r.apply({ kind: 'guest.mprotect', args: { guest: 0, pid: 1, vpn: VPN, pages: 1, write: false, exec: false } });
   const g = r.world.guests[0]!;
-  const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
+  const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
   expect(runMigration(r.world, m).ok).toBe(true);
-  const leaf = gfnAt(r, VPN);
+  const leaf = leafAt(r.world, VPN);
   expect(leaf.gfn).toBe(m.dst);
   expect(leaf.entry.flags & PTE_RW).toBe(0);
 });
@@ -96,15 +94,15 @@ describe(`${FAULT_COPY_BEFORE_FLUSH}: the flush comes late, at the end (the copy
 test('an abort after the address was mapped to another page frees the source, which nobody maps', () => {
   const r = writtenPages(1, VPN);
   const g = r.world.guests[0]!;
-  const m = beginGuestMigration(r.world, g, gfnAt(r, VPN).gfn, 'single') as Migration;
+  const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 1 } });
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } });
-  const other = gfnAt(r, VPN).gfn;
+  const other = leafAt(r.world, VPN).gfn;
   expect(other).not.toBe(m.src);
   expect(abortMigration(r.world, m)).toBe(true);
   expect(m.stage).toBe('aborted');
   expect(g.buddy.isFree(m.src)).toBe(true);
   expect(g.owners.get(m.src)).toBeUndefined();
-  expect(gfnAt(r, VPN).gfn).toBe(other);
+  expect(leafAt(r.world, VPN).gfn).toBe(other);
 });
