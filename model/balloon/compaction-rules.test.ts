@@ -182,3 +182,22 @@ test('the settle phase acknowledges and finishes migrations in flight and puts i
   expect([...vb.list].sort()).toEqual([b, c, fresh].sort());
   expect(vb.count).toBe(3);
 });
+
+test("the driver never releases a migration's deflate, even without MUST_TELL_HOST: only the migration's finish frees the old page", () => {
+  const { apply, vb, g, r } = inflated(2, { 'virtio-balloon.features': 0 });
+  const [old] = vb.list as [number, number];
+  expect(apply('bcomp.isolate', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(apply('bcomp.migrate', { guest: 0, gfn: old }).ok).toBe(true);
+  apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false });
+  // Unacknowledged: without MUST_TELL_HOST a driver's own deflate could be released now.
+  expect(apply('vballoon.release', { guest: 0 })).toEqual({ ok: false, error: 'invalid' });
+  expect(g.buddy.allocatedAt(old)).toBeTruthy();
+  apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false });
+  expect(apply('vballoon.release', { guest: 0 })).toEqual({ ok: false, error: 'invalid' });
+  expect(vb.pages.get(old)).toBe('deflating');
+  expect(apply('bcomp.finish', { guest: 0, gfn: old })).toEqual({ ok: true });
+  expect(g.buddy.allocatedAt(old)).toBeFalsy();
+  expect(vb.count).toBe(2);
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});

@@ -86,12 +86,16 @@ test('with MUST_TELL_HOST deflated pages are released only after the ack; withou
     const { apply, vb, g, r } = balloon(features);
     apply('vballoon.host.target', { guest: 0, pages: 3 });
     apply('vballoon.fill', { guest: 0 });
+    // Only a deflate request is ever released: not an inflate, acknowledged or not.
+    expect(apply('vballoon.release', { guest: 0 })).toEqual({ ok: false, error: 'invalid' });
     apply('vballoon.ack', { guest: 0, queue: 'inflate', discard: false });
     apply('vballoon.host.target', { guest: 0, pages: 1 });
     expect(apply('vballoon.leak', { guest: 0 })).toEqual({ ok: true, value: 2 });
     const req = vb.requests[0]!;
     expect(apply('vballoon.release', { guest: 0 })).toEqual(early ? { ok: true, value: 2 } : { ok: false, error: 'invalid' });
     for (const gfn of req.pfns) expect(g.buddy.allocatedAt(gfn) ? 'allocated' : 'free').toBe(early ? 'free' : 'allocated');
+    // A request released before its ack waits for the ack, but is not released again.
+    expect(apply('vballoon.release', { guest: 0 })).toEqual({ ok: false, error: 'invalid' });
     // The driver still waits for the device's ack before the next request.
     expect(apply('vballoon.update', { guest: 0 })).toEqual({ ok: false, error: 'busy' });
     expect(apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false }).ok).toBe(true);
