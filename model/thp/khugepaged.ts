@@ -52,7 +52,9 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
   if (!vma || !vma.huge) return 'no VM_HUGEPAGE VMA covers the range';
   const pmd = slotFor(world, g, p, base, 2, false);
   if (isRefusal(pmd)) return pmd.detail;
-  if (!pmd || pmd.level !== 2 || !guestPresent(pmd.entry)) return 'no PTE table (pmd none)';
+  // Guest tables have no leaf above level 2 (PS is set only on PMDs): the walk stops at level 2
+  // or above it at a missing table.
+  if (!pmd || !guestPresent(pmd.entry)) return 'no PTE table (pmd none)';
   if (guestIsLeaf(pmd.entry, 2)) return 'already a huge page';
   const pt = tableAt(world, g, pmd.entry.pfn);
   if (isRefusal(pt)) return pt.detail;
@@ -80,9 +82,11 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
       pages.set(i, e.pfn);
       continue;
     }
-    // Only this process's own anonymous page at this address may be collapsed; anything else
-    // (a balloon page, reported memory, another owner) is a barrier (SCAN_PAGE_ANON).
-    if (o?.kind !== 'anon' || o.pid !== p.pid || o.vpn !== base + i) return `va ${hex((base + i) * 4096)} maps gfn ${hex(e.pfn)}: ${describeGuestOwner(o)}`;
+    // Only an anonymous page may be collapsed; anything else (a balloon page, reported memory, a
+    // page-cache page) is a barrier (SCAN_PAGE_ANON). An anonymous page mapped here is this
+    // process's own page for this address: the model's anonymous pages are never shared (no
+    // fork), and every mapping of one records its pid and vpn as its owner.
+    if (o?.kind !== 'anon') return `va ${hex((base + i) * 4096)} maps gfn ${hex(e.pfn)}: ${describeGuestOwner(o)}`;
     if (locked.has(e.pfn)) return `gfn ${hex(e.pfn)} is locked (SCAN_PAGE_LOCK)`;
     // A page of a large folio mapped by PTEs is not handled by the model's collapse.
     if (g.buddy.allocatedBlock(e.pfn)?.order !== 0) return `gfn ${hex(e.pfn)} belongs to a large folio mapped by PTEs`;

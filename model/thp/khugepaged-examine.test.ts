@@ -1,0 +1,87 @@
+/**
+ * khugepaged's test of a range in the guest (examine, in hpage_collapse_scan_pmd and again under
+ * the lock in collapse_huge_page), at the edges the scenario tests leave:
+ * - max_ptes_none counts PTEs mapping the zero page as empty, and the sysfs value is read;
+ * - the scan only reads the page tables: a range without a PTE table allocates nothing;
+ * - a PTE-mapped large folio is not collapsed (the model reaches one only through the
+ *   thp-collapse-maps-ptes fault);
+ * - under thp-collapse-uses-stale-scan the revalidation checks only the table's structure: a
+ *   page locked by a migration since the scan is collapsed anyway.
+ */
+import { Runner } from '../../fuzz/run';
+import { compactionState } from '../compaction/state';
+import { FRAMES_PER_2M } from '../constants';
+import { peekLeaf } from '../mmu/peek';
+import { khugepagedCollapse, khugepagedScan } from './khugepaged';
+
+const BASE = 4 * FRAMES_PER_2M;
+
+/** One process with a VM_HUGEPAGE VMA over the 2 MiB range at BASE. */
+function runner(options: Record<string, number | boolean>, faults: string[] = []): Runner {
+  const guest = { frames: 2 ** 13, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: true };
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults, options }, { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec: false, huge: true } });
+  return r;
+}
+
+function scan(r: Runner) {
+  const g = r.world.guests[0]!;
+  return khugepagedScan(r.world, g, g.processes.get(1)!, BASE);
+}
+
+const va = (vpn: number) => `0x${(vpn * 4096).toString(16)}`;
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+test('max_ptes_none counts the PTEs that map the zero page as empty, against the configured limit', () => {
+  for (const [limit, expected] of [[511, { ok: true, value: 1 }], [256, { ok: false, error: 'busy' }]] as const) {
+    const r = runner({ 'thp.use-zero-page': true, 'thp.max-ptes-none': limit });
+    // A read maps the huge zero page; a write splits it: one anonymous page, 511 zero-page PTEs.
+    r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: BASE } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + 5 } });
+    const got = scan(r);
+    expect(got).toMatchObject(expected);
+    if (!got.ok) expect(got.detail).toBe(`khugepaged: g0 pid 1 va ${va(BASE)}: 511 none or zero PTEs > max_ptes_none 256`);
+    expect(r.violation).toBeNull();
+  }
+});
+
+test('a range without a PTE table is refused, and the scan allocates no table for it', () => {
+  const r = runner({ 'thp.use-zero-page': false });
+  const g = r.world.guests[0]!;
+  const free = g.buddy.freePages();
+  const tables = g.tables.size;
+  expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: no PTE table (pmd none)` });
+  expect(g.buddy.freePages()).toBe(free);
+  expect(g.tables.size).toBe(tables);
+  expect(r.violation).toBeNull();
+});
+
+test('a large folio mapped by PTEs (left by thp-collapse-maps-ptes) is not collapsed again', () => {
+  const r = runner({ 'thp.use-zero-page': false }, ['thp-collapse-maps-ptes']);
+  const g = r.world.guests[0]!;
+  for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+  r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+  expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
+  const huge = khugepagedCollapse(r.world, g);
+  expect(huge.ok).toBe(true);
+  // The collapsed page is mapped by 512 PTEs, each subpage at its place.
+  expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)).toMatchObject({ level: 1, gfn: huge.value! + 7 });
+  expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: gfn ${hex(huge.value!)} belongs to a large folio mapped by PTEs` });
+});
+
+test('under thp-collapse-uses-stale-scan a page locked by a migration after the scan is collapsed; without the fault the revalidation refuses it', () => {
+  for (const stale of [false, true]) {
+    const r = runner({ 'thp.use-zero-page': false }, stale ? ['thp-collapse-uses-stale-scan'] : []);
+    const g = r.world.guests[0]!;
+    for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+    r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+    expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+    expect(compactionState(r.world).active.size).toBe(1);
+    const got = khugepagedCollapse(r.world, g);
+    if (stale) expect(got.ok).toBe(true);
+    else expect(got).toEqual({ ok: false, error: 'busy', detail: `khugepaged: revalidation failed: gfn ${hex(gfn)} is locked (SCAN_PAGE_LOCK)` });
+  }
+});
