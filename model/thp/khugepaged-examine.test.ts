@@ -47,14 +47,23 @@ test('max_ptes_none counts the PTEs that map the zero page as empty, against the
 });
 
 test('a range without a PTE table is refused, and the scan allocates no table for it', () => {
-  const r = runner({ 'thp.use-zero-page': false });
-  const g = r.world.guests[0]!;
-  const free = g.buddy.freePages();
-  const tables = g.tables.size;
-  expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: no PTE table (pmd none)` });
-  expect(g.buddy.freePages()).toBe(free);
-  expect(g.tables.size).toBe(tables);
-  expect(r.violation).toBeNull();
+  // Untouched (no table under the top level), and zapped (MADV_DONTNEED of a whole huge page
+  // clears its PMD: the PMD table is there, the entry is none).
+  for (const zapped of [false, true]) {
+    const r = runner({ 'thp.use-zero-page': false });
+    const g = r.world.guests[0]!;
+    if (zapped) {
+      r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+      r.apply({ kind: 'thp.dontneed', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M } });
+      expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE)).toBeNull();
+    }
+    const free = g.buddy.freePages();
+    const tables = g.tables.size;
+    expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: no PTE table (pmd none)` });
+    expect(g.buddy.freePages()).toBe(free);
+    expect(g.tables.size).toBe(tables);
+    expect(r.violation).toBeNull();
+  }
 });
 
 test('a large folio mapped by PTEs (left by thp-collapse-maps-ptes) is not collapsed again', () => {
@@ -63,25 +72,31 @@ test('a large folio mapped by PTEs (left by thp-collapse-maps-ptes) is not colla
   for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
   r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
   expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
-  const huge = khugepagedCollapse(r.world, g);
-  expect(huge.ok).toBe(true);
+  const collapsed = khugepagedCollapse(r.world, g);
+  if (!collapsed.ok) throw new Error(collapsed.detail);
+  const huge = collapsed.value!;
   // The collapsed page is mapped by 512 PTEs, each subpage at its place.
-  expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)).toMatchObject({ level: 1, gfn: huge.value! + 7 });
-  expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: gfn ${hex(huge.value!)} belongs to a large folio mapped by PTEs` });
+  expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)).toMatchObject({ level: 1, gfn: huge + 7 });
+  expect(scan(r)).toEqual({ ok: false, error: 'busy', detail: `khugepaged: g0 pid 1 va ${va(BASE)}: gfn ${hex(huge)} belongs to a large folio mapped by PTEs` });
 });
 
-test('under thp-collapse-uses-stale-scan a page locked by a migration after the scan is collapsed; without the fault the revalidation refuses it', () => {
-  for (const stale of [false, true]) {
-    const r = runner({ 'thp.use-zero-page': false }, stale ? ['thp-collapse-uses-stale-scan'] : []);
-    const g = r.world.guests[0]!;
-    for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
-    r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
-    expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
-    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn;
-    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
-    expect(compactionState(r.world).active.size).toBe(1);
-    const got = khugepagedCollapse(r.world, g);
-    if (stale) expect(got.ok).toBe(true);
-    else expect(got).toEqual({ ok: false, error: 'busy', detail: `khugepaged: revalidation failed: gfn ${hex(gfn)} is locked (SCAN_PAGE_LOCK)` });
-  }
+test('under thp-collapse-uses-stale-scan a page a migration took after the scan is collapsed anyway; without the fault the revalidation refuses it', () => {
+  // The migration has locked the page (begin), or has replaced its PTE by a migration entry (one step).
+  for (const steps of [0, 1])
+    for (const stale of [false, true]) {
+      const r = runner({ 'thp.use-zero-page': false }, stale ? ['thp-collapse-uses-stale-scan'] : []);
+      const g = r.world.guests[0]!;
+      for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+      r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+      expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
+      const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn;
+      r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+      const [id] = [...compactionState(r.world).active.keys()];
+      for (let i = 0; i < steps; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+      expect(compactionState(r.world).active.get(id!)?.stage).toBe(steps === 0 ? 'locked' : 'unmapped');
+      const why = steps === 0 ? `gfn ${hex(gfn)} is locked (SCAN_PAGE_LOCK)` : `va ${va(BASE + 7)} is under migration`;
+      const got = khugepagedCollapse(r.world, g);
+      if (stale) expect(got.ok).toBe(true);
+      else expect(got).toEqual({ ok: false, error: 'busy', detail: `khugepaged: revalidation failed: ${why}` });
+    }
 });

@@ -29,22 +29,25 @@ import type { World } from '../world';
 import { hex } from '../../properties/violation';
 import { compactionState, guestLockedSet } from '../compaction/state';
 import { imageGuest } from './ghost';
-import { MAX_PTES_NONE_DEFAULT, recordChange, thpState, type CollapseSource } from './state';
+import { MAX_PTES_NONE_DEFAULT, recordChange, thpState, type CollapseSource, type GuestCandidate } from './state';
 
 export const FAULT_COLLAPSE_STALE_SCAN = 'thp-collapse-uses-stale-scan';
 export const FAULT_COLLAPSE_MAPS_PTES = 'thp-collapse-maps-ptes';
 
-interface RangeView {
+/** The 2 MiB range's PTE table and the PMD entry that points to it. */
+interface RangeTable {
   readonly pmd: LeafSlot;
   readonly ptGfn: number;
   readonly pt: PageTable;
-  /** Subpage index -> gfn of the exclusive anonymous page mapped there. */
-  readonly pages: Map<number, number>;
-  readonly noneOrZero: number;
 }
 
-/** The scan's (and the revalidation's) test of one 2 MiB range; a string says why not. */
-function examine(world: World, g: Guest, p: Process, base: number, structureOnly = false): RangeView | string {
+interface RangeView extends RangeTable {
+  /** Subpage index -> gfn of the exclusive anonymous page mapped there. */
+  readonly pages: ReadonlyMap<number, number>;
+}
+
+/** The range's PTE table, if a VM_HUGEPAGE VMA covers the range and its PMD points to a table; a string says why not. */
+function rangeTable(world: World, g: Guest, p: Process, base: number): RangeTable | string {
   const vma = p.vmaAt(base);
   if (!g.config.hugePages) return 'THP is off in this guest';
   // A huge VMA starts and ends 2 MiB aligned (mmap, munmap and mprotect refuse otherwise:
@@ -58,28 +61,29 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
   if (guestIsLeaf(pmd.entry, 2)) return 'already a huge page';
   const pt = tableAt(world, g, pmd.entry.pfn);
   if (isRefusal(pt)) return pt.detail;
+  return { pmd, ptGfn: pmd.entry.pfn, pt };
+}
+
+/** The scan's (and the revalidation's) test of one 2 MiB range; a string says why not. */
+function examine(world: World, g: Guest, p: Process, base: number): RangeView | string {
+  const t = rangeTable(world, g, p, base);
+  if (typeof t === 'string') return t;
   const pages = new Map<number, number>();
   let noneOrZero = 0;
   const locked = guestLockedSet(compactionState(world), g.id);
   for (let i = 0; i < FRAMES_PER_2M; i++) {
-    const e = pt.get(i);
-    if (!structureOnly) {
-      if (isMigrationEntry(e)) return `va ${hex((base + i) * 4096)} is under migration`;
-    }
+    const e = t.pt.get(i);
     if (!guestPresent(e)) {
+      if (isMigrationEntry(e)) return `va ${hex((base + i) * 4096)} is under migration`;
       // A swapped-out page is not pte_none: the model does not swap in during a collapse
       // (Linux would, up to max_ptes_swap), so the range is left alone (SCAN_EXCEED_SWAP_PTE).
-      if (!structureOnly && pagedOut(world, g, p.pid, base + i) !== undefined) return `va ${hex((base + i) * 4096)} is swapped out`;
+      if (pagedOut(world, g, p.pid, base + i) !== undefined) return `va ${hex((base + i) * 4096)} is swapped out`;
       noneOrZero++;
       continue;
     }
     const o = g.owners.get(e.pfn);
     if (o?.kind === 'zero-page') {
       noneOrZero++;
-      continue;
-    }
-    if (structureOnly) {
-      pages.set(i, e.pfn);
       continue;
     }
     // Only an anonymous page may be collapsed; anything else (a balloon page, reported memory, a
@@ -93,8 +97,22 @@ function examine(world: World, g: Guest, p: Process, base: number, structureOnly
     pages.set(i, e.pfn);
   }
   const max = world.option('thp.max-ptes-none', MAX_PTES_NONE_DEFAULT);
-  if (!structureOnly && noneOrZero > max) return `${noneOrZero} none or zero PTEs > max_ptes_none ${max}`;
-  return { pmd, ptGfn: pmd.entry.pfn, pt, pages, noneOrZero };
+  if (noneOrZero > max) return `${noneOrZero} none or zero PTEs > max_ptes_none ${max}`;
+  return { ...t, pages };
+}
+
+/**
+ * hugepage_vma_revalidate and __collapse_huge_page_isolate under mmap_lock: the range is
+ * examined again.
+ */
+function revalidate(world: World, g: Guest, p: Process, c: GuestCandidate): RangeView | string {
+  // Hazard: everything the scan saw must be checked again under the lock; copying from the
+  // scan's view copies pages that were discarded, freed or handed to someone else since,
+  // resurrecting their old contents in this process. (The faulty collapse still finds the
+  // range's table again: it has to unlink it.)
+  if (!world.fault(FAULT_COLLAPSE_STALE_SCAN)) return examine(world, g, p, c.base);
+  const t = rangeTable(world, g, p, c.base);
+  return typeof t === 'string' ? t : { ...t, pages: c.scanned };
 }
 
 export function khugepagedScan(world: World, g: Guest, p: Process, vpn: number): OpResult {
@@ -121,23 +139,18 @@ export function khugepagedCollapse(world: World, g: Guest): OpResult {
   const huge = guestAlloc(world, g, 9, 'MOVABLE');
   if (typeof huge !== 'number') return abort(refuse('guest-oom', `khugepaged: no 2 MiB page (${huge.error})`));
   const release = (): void => void g.buddy.free(huge, 9);
-  // Hazard: everything the scan saw must be checked again under the lock; copying from the
-  // scan's view copies pages that were discarded, freed or handed to someone else since,
-  // resurrecting their old contents in this process.
-  const stale = world.fault(FAULT_COLLAPSE_STALE_SCAN);
-  const v = examine(world, g, p, c.base, stale);
+  const v = revalidate(world, g, p, c);
   if (typeof v === 'string') {
     release();
     return abort(refuse('busy', `khugepaged: revalidation failed: ${v}`));
   }
-  const sources = stale ? c.scanned : v.pages;
   const vma = p.vmaAt(c.base)!;
   const pre = imageGuest(world, g, p, c.base);
   // Read every source before changing anything (a failed read leaves the range as it was).
   const contents: (Content | null)[] = [];
   const record: CollapseSource[] = [];
   for (let i = 0; i < FRAMES_PER_2M; i++) {
-    const gfn = sources.get(i);
+    const gfn = v.pages.get(i);
     if (gfn === undefined) {
       contents.push(null);
       record.push({ index: i, frame: -1, owner: 'none', ownerKind: 'none', ownerPid: -1, ownerAt: -1 });
