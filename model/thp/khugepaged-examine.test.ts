@@ -100,3 +100,15 @@ test('under thp-collapse-uses-stale-scan a page a migration took after the scan 
       else expect(got).toEqual({ ok: false, error: 'busy', detail: `khugepaged: revalidation failed: ${why}` });
     }
 });
+
+test('only anonymous pages are taken (SCAN_PAGE_ANON): a frame of another kind mapped in the range stops the scan', () => {
+  // No operation maps one there (the model's file, DAX and memctl VMAs are never VM_HUGEPAGE),
+  // so the owner is changed by hand: the check stands for a mapping a bug left behind.
+  const r = runner({ 'thp.use-zero-page': false });
+  const g = r.world.guests[0]!;
+  for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+  r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+  const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn;
+  g.setOwner(gfn, { kind: 'kernel', alloc: 0 });
+  expect(scan(r)).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining(`: va ${va(BASE + 7)} maps gfn ${hex(gfn)}: `) });
+});

@@ -55,8 +55,9 @@ function rangeTable(world: World, g: Guest, p: Process, base: number): RangeTabl
   if (!vma || !vma.huge) return 'no VM_HUGEPAGE VMA covers the range';
   const pmd = slotFor(world, g, p, base, 2, false);
   if (isRefusal(pmd)) return pmd.detail;
-  // Guest tables have no leaf above level 2 (PS is set only on PMDs): the walk stops at level 2
-  // or above it at a missing table.
+  // The only guest leaf above level 2 is memctl's 1 GiB PUD leaf, which lies under a memctl VMA
+  // (not VM_HUGEPAGE) and goes with its munmap: here the walk stops at level 2, or above it at a
+  // missing table.
   if (!pmd || !guestPresent(pmd.entry)) return 'no PTE table (pmd none)';
   if (guestIsLeaf(pmd.entry, 2)) return 'already a huge page';
   const pt = tableAt(world, g, pmd.entry.pfn);
