@@ -33,7 +33,7 @@ import { isRefusal, ok, refuse, type OpResult, type Refusal } from '../result';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
 import {
-  compactionState, guestLockedSet, MIGRATIONS_IN_FLIGHT_MAX, prune,
+  compactionState, guestLockedSet, MIGRATIONS_IN_FLIGHT_MAX, NO_PROCESS, prune,
   type Migration, type MigrationReason, type Reach,
 } from './state';
 
@@ -77,7 +77,7 @@ export function guestMovable(world: World, g: Guest, gfn: number): { pid: number
     // Hazard: only pages with a migration path may be isolated (PageLRU, __PageMovable); a
     // kernel page or a page table has none, and moving it leaves the kernel's pointers (the
     // allocation, the parent table entry) on the old page.
-    if (world.fault(FAULT_MIGRATES_UNMOVABLE) && o !== undefined && o.kind !== 'migrate-target' && o.kind !== 'virtio-mem') return { pid: -1, vpn: -1 };
+    if (world.fault(FAULT_MIGRATES_UNMOVABLE) && o !== undefined && o.kind !== 'migrate-target' && o.kind !== 'virtio-mem') return { pid: NO_PROCESS, vpn: -1 };
     return `owner is ${o?.kind ?? 'none'}`;
   }
   const p = g.processes.get(o.pid);
@@ -168,7 +168,7 @@ export function beginHostMigration(world: World, g: Guest, gfn: number, reason: 
   world.frames.setOwner(target, { kind: 'migrate-target', guest: g.id, gfn }, { site: 'compaction', reason: 'migrate-target', step: world.step, order: 0 });
   s.hostLocked.add(src);
   return record(world, {
-    id: s.nextId++, side: 'host', guest: g.id, gfn, pid: -1, vpn: -1, src, dst: target, reason,
+    id: s.nextId++, side: 'host', guest: g.id, gfn, pid: NO_PROCESS, vpn: -1, src, dst: target, reason,
     stage: 'locked', flushPending: false, srcHostOwner: world.frames.owner(src), srcHuge: false,
   });
 }
@@ -274,7 +274,7 @@ function finishGuest(world: World, g: Guest, m: Migration): OpResult {
   const slot = migrationSlot(world, g, m);
   if (isRefusal(slot)) return slot;
   let remapped = false;
-  if (m.pid < 0) {
+  if (m.pid === NO_PROCESS) {
     // Only under compaction-migrates-unmovable: a kernel page "moved" under its owner (such a
     // page is isolated only with one: guestMovable).
     g.setOwner(m.dst, m.srcGuestOwner!);
@@ -347,7 +347,7 @@ export function abortMigration(world: World, m: Migration): boolean {
   const g = world.guests[m.guest]!;
   if (m.stage === 'done' || m.stage === 'aborted') return true;
   if (m.side === 'guest') {
-    if (m.pid >= 0) {
+    if (m.pid !== NO_PROCESS) {
       const slot = migrationSlot(world, g, m);
       if (isRefusal(slot)) return false;
       if (slot && isMigrationEntry(slot.entry) && slot.entry.pfn === m.src) {

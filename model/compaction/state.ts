@@ -26,13 +26,16 @@ export interface Reach {
   readonly mappings: readonly string[];
 }
 
+/** Migration.pid when no process maps the page: the host side, or a kernel page moved under compaction-migrates-unmovable. */
+export const NO_PROCESS = -1;
+
 export interface Migration {
   readonly id: number;
   readonly side: MigrationSide;
   readonly guest: number;
   /** The guest frame concerned: the page itself (guest side) or the gfn whose backing moves (host side). */
   readonly gfn: number;
-  /** Guest side: the process and address mapping the page (-1 when it was not a process page). */
+  /** Guest side: the process and address mapping the page (NO_PROCESS and -1 when no process maps it). */
   readonly pid: number;
   readonly vpn: number;
   /** Source and target: gfns on the guest side, hfns on the host side. */
