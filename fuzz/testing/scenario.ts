@@ -123,9 +123,9 @@ export function oneProcess(hugePages = false): { w: World; g: Guest; p: Process 
   return { w, g, p: g.processes.get(pid.value!)! };
 }
 
-/** A checked runner on one small guest with process 1, `pages` pages mapped from `vpn` and each written once. */
-export function writtenPages(pages: number, vpn: number): Runner {
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [SMALL_GUEST], faults: [] }, { check: 'incremental' });
+/** A checked runner on one small guest (with the given faults) with process 1, `pages` pages mapped from `vpn` and each written once. */
+export function writtenPages(pages: number, vpn: number, faults: readonly string[] = []): Runner {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [SMALL_GUEST], faults }, { check: 'incremental' });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn, pages, write: true, exec: false, huge: false } });
   for (let i = 0; i < pages; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: vpn + i } });

@@ -11,8 +11,8 @@ import { PTE_RW } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { isRefusal } from '../result';
 import type { World } from '../world';
-import { abortMigration, beginGuestMigration, beginHostMigration, FAULT_COPY_BEFORE_FLUSH, runMigration } from './migrate';
-import { compactionState, FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, type Migration } from './state';
+import { abortMigration, beginGuestMigration, beginHostMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, runMigration } from './migrate';
+import { compactionState, FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, NO_PROCESS, type Migration } from './state';
 
 const VPN = 2048;
 
@@ -105,4 +105,26 @@ test('an abort after the address was mapped to another page frees the source, wh
   expect(g.buddy.isFree(m.src)).toBe(true);
   expect(g.owners.get(m.src)).toBeUndefined();
   expect(leafAt(r.world, VPN).gfn).toBe(other);
+});
+
+test(`under ${FAULT_MIGRATES_UNMOVABLE} a page table "moves": its owner goes with it when the migration ends, and an abort leaves it where it was`, () => {
+  for (const abort of [false, true]) {
+    const r = writtenPages(1, VPN, [FAULT_MIGRATES_UNMOVABLE]);
+    const g = r.world.guests[0]!;
+    const table = [...g.owners].find(([, o]) => o.kind === 'page-table' && o.level === 1)![0];
+    const owner = g.owners.get(table);
+    const m = beginGuestMigration(r.world, g, table, 'single') as Migration;
+    expect(m.pid).toBe(NO_PROCESS);
+    if (abort) {
+      expect(abortMigration(r.world, m)).toBe(true);
+      expect(g.owners.get(table)).toEqual(owner);
+      expect(g.buddy.isFree(table)).toBe(false);
+      expect(g.buddy.isFree(m.dst)).toBe(true);
+    } else {
+      expect(runMigration(r.world, m).ok).toBe(true);
+      expect(g.owners.get(m.dst)).toEqual(owner);
+      expect(g.buddy.isFree(m.dst)).toBe(false);
+      expect(g.buddy.isFree(table)).toBe(true);
+    }
+  }
 });
