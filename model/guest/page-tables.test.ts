@@ -7,10 +7,12 @@
  * the page back in.
  */
 import { exhaustHost, machine, stepper } from '../../fuzz/testing/scenario';
+import { PTE_PS } from '../constants';
 import { data } from '../content';
 import { PageTable } from '../paging/table';
-import { allocTable, missingSpan, tableAt } from './page-tables';
-import { physWrite } from './phys';
+import { guestEntry } from '../paging/entries';
+import { allocTable, missingSpan, tableAt, writeEntry } from './page-tables';
+import { physRead, physWrite } from './phys';
 
 const VPN = 2048;
 
@@ -83,4 +85,38 @@ test('a table page the host cannot back is given back whole: the allocation fail
   const zeroings = g.zeroings;
   expect(allocTable(w, g, 1, 1, -1, 0, 0)).toMatchObject({ ok: false });
   expect([g.buddy.freePages(), g.owners.size, g.zeroings]).toEqual([free, owners, zeroings]);
+});
+
+describe('what the kernel journals for the incremental checks', () => {
+  test('a physical read or write is an access of the guest (the balloon and virtio-mem properties judge those); a write also names the gfn', () => {
+    const { w, g } = world();
+    const [a, b] = [g.buddy.alloc(0, 'MOVABLE'), g.buddy.alloc(0, 'MOVABLE')] as [number, number];
+    w.journal.clear();
+    expect(physWrite(w, g, a, data(1, 1))).toBe(true);
+    expect(physRead(w, g, b)).toBeDefined();
+    expect([...w.journal.accessed.get(g.id)!]).toEqual([a, b]);
+    expect(w.journal.gfns.get(g.id)!.has(a)).toBe(true);
+    expect(w.journal.ranges).toEqual([]);
+  });
+
+  test('a stray store into a live table page journals every address the table maps', () => {
+    const { w, g } = world();
+    const gfn = allocTable(w, g, 1, 2, 77, 5, 5 * 512 ** 2) as number;
+    w.journal.clear();
+    expect(physWrite(w, g, gfn, data(1, 1))).toBe(true);
+    expect(w.journal.ranges).toEqual([{ guest: g.id, pid: 1, vpnStart: 5 * 512 ** 2, vpnEnd: 6 * 512 ** 2 }]);
+  });
+
+  test("an entry written journals its table, the addresses it maps and the table's host frame", () => {
+    const { w, g } = world();
+    const gfn = allocTable(w, g, 1, 2, 77, 5, 5 * 512 ** 2) as number;
+    const table = tableAt(w, g, gfn) as PageTable;
+    const hfn = g.backing.get(gfn)!;
+    expect(hfn).toBeDefined();
+    w.journal.clear();
+    writeEntry(w, g, 1, gfn, table, 3, guestEntry(4096, { writable: true, user: true, nx: true }, PTE_PS));
+    expect([...w.journal.guestTables.get(g.id)!]).toEqual([gfn]);
+    expect(w.journal.ranges).toEqual([{ guest: g.id, pid: 1, vpnStart: 5 * 512 ** 2 + 3 * 512, vpnEnd: 5 * 512 ** 2 + 4 * 512 }]);
+    expect(w.journal.frames.has(hfn)).toBe(true);
+  });
 });
