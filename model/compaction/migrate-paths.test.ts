@@ -11,7 +11,9 @@ import { PTE_RW } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { isRefusal } from '../result';
 import type { World } from '../world';
-import { abortMigration, beginGuestMigration, beginHostMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, runMigration } from './migrate';
+import { slotFor, type LeafSlot } from '../guest/page-tables';
+import { isMigrationEntry } from '../paging/entries';
+import { abortMigration, beginGuestMigration, beginHostMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, runMigration, stepMigration } from './migrate';
 import { compactionState, FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, NO_PROCESS, type Migration } from './state';
 
 const VPN = 2048;
@@ -126,5 +128,31 @@ test(`under ${FAULT_MIGRATES_UNMOVABLE} a page table "moves": its owner goes wit
       expect(g.buddy.isFree(m.dst)).toBe(false);
       expect(g.buddy.isFree(table)).toBe(true);
     }
+  }
+});
+
+test("a migration whose address was unmapped and is now another page's migration entry leaves that entry alone, at its end and at an abort", () => {
+  for (const abort of [false, true]) {
+    const r = writtenPages(1, VPN);
+    const g = r.world.guests[0]!;
+    const a = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
+    expect(stepMigration(r.world, a).ok).toBe(true);
+    // The address loses a's migration entry and gets a new page, whose own migration unmaps it.
+    r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 1 } });
+    r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false } });
+    r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } });
+    const b = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
+    expect(stepMigration(r.world, b).ok).toBe(true);
+    const entry = () => (slotFor(r.world, g, g.processes.get(1)!, VPN, 1, false) as LeafSlot).entry;
+    const before = entry();
+    expect(isMigrationEntry(before) && before?.pfn).toBe(b.src);
+    if (abort) expect(abortMigration(r.world, a)).toBe(true);
+    else expect(runMigration(r.world, a).ok).toBe(true);
+    expect(entry()).toEqual(before);
+    // Neither of a's pages is mapped or kept: nothing maps them.
+    expect([g.buddy.isFree(a.src), g.buddy.isFree(a.dst)]).toEqual([true, true]);
+    expect(runMigration(r.world, b).ok).toBe(true);
+    expect(leafAt(r.world, VPN).gfn).toBe(b.dst);
+    expect(r.violation).toBeNull();
   }
 });
