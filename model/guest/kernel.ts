@@ -13,7 +13,7 @@ import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
 import { Process, type Prot } from './process';
-import { allocTable, missingSpan, slotFor, tableAt, writeEntry } from './page-tables';
+import { allocTable, dropTableRefs, missingSpan, slotFor, tableAt, writeEntry } from './page-tables';
 import { physWrite, touch } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
@@ -212,7 +212,7 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
     g.clearOwner(gfn);
     guestFree(world, g, gfn, 0);
   }
-  for (const [child, ref] of [...g.tableRefs]) if (mine.some(([gfn]) => gfn === ref.table)) g.tableRefs.delete(child);
+  dropTableRefs(g, new Set(mine.map(([gfn]) => gfn)));
   world.tlb.flushPcid(g.vpid, p.pid);
   g.processes.delete(p.pid);
   world.journal.guests.add(g.id);

@@ -52,7 +52,7 @@ export function writeEntry(world: World, g: Guest, pid: number, tableGfn: number
   const old = table.get(index);
   if (guestPresent(old)) {
     if (guestIsLeaf(old, level)) g.rmap.remove(old.pfn, level, pid, vpn);
-    else if (g.tableRefs.get(old.pfn)?.table === tableGfn) g.tableRefs.delete(old.pfn);
+    else g.tableRefs.delete(old.pfn); // a table page has one parent entry: this one
   }
   table.set(index, e);
   if (guestPresent(e)) {
@@ -63,6 +63,11 @@ export function writeEntry(world: World, g: Guest, pid: number, tableGfn: number
   world.journal.range(g.id, pid, vpn, vpn + span);
   const hfn = g.backing.get(tableGfn);
   if (hfn !== undefined) world.journal.frame(hfn);
+}
+
+/** The given tables are gone (a process's tree at its end): the parent entries recorded in them go too. */
+export function dropTableRefs(g: Guest, tables: ReadonlySet<number>): void {
+  for (const [child, ref] of [...g.tableRefs]) if (tables.has(ref.table)) g.tableRefs.delete(child);
 }
 
 export interface LeafSlot {

@@ -10,6 +10,7 @@ import { peekGuestPhysical } from '../mmu/peek';
 import { framesAtLevel, guestIsLeaf, guestPresent } from '../paging/entries';
 import type { Guest } from '../guest/guest';
 import { exit, guestFree } from '../guest/kernel';
+import { dropTableRefs } from '../guest/page-tables';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
 
@@ -22,12 +23,11 @@ export function killProcess(w: World, g: Guest, p: Process): void {
     if (c.kind !== 'table' || c.table.kind !== 'guest') continue;
     const span = framesAtLevel(info.level);
     c.table.forEach((e, idx) => {
-      if (!guestPresent(e)) return;
-      if (guestIsLeaf(e, info.level)) g.rmap.remove(e.pfn, info.level, p.pid, info.vpnBase + idx * span);
-      else if (g.tableRefs.get(e.pfn)?.table === gfn) g.tableRefs.delete(e.pfn);
+      if (guestPresent(e) && guestIsLeaf(e, info.level)) g.rmap.remove(e.pfn, info.level, p.pid, info.vpnBase + idx * span);
     });
   }
   for (const [gfn] of mine) g.tables.delete(gfn);
+  dropTableRefs(g, new Set(mine.map(([gfn]) => gfn)));
   const heads = new Map<number, number>();
   for (const [gfn, o] of g.owners) {
     if ((o.kind !== 'anon' && o.kind !== 'page-table') || o.pid !== p.pid) continue;
