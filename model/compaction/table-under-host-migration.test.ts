@@ -10,6 +10,8 @@ import { peekLeaf } from '../mmu/peek';
 import { compactionState } from './state';
 import { reclaimOf } from '../reclaim/state';
 import { POISON_OPTION, poisonCorruptions } from '../devices/page-poison';
+import { exit } from '../guest/kernel';
+import { killProcess } from '../reclaim/kill';
 
 const B = 4 * 512 * 512;
 
@@ -141,4 +143,18 @@ test("page poisoning on free cannot write a page whose host frame the host is mi
   expect(poisonCorruptions(g)).toEqual([]);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
+});
+
+test("a kill while a process's table is being moved: exit cannot walk the tree, so the kill reaps the process from the ledger and forgets its tables' parent entries", () => {
+  const { r } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const mine = new Set([...g.tables].filter(([, t]) => t.pid === 1).map(([gfn]) => gfn));
+  expect([...g.tableRefs.values()].some((ref) => mine.has(ref.table))).toBe(true);
+  hostMigratesTable(r);
+  expect(exit(r.world, g, p)).toMatchObject({ ok: false, error: 'retry' });
+  killProcess(r.world, g, p);
+  expect(g.processes.has(1)).toBe(false);
+  expect([...g.tables.keys()].filter((gfn) => mine.has(gfn))).toEqual([]);
+  expect([...g.tableRefs.values()].filter((ref) => mine.has(ref.table))).toEqual([]);
 });
