@@ -98,17 +98,16 @@ export function missingSpan(world: World, g: Guest, p: Process, vpn: number): nu
 
 /**
  * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
- * when `create` is set. Returns null when a table is missing and not created, or when a huge
- * leaf above `leafLevel` covers vpn (the caller splits or refuses).
+ * when `create` is set. Returns null when a table is missing and not created, and the slot of a
+ * huge leaf above `leafLevel` when one covers vpn (the caller splits or refuses).
  */
 export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
   let tableGfn = p.cr3;
-  for (let level = g.config.guestLevels; level >= leafLevel; level--) {
+  for (let level = g.config.guestLevels; level > leafLevel; level--) {
     const table = tableAt(world, g, tableGfn);
     if ('ok' in table) return table;
     const index = indexAt(vpn, level);
     const e = table.get(index);
-    if (level === leafLevel) return { tableGfn, table, index, level, entry: e };
     if (guestPresent(e)) {
       if (guestIsLeaf(e, level)) return { tableGfn, table, index, level, entry: e };
       tableGfn = e.pfn;
@@ -124,6 +123,8 @@ export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLev
     writeEntry(world, g, p.pid, tableGfn, again, index, guestTableEntry(child));
     tableGfn = child;
   }
-  /* c8 ignore next */
-  return null;
+  const table = tableAt(world, g, tableGfn);
+  if ('ok' in table) return table;
+  const index = indexAt(vpn, leafLevel);
+  return { tableGfn, table, index, level: leafLevel, entry: table.get(index) };
 }
