@@ -87,10 +87,11 @@ function examine(world: World, g: Guest, p: Process, base: number): RangeView | 
       noneOrZero++;
       continue;
     }
-    // Only an anonymous page may be collapsed; anything else (a balloon page, reported memory, a
-    // page-cache page) is a barrier (SCAN_PAGE_ANON). An anonymous page mapped here is this
-    // process's own page for this address: the model's anonymous pages are never shared (no
-    // fork), and every mapping of one records its pid and vpn as its owner.
+    // Only an anonymous page may be collapsed (SCAN_PAGE_ANON). No operation maps anything else
+    // under a VM_HUGEPAGE VMA (the model's file, DAX and memctl VMAs never are), so this stops a
+    // mapping only a bug leaves behind. An anonymous page mapped here is this process's own page
+    // for this address: the model's anonymous pages are never shared (no fork), and every
+    // mapping of one records its pid and vpn as its owner.
     if (o?.kind !== 'anon') return `va ${hex((base + i) * 4096)} maps gfn ${hex(e.pfn)}: ${describeGuestOwner(o)}`;
     if (locked.has(e.pfn)) return `gfn ${hex(e.pfn)} is locked (SCAN_PAGE_LOCK)`;
     // A page of a large folio mapped by PTEs is not handled by the model's collapse.
