@@ -145,10 +145,14 @@ test("page poisoning on free cannot write a page whose host frame the host is mi
   expect(r.finish()).toBeNull();
 });
 
-test("a kill while a process's table is being moved: exit cannot walk the tree, so the kill reaps the process from the ledger and forgets its tables' parent entries", () => {
-  const { r } = runner();
+test("a kill while a process's table is being moved: exit cannot walk the tree, so the kill reaps the process from the ledger and forgets its tables' parent entries; another process keeps its page", () => {
+  const { r, apply } = runner();
   const g = r.world.guests[0]!;
   const p = g.processes.get(1)!;
+  apply('guest.spawn', { guest: 0 });
+  apply('guest.mmap', { guest: 0, pid: 2, vpn: B, pages: 1, write: true, exec: false, huge: false });
+  apply('guest.write', { guest: 0, pid: 2, vpn: B });
+  const other = peekLeaf(r.world, g, g.processes.get(2)!, B)!.gfn;
   const mine = new Set([...g.tables].filter(([, t]) => t.pid === 1).map(([gfn]) => gfn));
   expect([...g.tableRefs.values()].some((ref) => mine.has(ref.table))).toBe(true);
   hostMigratesTable(r);
@@ -157,4 +161,6 @@ test("a kill while a process's table is being moved: exit cannot walk the tree, 
   expect(g.processes.has(1)).toBe(false);
   expect([...g.tables.keys()].filter((gfn) => mine.has(gfn))).toEqual([]);
   expect([...g.tableRefs.values()].filter((ref) => mine.has(ref.table))).toEqual([]);
+  expect(g.owners.get(other)).toEqual({ kind: 'anon', pid: 2, vpn: B });
+  expect(g.buddy.isFree(other)).toBe(false);
 });

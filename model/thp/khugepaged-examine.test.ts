@@ -112,3 +112,32 @@ test('only anonymous pages are taken (SCAN_PAGE_ANON): a frame of another kind m
   g.setOwner(gfn, { kind: 'kernel', alloc: 0 });
   expect(scan(r)).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining(`: va ${va(BASE + 7)} maps gfn ${hex(gfn)}: `) });
 });
+
+test("the scan refuses while the host is moving the range's PTE table (it cannot read it), and goes through once the move is done", () => {
+  const r = runner({ 'thp.use-zero-page': false });
+  const g = r.world.guests[0]!;
+  for (const off of [0, 7]) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE + off } });
+  r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+  const pt = [...g.tables].find(([, t]) => t.pid === 1 && t.level === 1 && t.vpnBase === BASE)![0];
+  // Host-side migration moves 4 KiB frames: split the 2 MiB host page backing the table first.
+  r.apply({ kind: 'thp.host.split', args: { guest: 0, gfn: pt } });
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn: pt } });
+  const [id] = [...compactionState(r.world).active.keys()];
+  r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+  expect(compactionState(r.world).active.get(id!)?.stage).toBe('unmapped');
+  expect(scan(r)).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining(`khugepaged: g0 pid 1 va ${va(BASE)}: `) });
+  for (let i = 0; i < 2; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: id! } });
+  expect(compactionState(r.world).finished.get(id!)?.stage).toBe('done');
+  expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
+  expect(r.violation).toBeNull();
+});
+
+test('under thp-collapse-uses-stale-scan the collapse still needs the range: unmapped since the scan, it is refused', () => {
+  const r = runner({ 'thp.use-zero-page': false }, ['thp-collapse-uses-stale-scan']);
+  const g = r.world.guests[0]!;
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: BASE } });
+  r.apply({ kind: 'thp.split', args: { guest: 0, pid: 1, vpn: BASE } });
+  expect(scan(r)).toEqual({ ok: true, value: FRAMES_PER_2M });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M } });
+  expect(khugepagedCollapse(r.world, g)).toEqual({ ok: false, error: 'busy', detail: 'khugepaged: revalidation failed: no VM_HUGEPAGE VMA covers the range' });
+});
