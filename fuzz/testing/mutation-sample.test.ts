@@ -329,7 +329,9 @@ describe('the command line', () => {
     [['--clusters', '1000000', '--list'], 'mutate:sample: --clusters must be at most '],
     [['--seed', 'x'], 'mutate:sample: --seed must be an integer from 0 to 4294967295, got x'],
     [['--seed', '4294967296'], 'mutate:sample: --seed must be an integer from 0 to 4294967295, got 4294967296'],
-    [['--list', '--summary'], 'mutate:sample: --list and --summary cannot be combined'],
+    [['--list', '--summary'], 'mutate:sample: --list, --summary and --retest-timeouts cannot be combined'],
+    [['--summary', '--retest-timeouts'], 'mutate:sample: --list, --summary and --retest-timeouts cannot be combined'],
+    [['--retest-timeouts', '--seed', '4294967295'], 'mutate:sample: no finished sample in reports/mutation/sample-4294967295/ to re-test'],
     [['--summary', '--seed', '4294967295'], 'mutate:sample: no sample report in reports/mutation/sample-4294967295/'],
   ])('%j is refused in one line with exit 2', (args, message) => {
     const r = run(...args);
@@ -337,5 +339,59 @@ describe('the command line', () => {
     expect(r.out).toBe('');
     expect(r.err.split('\n').filter(Boolean)).toHaveLength(1);
     expect(r.err.startsWith(message)).toBe(true);
+  });
+});
+
+describe('re-testing timeouts', () => {
+  test('dropTimeouts removes only the Timeout mutants, file by file, and counts them', () => {
+    const m = (id: string, status: string) => ({ id, status });
+    const report = { schemaVersion: '1', files: { 'model/a.ts': { source: 'x', mutants: [m('1', 'Killed'), m('2', 'Timeout'), m('3', 'Survived')] }, 'model/b.ts': { source: 'y', mutants: [m('4', 'Timeout')] } } };
+    const r = pure<{ report: typeof report; dropped: number }>(`m.dropTimeouts(${JSON.stringify(report)})`);
+    expect(r.dropped).toBe(2);
+    expect(r.report).toEqual({ schemaVersion: '1', files: { 'model/a.ts': { source: 'x', mutants: [m('1', 'Killed'), m('3', 'Survived')] }, 'model/b.ts': { source: 'y', mutants: [] } } });
+  });
+
+  test('a run warns when the load average is above the cores, not at or below', () => {
+    expect(pure<(string | null)[]>('[m.loadWarning(2, 2), m.loadWarning(0.5, 2), m.loadWarning(5.24, 2)]')).toEqual([
+      null,
+      null,
+      'warning: load average 5.2 on 2 cores: a surviving mutant may time out and count as detected; re-test the timeouts on a quiet machine (--retest-timeouts)',
+    ]);
+  });
+
+  /** A finished sample's files with the given incremental file text; returns the seed and cleans up after `body`. */
+  function withSample(incremental: string, body: (seed: string) => void): void {
+    const seed = '4294967291';
+    const dir = join(root, `reports/mutation/sample-${seed}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      writeFileSync(join(dir, 'sample.json'), JSON.stringify({ seed: Number(seed), commit: 'abc1234', population: 30, files: 1, outside: [], ranges: ['model/a.ts:1:0-1:20'] }));
+      writeFileSync(join(dir, 'ranges.txt'), 'model/a.ts:1:0-1:20\n');
+      writeFileSync(join(dir, 'stryker-incremental.json'), incremental);
+      body(seed);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('a sample without timeouts has nothing to re-test: exit 0, Stryker not run, the incremental file untouched', () => {
+    const text = JSON.stringify({ schemaVersion: '1', files: { 'model/a.ts': { source: '', mutants: [{ id: '1', status: 'Survived' }] } } });
+    withSample(text, (seed) => {
+      const r = run('--retest-timeouts', '--seed', seed);
+      expect(r).toMatchObject({ code: 0, err: '' });
+      expect(r.out).toBe(`reports/mutation/sample-${seed}: no mutant timed out; nothing to re-test\n`);
+      expect(readFileSync(join(root, `reports/mutation/sample-${seed}/stryker-incremental.json`), 'utf8')).toBe(text);
+      expect(existsSync(join(root, `reports/mutation/sample-${seed}/stryker.log`))).toBe(false);
+    });
+  });
+
+  test('a malformed incremental file is refused in one line with exit 2', () => {
+    withSample('{ not json', (seed) => {
+      const r = run('--retest-timeouts', '--seed', seed);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(r.err.startsWith(`mutate:sample: reports/mutation/sample-${seed}/stryker-incremental.json is not Stryker's incremental report: `)).toBe(true);
+    });
   });
 });
