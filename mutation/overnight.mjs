@@ -22,6 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 
@@ -111,6 +112,51 @@ function atomicWrite(file, text) {
   renameSync(`${file}.tmp`, file);
 }
 
+/** The incremental report without its Timeout mutants (Stryker's incremental mode tests them again), and how many went. */
+export function dropTimeouts(report) {
+  let dropped = 0;
+  const files = {};
+  for (const [name, f] of Object.entries(report.files ?? {})) {
+    const mutants = f.mutants.filter((m) => m.status !== 'Timeout');
+    dropped += f.mutants.length - mutants.length;
+    files[name] = { ...f, mutants };
+  }
+  return { report: { ...report, files }, dropped };
+}
+
+/**
+ * Drops the Timeout mutants of an incremental file (none when it does not exist), so that the
+ * next run tests them again; how many. A malformed file throws, naming it.
+ */
+export function retestTimeouts(file) {
+  if (!existsSync(file)) return 0;
+  let d;
+  try {
+    d = dropTimeouts(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (e) {
+    throw new Error(`${path.relative(ROOT, file)} is not Stryker's incremental report: ${e.message}`);
+  }
+  if (d.dropped > 0) atomicWrite(file, JSON.stringify(d.report));
+  return d.dropped;
+}
+
+/**
+ * A warning when the machine is too busy for timeouts to mean anything, else null. Stryker
+ * counts a timed-out mutant as detected, and under load a surviving mutant that runs every
+ * covering test can pass its timeout (an early sample read 86.6% under load, 74.5% once its
+ * timeouts were re-tested on a quiet machine).
+ */
+export function loadWarning(load, cores) {
+  if (load <= cores) return null;
+  return `warning: load average ${load.toFixed(1)} on ${cores} cores: a surviving mutant may time out and count as detected; re-test the timeouts on a quiet machine (--retest-timeouts)`;
+}
+
+/** Prints loadWarning for this machine now, if any. */
+export function warnLoad() {
+  const w = loadWarning(os.loadavg()[0], os.cpus().length);
+  if (w) process.stdout.write(`${w}\n`);
+}
+
 let interrupted = false;
 
 /** Prints Stryker's progress: in place on a terminal, else a line at most once a minute. */
@@ -178,6 +224,7 @@ async function main(argv) {
     .option('--list', 'print the chunks and exit')
     .option('--summary', 'run nothing; merge the chunk reports that exist and print the score')
     .option('--concurrency <n>', 'Stryker test runners per chunk (default: the config, 2)')
+    .option('--retest-timeouts', "test again the mutants that timed out in the chunks' last runs (on a quiet machine)")
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   try {
@@ -211,6 +258,23 @@ async function main(argv) {
     }
     extra.push('--concurrency', opts.concurrency);
   }
+  if (opts.summary && opts.retestTimeouts) {
+    process.stderr.write('mutate:all: --summary and --retest-timeouts cannot be combined\n');
+    return 2;
+  }
+  if (opts.retestTimeouts) {
+    // All before any run: a malformed file stops the night before it starts.
+    for (const chunk of list) {
+      let n;
+      try {
+        n = retestTimeouts(path.join(chunkDir(chunk), 'stryker-incremental.json'));
+      } catch (e) {
+        process.stderr.write(`mutate:all: ${e.message}\n`);
+        return 2;
+      }
+      if (n > 0) process.stdout.write(`${chunk}: ${n} timed-out mutant(s) to re-test\n`);
+    }
+  }
   if (!opts.summary) {
     process.on('SIGINT', () => {
       interrupted = true;
@@ -220,6 +284,7 @@ async function main(argv) {
       if (interrupted) break;
       const started = Date.now();
       process.stdout.write(`[${i + 1}/${list.length}] ${chunk} ...\n`);
+      warnLoad();
       const r = await runChunk(chunk, extra);
       const minutes = ((Date.now() - started) / 60000).toFixed(1);
       if (interrupted) {

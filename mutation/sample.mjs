@@ -30,20 +30,16 @@
  *   npm run mutate:sample -- --seed 7 --retest-timeouts
  *                                                  re-test that run's timed-out mutants, keep the rest
  *
- * Stryker counts a timed-out mutant as detected. On a loaded machine a surviving mutant that
- * runs every covering test can pass its timeout and be counted so (an early sample read 86.6%
- * under load and 74.5% once its 44 timeouts were re-tested quietly). So a run warns when the
- * load average exceeds the cores, and --retest-timeouts drops the Timeout entries from the
- * seed's incremental file and runs Stryker again on the same ranges: only those mutants are
- * tested again.
+ * A run warns when the load average exceeds the cores (overnight.mjs loadWarning: timeouts then
+ * mean little), and --retest-timeouts drops the Timeout entries from the seed's incremental
+ * file and runs Stryker again on the same ranges: only those mutants are tested again.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import ts from 'typescript';
-import { interruptStryker, readReport, runStryker, survivors, tally } from './overnight.mjs';
+import { interruptStryker, readReport, retestTimeouts, runStryker, survivors, tally, warnLoad } from './overnight.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 /** The sample's directory, relative to the root (Stryker's reporters and ignore rules want that). */
@@ -252,24 +248,6 @@ function rangesText(s) {
   return `${[...head, ...s.clusters.map(rangeString)].join('\n')}\n`;
 }
 
-/** The incremental report without its Timeout mutants (Stryker's incremental mode tests them again), and how many went. */
-export function dropTimeouts(report) {
-  let dropped = 0;
-  const files = {};
-  for (const [name, f] of Object.entries(report.files ?? {})) {
-    const mutants = f.mutants.filter((m) => m.status !== 'Timeout');
-    dropped += f.mutants.length - mutants.length;
-    files[name] = { ...f, mutants };
-  }
-  return { report: { ...report, files }, dropped };
-}
-
-/** A warning when the machine is too busy for timeouts to mean anything, else null. */
-export function loadWarning(load, cores) {
-  if (load <= cores) return null;
-  return `warning: load average ${load.toFixed(1)} on ${cores} cores: a surviving mutant may time out and count as detected; re-test the timeouts on a quiet machine (--retest-timeouts)`;
-}
-
 let interrupted = false;
 
 /** Reads the sample and its report, prints the estimate, writes summary.json. */
@@ -362,18 +340,17 @@ async function main(argv) {
     const incremental = path.join(ROOT, dir, 'stryker-incremental.json');
     if (!existsSync(path.join(ROOT, dir, 'sample.json')) || !existsSync(path.join(ROOT, dir, 'ranges.txt')) || !existsSync(incremental))
       return fail(`no finished sample in ${dir}/ to re-test (run npm run mutate:sample -- --seed ${seed} first)`);
-    let d;
+    let n;
     try {
-      d = dropTimeouts(JSON.parse(readFileSync(incremental, 'utf8')));
+      n = retestTimeouts(incremental);
     } catch (e) {
-      return fail(`${dir}/stryker-incremental.json is not Stryker's incremental report: ${e.message}`);
+      return fail(e.message);
     }
-    if (d.dropped === 0) {
+    if (n === 0) {
       process.stdout.write(`${dir}: no mutant timed out; nothing to re-test\n`);
       return 0;
     }
-    atomicWrite(incremental, JSON.stringify(d.report));
-    process.stdout.write(`${dir}: ${d.dropped} timed-out mutant(s) to re-test\n`);
+    process.stdout.write(`${dir}: ${n} timed-out mutant(s) to re-test\n`);
     return runSample(dir, `${dir}/ranges.txt`);
   }
   let s;
@@ -405,10 +382,6 @@ async function runSample(dir, rangesFile) {
     interrupted = true;
     interruptStryker();
   });
-  const warnLoad = () => {
-    const w = loadWarning(os.loadavg()[0], os.cpus().length);
-    if (w) process.stdout.write(`${w}\n`);
-  };
   warnLoad();
   // A report left by an earlier run must not be read as this sample's if Stryker fails.
   rmSync(path.join(ROOT, dir, 'mutation.json'), { force: true });

@@ -343,22 +343,6 @@ describe('the command line', () => {
 });
 
 describe('re-testing timeouts', () => {
-  test('dropTimeouts removes only the Timeout mutants, file by file, and counts them', () => {
-    const m = (id: string, status: string) => ({ id, status });
-    const report = { schemaVersion: '1', files: { 'model/a.ts': { source: 'x', mutants: [m('1', 'Killed'), m('2', 'Timeout'), m('3', 'Survived')] }, 'model/b.ts': { source: 'y', mutants: [m('4', 'Timeout')] } } };
-    const r = pure<{ report: typeof report; dropped: number }>(`m.dropTimeouts(${JSON.stringify(report)})`);
-    expect(r.dropped).toBe(2);
-    expect(r.report).toEqual({ schemaVersion: '1', files: { 'model/a.ts': { source: 'x', mutants: [m('1', 'Killed'), m('3', 'Survived')] }, 'model/b.ts': { source: 'y', mutants: [] } } });
-  });
-
-  test('a run warns when the load average is above the cores, not at or below', () => {
-    expect(pure<(string | null)[]>('[m.loadWarning(2, 2), m.loadWarning(0.5, 2), m.loadWarning(5.24, 2)]')).toEqual([
-      null,
-      null,
-      'warning: load average 5.2 on 2 cores: a surviving mutant may time out and count as detected; re-test the timeouts on a quiet machine (--retest-timeouts)',
-    ]);
-  });
-
   /** A finished sample's files with the given incremental file text; returns the seed and cleans up after `body`. */
   function withSample(incremental: string, body: (seed: string) => void): void {
     const seed = '4294967291';
