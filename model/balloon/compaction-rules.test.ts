@@ -161,9 +161,12 @@ test('two migrations in turn are both kept until finished: the second does not l
     apply('vballoon.ack', { guest: 0, queue: 'deflate', discard: false });
   }
   expect(migrationsOf(g).map((m) => m.old)).toEqual([a, b]);
-  expect(apply('bcomp.finish', { guest: 0, gfn: a })).toEqual({ ok: true });
+  // Each is finished by its own gfn, the later one first.
   expect(apply('bcomp.finish', { guest: 0, gfn: b })).toEqual({ ok: true });
+  expect(migrationsOf(g).map((m) => m.old)).toEqual([a]);
   expect(apply('bcomp.finish', { guest: 0, gfn: b })).toEqual({ ok: false, error: 'invalid' });
+  expect(apply('bcomp.finish', { guest: 0, gfn: a })).toEqual({ ok: true });
+  expect(migrationsOf(g)).toEqual([]);
   expect(vb.count).toBe(2);
   expect(r.violation).toBeNull();
 });

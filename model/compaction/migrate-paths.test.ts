@@ -156,3 +156,21 @@ test("a migration whose address was unmapped and is now another page's migration
     expect(r.violation).toBeNull();
   }
 });
+
+test('an abort of a migration that has ended changes nothing: its pages are not freed twice', () => {
+  for (const end of ['done', 'aborted'] as const) {
+    const r = writtenPages(1, VPN);
+    const g = r.world.guests[0]!;
+    const m = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
+    if (end === 'done') expect(runMigration(r.world, m).ok).toBe(true);
+    else expect(abortMigration(r.world, m)).toBe(true);
+    const free = g.buddy.freePages();
+    const kept = end === 'done' ? m.dst : m.src;
+    expect(abortMigration(r.world, m)).toBe(true);
+    expect(m.stage).toBe(end);
+    expect(g.buddy.freePages()).toBe(free);
+    expect(g.owners.get(kept)).toEqual({ kind: 'anon', pid: 1, vpn: VPN });
+    expect(leafAt(r.world, VPN).gfn).toBe(kept);
+    expect(r.world.anomalies).toEqual([]);
+  }
+});

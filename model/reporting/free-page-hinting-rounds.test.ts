@@ -170,6 +170,8 @@ function hintedThenReused(huge: boolean): { s: ReturnType<typeof spawned>; head:
   expect(s.h.deviceHints.has(head)).toBe(true);
   expect(s.apply('fph.driver.release', { guest: 0, blocks: 5 })).toEqual({ ok: true, value: 1 });
   expect(g.owners.has(head)).toBe(false);
+  // Nothing hinted is left to give back: refused, not a release of nothing.
+  expect(s.apply('fph.driver.release', { guest: 0, blocks: 1 })).toEqual({ ok: false, error: 'invalid' });
   expect(s.apply('guest.kalloc', { guest: 0, order: VIRTIO_BALLOON_HINT_BLOCK_ORDER, mt: 'MOVABLE' })).toEqual({ ok: true, value: 2 });
   expect(g.kernelAllocs.get(2)!.gfn).toBe(head);
   s.apply('guest.kwrite', { guest: 0, alloc: 2 });
