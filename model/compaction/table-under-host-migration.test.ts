@@ -164,3 +164,18 @@ test("a kill while a process's table is being moved: exit cannot walk the tree, 
   expect(g.owners.get(other)).toEqual({ kind: 'anon', pid: 2, vpn: B });
   expect(g.buddy.isFree(other)).toBe(false);
 });
+
+test("another process's table being moved does not hold this process up: its munmap goes through", () => {
+  const { r, apply, results } = runner();
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  apply('guest.mmap', { guest: 0, pid: 2, vpn: B, pages: 1, write: true, exec: false, huge: false });
+  apply('guest.write', { guest: 0, pid: 2, vpn: B });
+  // The host moves pid 1's table; pid 2 unmaps its own page meanwhile.
+  hostMigratesTable(r);
+  results.length = 0;
+  expect(apply('guest.munmap', { guest: 0, pid: 2, vpn: B, pages: 1 })).toEqual({ ok: true });
+  expect(g.processes.get(2)!.vmaAt(B)).toBeUndefined();
+  expect(r.violation).toBeNull();
+});
+
