@@ -178,4 +178,3 @@ test("another process's table being moved does not hold this process up: its mun
   expect(g.processes.get(2)!.vmaAt(B)).toBeUndefined();
   expect(r.violation).toBeNull();
 });
-
