@@ -9,7 +9,7 @@ import type { OperationDef } from './ops/operation';
 import type { World } from './world';
 
 export interface MechanismModel {
-  /** The file's name for itself; the ids its operations and faults use are in registry.ts. */
+  /** Its file's name in model/mechanisms/ (model/registry.test.ts checks it); the ids its operations and faults use are in registry.ts. */
   readonly name: string;
   readonly operations: readonly OperationDef[];
   readonly faults: readonly FaultDef[];

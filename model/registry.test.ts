@@ -30,6 +30,13 @@ test('mechanisms, operations and faults each have unique names, and lookups by n
   expect(faultNamed('no-such-fault')).toBeUndefined();
 });
 
+test("each mechanism is named after its file in model/mechanisms/, and every such file but the shared argument helpers is one", () => {
+  const files = readdirSync(path.join(__dirname, 'mechanisms'))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'device-args.ts')
+    .map((f) => f.replace(/\.ts$/, ''));
+  expect(mechanisms.map((m) => m.name).sort()).toEqual(files.sort());
+});
+
 test('a mechanism declares transitions only for ids its own operations use', () => {
   for (const m of mechanisms) {
     const used = new Set(m.operations.map((o) => o.mechanism));
