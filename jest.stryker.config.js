@@ -8,8 +8,9 @@
  *   would catch break a property in a fault-free run, and faults.test's fault-free batch
  *   catches those. They are 50 of the suite's 146 test-seconds.
  * - Tests run cheapest first (mutation/fast-first-sequencer.cjs). A mutant's remaining tests
- *   are skipped once one fails (mutation/bail-environment.cjs), so a killed mutant costs the
- *   time to its first failure, not its whole covering set.
+ *   are skipped once one fails (mutation/bail-environment.cjs), and its remaining test files
+ *   are not loaded (mutation/bail-runner.cjs), so a killed mutant costs the time to its first
+ *   failure, not its whole covering set.
  * - fast-check seeds and run counts are fixed under Stryker by fuzz/testing/jest-setup.ts.
  * @type {import('jest').Config}
  */
@@ -19,6 +20,7 @@ module.exports = {
   ...base,
   testEnvironment: `${__dirname}/mutation/bail-environment.cjs`,
   testSequencer: `${__dirname}/mutation/fast-first-sequencer.cjs`,
+  runner: `${__dirname}/mutation/bail-runner.cjs`,
   testPathIgnorePatterns: [
     '/node_modules/',
     '/fuzz/campaign/',

@@ -3,6 +3,7 @@
  *
  * - Bail per mutant. Once a test has failed against a mutant, every later test of that
  *   mutant's run is skipped: the mutant is already killed, and the rest only costs time.
+ *   bail-runner.cjs, jest's runner for mutation runs, then loads no further test file.
  *   Stryker's jest runner cannot bail itself (jest has no programmatic bail, and Stryker sets
  *   `bail: false`), so without this a killed mutant ran every test that covers it. Stryker
  *   runs a mutant's covering tests in one in-band jest run, with the mutant's id in
@@ -49,5 +50,8 @@ class BailEnvironment extends TestEnvironment {
     await super.teardown();
   }
 }
+
+/** The last mutant that failed a test, if any (bail-runner.cjs stops loading files for it). */
+BailEnvironment.killedMutant = () => killed;
 
 module.exports = BailEnvironment;

@@ -4,6 +4,7 @@
  * runs with `__STRYKER_ACTIVE_MUTANT__` set and the covering tests as a name pattern.
  * - mutation/bail-environment.cjs skips a mutant's remaining tests after its first failure,
  *   and records the test names and times in the initial run.
+ * - mutation/bail-runner.cjs loads no further test file once the mutant has failed a test.
  * - mutation/fast-first-sequencer.cjs loads only the files that hold a covering test, and
  *   runs the files beside the mutated file first, then the cheapest.
  */
@@ -44,7 +45,7 @@ function jest(dir: string, mutant: string | undefined, args: string[] = []): Out
   if (mutant !== undefined) env.__STRYKER_ACTIVE_MUTANT__ = mutant;
   const r = spawnSync(
     process.execPath,
-    [join(root, 'node_modules/jest/bin/jest.js'), '--config', '{}', '--rootDir', dir, '--runInBand', '--json', '--testEnvironment', join(root, 'mutation/bail-environment.cjs'), '--testSequencer', join(root, 'mutation/fast-first-sequencer.cjs'), ...args],
+    [join(root, 'node_modules/jest/bin/jest.js'), '--config', '{}', '--rootDir', dir, '--runInBand', '--json', '--testEnvironment', join(root, 'mutation/bail-environment.cjs'), '--testSequencer', join(root, 'mutation/fast-first-sequencer.cjs'), '--runner', join(root, 'mutation/bail-runner.cjs'), ...args],
     { cwd: dir, encoding: 'utf8', env },
   );
   const report = JSON.parse(r.stdout) as { testResults: { name: string; assertionResults: { title: string; status: string }[] }[] };
@@ -77,6 +78,25 @@ test('a mutant run skips the tests after the first failure; the initial run reco
   const mutant = jest(dir, '7');
   expect(mutant.files).toEqual(['b.test.js', 'a.test.js']);
   expect(mutant.tests).toEqual({ 'b passes': 'passed', 'a fails': 'failed', 'a passes': 'pending' });
+});
+
+test('a mutant run loads no test file after the one that killed it; the initial run loads every file', () => {
+  const dir = project({
+    'a.test.js': "test('a fails', () => { expect(1).toBe(2); });\n",
+    'b.test.js': "test('b passes', () => { expect(1).toBe(1); });\n",
+    'c.test.js': "test('c passes', () => { expect(1).toBe(1); });\n",
+  });
+  const initial = jest(dir, undefined);
+  expect(initial.files.sort()).toEqual(['a.test.js', 'b.test.js', 'c.test.js']);
+  const ms = { 'a.test.js': { 'a fails': 1 }, 'b.test.js': { 'b passes': 5 }, 'c.test.js': { 'c passes': 9 } };
+  writeFileSync(join(dir, '.mutation-test-names.json'), JSON.stringify(Object.fromEntries(Object.entries(ms).map(([f, t]) => [join(dir, f), t]))));
+  const killed = jest(dir, '11');
+  expect(killed.files).toEqual(['a.test.js']);
+  expect(killed.tests).toEqual({ 'a fails': 'failed' });
+  // Another mutant starts afresh: every file is loaded again until one of its tests fails.
+  const survivor = jest(dir, '12', ['--testNamePattern', '(b passes)|(c passes)']);
+  expect(survivor.files).toEqual(['b.test.js', 'c.test.js']);
+  expect(survivor.tests).toEqual({ 'b passes': 'passed', 'c passes': 'passed' });
 });
 
 test('a mutant run loads only the files that hold its covering tests', () => {
