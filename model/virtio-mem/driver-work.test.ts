@@ -30,6 +30,11 @@ test('the driver follows requested_size up and down, block by block from the bot
   apply('virtio-mem.resize', { guest: 0, blocks: 1 });
   expect(work()).toEqual([[U, 2, ACK], [U, 1, ACK]]);
   expect(d.state).toEqual(['plugged', 'unplugged', 'unplugged', 'unplugged']);
+  // Up again from there: no PLUG for block 0, which is plugged already.
+  apply('virtio-mem.resize', { guest: 0, blocks: 2 });
+  expect(work()).toEqual([[P, 1, ACK]]);
+  apply('virtio-mem.resize', { guest: 0, blocks: 1 });
+  expect(work()).toEqual([[U, 1, ACK]]);
   apply('virtio-mem.resize', { guest: 0, blocks: 0 });
   expect(work()).toEqual([[U, 0, ACK]]);
   expect(d.state).toEqual(['unplugged', 'unplugged', 'unplugged', 'unplugged']);

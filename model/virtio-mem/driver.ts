@@ -327,14 +327,22 @@ export function resize(w: World, g: Guest, blocks: number): OpResult {
 export function driverWork(w: World, g: Guest): void {
   const d = deviceOf(w, g);
   if (!d) return;
+  const blocks = [...d.state.keys()];
   // unplugFinish refuses a block that is not offlining and changes nothing.
-  for (let b = 0; b < d.blocks; b++) if (!unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
+  for (const b of blocks) finishOrGiveUp(w, g, d, b);
   if (!d.configChanged) return;
   d.configChanged = false;
-  for (let b = 0; b < d.blocks && d.plugged < d.requested; b++) if (d.state[b] === 'unplugged') plug(w, g, b);
+  for (const b of blocks) if (d.plugged < d.requested && d.state[b] === 'unplugged') plug(w, g, b);
   // unplugBegin refuses a block that is not plugged and online, changing nothing.
-  for (let b = d.blocks - 1; b >= 0 && d.plugged > d.requested; b--)
-    if (unplugBegin(w, g, b).ok && !unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
+  for (const b of blocks.reverse()) if (d.plugged > d.requested && unplugBegin(w, g, b).ok) finishOrGiveUp(w, g, d, b);
+}
+
+/**
+ * Finish offlining block b, or give it up. unplugFinish gives a block up itself on EBUSY; only
+ * the device's BUSY leaves it offlining (and taken), for the driver to give up here.
+ */
+function finishOrGiveUp(w: World, g: Guest, d: Device, b: number): void {
+  if (!unplugFinish(w, g, b).ok && d.state[b] === 'offlining') abortOffline(w, g, d, b);
 }
 
 /**

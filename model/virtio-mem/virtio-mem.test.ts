@@ -75,6 +75,24 @@ describe('offlining and unplugging', () => {
     return { r, written };
   }
 
+  test('the driver gives a block up once when unplugFinish already gave it up (EBUSY: nowhere to migrate to)', () => {
+    const { r } = used([]);
+    const w = r.world;
+    const g = w.guests[0]!;
+    const d = deviceOf(w, g)!;
+    r.apply({ kind: 'virtio-mem.resize', args: { guest: 0, blocks: 0 } });
+    // Leave no free page outside block 0 (by hand): its movable pages have nowhere to go.
+    const taken: number[] = [];
+    for (let p = g.buddy.alloc(0, 'MOVABLE'); typeof p === 'number'; p = g.buddy.alloc(0, 'MOVABLE')) taken.push(p);
+    for (const p of taken) if (p >= d.base && p < d.base + 512) g.buddy.free(p, 0);
+    const count = (k: string): number => w.transitions.get('virtio-mem')?.get(k) ?? 0;
+    const before = [count('plugged->offlining'), count('offlining->plugged')];
+    driverWork(w, g);
+    expect(d.state[0]).toBe('plugged');
+    expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+    expect([count('plugged->offlining'), count('offlining->plugged')]).toEqual([before[0]! + 1, before[1]! + 1]);
+  });
+
   test('the movable pages move out, the block is unplugged, the host frames go back, the data reads the same', () => {
     const { r, written } = used([]);
     const g = r.world.guests[0]!;
