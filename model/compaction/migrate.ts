@@ -342,6 +342,11 @@ function finishHost(world: World, g: Guest, m: Migration): OpResult {
 /**
  * migrate_pages' failure path: put the source back where it was and free the target. False
  * when the page tables cannot be read now (the migration stays in flight and is retried).
+ *
+ * A flush the unmap left pending (under migrate-copy-before-flush) is not done here: the source
+ * goes back under the translation it had, so a translation the TLB kept still matches a fresh
+ * walk. On the guest side an mprotect meanwhile has flushed its range itself; on the host side
+ * the EPT leaf was never zapped and the backing never changed.
  */
 export function abortMigration(world: World, m: Migration): boolean {
   const g = world.guests[m.guest]!;
@@ -360,14 +365,10 @@ export function abortMigration(world: World, m: Migration): boolean {
         guestFree(world, g, m.src, 0);
       }
     }
-    if (m.flushPending) world.tlb.invlpg(g.vpid, m.pid, m.vpn);
     g.clearOwner(m.dst);
     guestFree(world, g, m.dst, 0);
   } else {
-    if (m.stage !== 'locked') {
-      if (m.flushPending) zapAndFlush(world, g, m.gfn, m.gfn + 1);
-      invalidateEnd(world, g);
-    }
+    if (m.stage !== 'locked') invalidateEnd(world, g);
     hostFree(world, m.dst, 0);
   }
   advance(world, m, 'aborted');

@@ -7,6 +7,7 @@
 import type { Runner } from '../../fuzz/run';
 import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
+import { abortMigration } from './migrate';
 import { compactionState } from './state';
 import { reclaimOf } from '../reclaim/state';
 import { POISON_OPTION, poisonCorruptions } from '../devices/page-poison';
@@ -96,6 +97,30 @@ test('a guest-side migration refuses its unmap and its remap edge (retry) while 
   expect(peekLeaf(r.world, g, p, B)!.gfn).not.toBe(gfn);
   r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: B } });
   expect(errors().at(-1)).toBeUndefined();
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
+
+test('an abort of a guest-side migration whose page table is being moved cannot put the source back: it stays in flight, and aborts once the host is done', () => {
+  const { r } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const gfn = peekLeaf(r.world, g, p, B)!.gfn;
+  r.apply({ kind: 'compaction.migrate.begin', args: { side: 'guest', guest: 0, gfn } });
+  const m = [...compactionState(r.world).active.values()].find((x) => x.side === 'guest')!;
+  r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+  expect(m.stage).toBe('unmapped');
+  const h = hostMigratesTable(r);
+  expect(abortMigration(r.world, m)).toBe(false);
+  expect(m.stage).toBe('unmapped');
+  expect(compactionState(r.world).active.get(m.id)).toBe(m);
+  expect(g.owners.get(m.dst)).toMatchObject({ kind: 'migrate-target', src: gfn });
+  finishHost(r, h);
+  expect(abortMigration(r.world, m)).toBe(true);
+  expect(m.stage).toBe('aborted');
+  expect(peekLeaf(r.world, g, p, B)!.gfn).toBe(gfn);
+  expect(g.buddy.isFree(m.dst)).toBe(true);
+  r.apply({ kind: 'guest.read', args: { guest: 0, pid: 1, vpn: B } });
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
 });
