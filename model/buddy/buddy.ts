@@ -614,7 +614,13 @@ export class BuddyAllocator {
 
   /** Whether pfn lies inside a free block: look up its aligned ancestors (PageBuddy). */
   isFree(pfn: number): boolean {
-    return this.enclosingFree(pfn, 0) !== undefined;
+    return this.freeBlockContaining(pfn) !== undefined;
+  }
+
+  /** The free block containing pfn (PageBuddy on one of its aligned ancestors), if any. */
+  freeBlockContaining(pfn: number): FreeBlockInfo | undefined {
+    const e = this.enclosingFree(pfn, 0);
+    return e && this.freeBlockAt(e[0]);
   }
 
   /** The free block whose head is exactly `pfn`, per the allocator's own index. */

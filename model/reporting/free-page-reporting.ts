@@ -91,15 +91,6 @@ function request(world: World, f: FreePageReporting): void {
   f.dueAt = world.step + PAGE_REPORTING_DELAY_TICKS;
 }
 
-/** The order of the free block containing gfn after a free merged it (buddy_order). */
-function mergedOrder(g: Guest, gfn: number): number {
-  for (let o = 0; o <= MAX_PAGE_ORDER; o++) {
-    const head = gfn - (gfn % 2 ** o);
-    if (g.buddy.freeBlockAt(head)?.order === o) return o;
-  }
-  return -1;
-}
-
 /** page_reporting_register: the device is there; "Begin initial flush of zones". */
 export function registerReporting(world: World, g: Guest): FreePageReporting | null {
   const vb = balloonOf(g);
@@ -109,7 +100,8 @@ export function registerReporting(world: World, g: Guest): FreePageReporting | n
   states.set(g, f);
   request(world, f);
   // page_reporting_notify_free from __free_one_page, with the order the block merged to.
-  g.freeHooks.push({ freed: (w, gg, gfn) => { if (mergedOrder(gg, gfn) >= f.order) request(w, f); } });
+  // The hook runs only after the buddy took the page back, so a free block contains it.
+  g.freeHooks.push({ freed: (w, gg, gfn) => { if (gg.buddy.freeBlockContaining(gfn)!.order >= f.order) request(w, f); } });
   return f;
 }
 
@@ -152,10 +144,9 @@ function drain(world: World, g: Guest, f: FreePageReporting): void {
     // Hazard: "If page was not comingled with another page we can consider the result to be
     // 'reported' ... otherwise we will need to report on the new larger page": marking the
     // block it merged into flags memory the host never saw.
-    if (world.fault('fpr-mark-without-order-check')) {
-      const o = mergedOrder(g, b.pfn);
-      if (o >= 0) head = b.pfn - (b.pfn % 2 ** o);
-    } else if (g.buddy.freeBlockAt(b.pfn)?.order !== b.order) continue;
+    // (A block reported without isolation, under fpr-report-without-isolation, may be allocated by now.)
+    if (world.fault('fpr-mark-without-order-check')) head = g.buddy.freeBlockContaining(b.pfn)?.pfn ?? b.pfn;
+    else if (g.buddy.freeBlockAt(b.pfn)?.order !== b.order) continue;
     if (g.buddy.setReported(head)) {
       world.journal.mark(reportedMark(g), head);
       world.transition('free-page-reporting', 'in-flight', 'reported');
