@@ -54,6 +54,18 @@ test('missingSpan: the frames covered by the entry missing at the highest level,
   expect(missingSpan(w, g, p, VPN + 512 ** 3)).toBe(512 ** 3);
 });
 
+test('missingSpan is 1 where a table on the way cannot be read: the caller goes on page by page', () => {
+  const { w, g, p, apply } = world();
+  apply('guest.mmap', { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false });
+  expect(apply('guest.write', { guest: 0, pid: 1, vpn: VPN }).ok).toBe(true);
+  expect(missingSpan(w, g, p, VPN + 512)).toBe(512);
+  const pmd = [...g.tables.entries()].find(([, t]) => t.pid === 1 && t.level === 2)![0];
+  // A stray kernel store over the PMD table: the frame no longer holds a table.
+  expect(physWrite(w, g, pmd, data(0, 1))).toBe(true);
+  expect(tableAt(w, g, pmd)).toMatchObject({ ok: false, error: 'invalid' });
+  expect(missingSpan(w, g, p, VPN + 512)).toBe(1);
+});
+
 test("a kernel read of a page the host is reclaiming waits for the reclaim's end, then faults it back in and reads what was written", () => {
   const { w, g, apply } = world();
   const id = apply('guest.kalloc', { guest: 0, order: 0, mt: 'UNMOVABLE' }).value!;
