@@ -428,6 +428,12 @@ describe('what the properties ask of the shared cache', () => {
     expect(windowFrameOk(w, g0, windowGfn(g0, 0, 1), anon)).toBe(false);
     expect([windowFrameOk(w, g0, ramGfn, anon), windowFrameOk(w, g0, ramGfn, shared), windowFrameOk(w, g0, g0.config.frames + 16, shared)]).toEqual([false, false, false]);
     expect([sharedCacheHolds(w, 0, 1, shared), sharedCacheHolds(w, 0, 2, shared), sharedCacheHolds(w, 1, 1, shared), sharedCacheHolds(w, 0, 0, priv)]).toEqual([true, false, false, false]);
+    // The frame the cache holds for (0, 1), its owner record naming another page (by hand), backs nothing.
+    const alloc = w.frames.record(shared)!.alloc;
+    for (const [file, index, ok] of [[0, 2, false], [1, 1, false], [0, 1, true]] as const) {
+      w.frames.setOwner(shared, { kind: 'shared-page-cache', file, index }, alloc);
+      expect(windowFrameOk(w, g0, windowGfn(g0, 0, 1), shared)).toBe(ok);
+    }
     // A frame still recorded as the file page's, once the cache no longer holds it, backs nothing.
     daxWorld(w).cache.delete(sharedKey(0, 1));
     expect([windowFrameOk(w, g0, windowGfn(g0, 0, 1), shared), sharedCacheHolds(w, 0, 1, shared)]).toEqual([false, false]);

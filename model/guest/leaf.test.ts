@@ -43,12 +43,12 @@ test('an object-backed VMA: the frame the first resolver that knows the index na
   expect(leafMayMap(g, 2, 21, 200)).toBe(false);
 });
 
-test('a VMA with an object no resolver knows maps nothing', () => {
+test('a VMA with an object no resolver knows (the resolvers replaced by one that knows none) maps nothing', () => {
   const s = stepper(machine({}));
   const g = s.world.guests[0]!;
   const p = new Process(1, 0);
   g.processes.set(1, p);
-  p.addVma({ start: 20, end: 30, prot: { write: true, exec: false }, huge: false, object: { kind: 'x', id: 1, vpnOrigin: 20 } });
+  p.addVma({ start: 20, end: 30, prot: { write: true, exec: false }, huge: false, object: { kind: 'dax', id: 1, vpnOrigin: 20 } });
   g.objectResolvers.length = 0;
   g.objectResolvers.push(() => undefined);
   expect(leafMayMap(g, 1, 21, 5)).toBe(false);

@@ -14,7 +14,8 @@ export interface Prot {
  * sit, so a page's index is `vpn - vpnOrigin` however the VMA is later split.
  */
 export interface VmaObject {
-  readonly kind: string;
+  /** The mapping's kind: a page-cache file (FILE_OBJECT), a DAX window (DAX_OBJECT), memctl's region (MEMCTL_OBJECT). */
+  readonly kind: 'file' | 'dax' | 'memctl';
   readonly id: number;
   readonly vpnOrigin: number;
 }
