@@ -46,6 +46,9 @@ test('the scan starts at the hint and walks past slots in use above it; the hint
   expect([d.alloc(owner(12)), d.alloc(owner(13)), d.alloc(owner(14))]).toEqual([1, 2, 4]);
   expect(d.alloc(owner(15))).toBeNull();
   expect([...d.entries()].map(([slot]) => slot).sort()).toEqual([0, 1, 2, 3, 4]);
+  // Two frees, the lower first: the hint stays at the lower one.
+  expect([d.free(1), d.free(3)]).toEqual([true, true]);
+  expect([d.alloc(owner(16)), d.alloc(owner(17))]).toEqual([1, 3]);
 });
 
 test('every slot change is journalled under the device key: the reservation, the write, the free', () => {

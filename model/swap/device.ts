@@ -63,8 +63,8 @@ export class SwapDevice {
     if (this.slots.size >= this.capacity) return null;
     let s = this.hint;
     // A free slot exists, and it is at or above the hint (every slot below the hint is in use;
-    // alloc and free keep that so), so the scan ends on it below capacity. Bounded all the same.
-    for (let probes = 0; probes < this.capacity && this.slots.has(s); probes++) s++;
+    // alloc and free keep that so), so the scan ends on it below capacity.
+    while (this.slots.has(s)) s++;
     this.slots.set(s, { owner, content: null });
     this.hint = s + 1;
     this.journal.mark(this.markKey, s);
@@ -95,7 +95,7 @@ export class SwapDevice {
   /** swap_entry_free: false when the slot was not in use (a double free). */
   free(slot: number): boolean {
     if (!this.slots.delete(slot)) return false;
-    if (slot < this.hint) this.hint = slot;
+    this.hint = Math.min(this.hint, slot);
     this.journal.mark(this.markKey, slot);
     return true;
   }

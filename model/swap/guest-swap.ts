@@ -109,14 +109,20 @@ function freeSlot(w: World, g: Guest, s: GuestSwap, slot: number): void {
   s.device?.free(slot);
 }
 
+/**
+ * The in-flight request whose frame is still in the swap cache for `slot` (its swap-out write:
+ * only a swap-out's frame is owned by the swap cache), as an index into the I/O list; -1 if none.
+ */
+function swapCacheIndex(g: Guest, slot: number): number {
+  return cacheOf(g).io.findIndex((r) => {
+    const o = g.owners.get(r.gfn);
+    return o?.kind === 'swap-cache' && o.slot === slot;
+  });
+}
+
 /** The frame still in the swap cache for `slot` (its write in flight), if any. */
 export function swapCacheFrame(g: Guest, slot: number): number | undefined {
-  for (const r of cacheOf(g).io) {
-    if (r.kind !== 'swap-out' || r.slot !== slot) continue;
-    const o = g.owners.get(r.gfn);
-    if (o?.kind === 'swap-cache' && o.slot === slot) return r.gfn;
-  }
-  return undefined;
+  return cacheOf(g).io[swapCacheIndex(g, slot)]?.gfn;
 }
 
 /**
@@ -210,14 +216,13 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
   if ('ok' in first) return first;
   if (guestPresent(first.entry)) return null;
   const slot = entry.slot;
-  let gfn = swapCacheFrame(g, slot);
-  const fromCache = gfn !== undefined;
-  if (gfn !== undefined) {
+  const at = swapCacheIndex(g, slot);
+  const fromCache = at >= 0;
+  let gfn: number;
+  if (fromCache) {
     // lookup_swap_cache hit while the write is in flight: wait for it (folio_wait_writeback),
     // then take the swap-cache page back; its slot goes with the entry below.
-    const io = cacheOf(g).io;
-    const at = io.findIndex((r) => r.kind === 'swap-out' && r.slot === slot);
-    if (at >= 0) io.splice(at, 1);
+    gfn = cacheOf(g).io.splice(at, 1)[0]!.gfn;
     g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn });
   } else {
     const a = guestAlloc(w, g, 0, 'MOVABLE');
