@@ -196,8 +196,8 @@ function unmergeable(w: World, g: Guest, gfn: number): string | null {
   const hfn = g.backing.get(gfn);
   if (hfn === undefined) return 'not backed';
   if (g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M))) return 'part of a 2 MiB unit';
-  const o = w.frames.owner(hfn);
-  if (o?.kind !== 'guest-memory' || o.guest !== g.id || o.gfn !== gfn) return 'not a private frame';
+  // (A backed gfn of guest memory that no stable node lists is backed by its own guest-memory
+  // frame: ksmSetMergeable keeps the ranges inside RAM, and ownership-partition checks the rest.)
   if (compactionState(w).hostLocked.has(hfn)) return 'locked for migration';
   const r = g.pendingReclaim;
   if (r && gfn >= r.gfn && gfn < r.gfn + r.frames) return 'under reclaim';
@@ -274,7 +274,8 @@ export function ksmScan(w: World, pages: number): OpResult {
     let joined = false;
     for (const id of s.byContent.get(key) ?? []) {
       const n = s.nodes.get(id)!;
-      if (!cross && [...n.sharers].some((k) => sharerOf(k).guest !== g.id)) continue;
+      // Without cross-guest merging a node's sharers are all of one guest (and a node has one).
+      if (!cross && sharerOf(n.sharers.values().next().value!).guest !== g.id) continue;
       joinNode(w, g, gfn, n);
       merged++;
       joined = true;
