@@ -122,8 +122,8 @@ export function tmemPut(w: World, pool: Pool, key: number, c: Content): boolean 
     mark(w, pool.id, key);
     return true;
   }
-  // Bounded: each round frees one ephemeral page or gives up.
-  for (let i = 0; i < t.capacity && t.used >= t.capacity; i++) if (!evictOneEphemeral(w, t)) break;
+  // Each round frees one ephemeral page or gives up.
+  while (t.used >= t.capacity && evictOneEphemeral(w, t));
   if (t.used >= t.capacity) return false;
   const hfn = hostAlloc(w, 0, 'MOVABLE', () => ({ kind: 'tmem', pool: pool.id, key }), 'tmem', pool.kind);
   if (typeof hfn !== 'number') return false;
@@ -144,7 +144,7 @@ export function tmemPeek(w: World, pool: Pool, key: number): Content | undefined
 /** Get: a hit copies the page out; from a private ephemeral pool it also removes it (exclusive). */
 export function tmemGet(w: World, pool: Pool, key: number): Content | undefined {
   const c = tmemPeek(w, pool, key);
-  if (c === undefined) return undefined;
+  // (dropPage leaves a missing key alone: a miss changes nothing.)
   if (pool.kind === 'ephemeral' && !pool.shared) dropPage(w, tmemWorld(w), pool, key);
   return c;
 }

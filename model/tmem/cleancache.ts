@@ -132,7 +132,7 @@ export function ccApiInvalidate(w: World, g: Guest, pool: number, scope: CcScope
       // Hazard: invalidate_inode must drop every page of the inode (cleancache.rst; truncate
       // relies on it). Dropping only part of them lets a later get return a page the
       // filesystem already discarded.
-      const keys = [...p.pages.keys()].filter((k) => Math.floor(k / TMEM_INDEX_SPAN) === ino).sort((a, b) => a - b);
+      const keys = [...p.pages.keys()].filter((k) => Math.floor(k / TMEM_INDEX_SPAN) === ino);
       return w.fault('cleancache-invalidate-inode-partial') ? keys.slice(0, 1) : keys;
     });
   w.transition('cleancache', 'stored', 'invalidated');

@@ -102,6 +102,17 @@ describe('frontswap', () => {
     expect(s.world.transitions.get('frontswap')).toBeUndefined();
   });
 
+  it("the frontswap API's stores go to the guest's API pool, the swap path's to its swap pool", () => {
+    const s = stepper(machine(ON));
+    s.apply('guest.spawn', { guest: 0 });
+    const g = s.world.guests[0]!;
+    const held = () => Object.fromEntries(allPools(s.world).filter((p) => p.kind === 'persistent' && p.owner === 0).map((p) => [p.use, [...p.pages.keys()]]));
+    expect(s.apply('frontswap.store', { guest: 0, offset: 3, refused: false }).ok).toBe(true);
+    expect(held()).toEqual({ api: [3], swap: [] });
+    expect(fsSwapStore(s.world, g, 5, poison(5))).toBe(true);
+    expect(held()).toEqual({ api: [3], swap: [5] });
+  });
+
   it('swapoff or a crash (invalidate_area of the swap type) drops every stored slot', () => {
     const s = stepper(machine(ON));
     s.apply('guest.spawn', { guest: 0 });
