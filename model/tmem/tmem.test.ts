@@ -126,6 +126,14 @@ describe('frontswap', () => {
     expect(held()).toEqual({ api: [3], swap: [5] });
   });
 
+  it("tmem pool ids are one space: a lookup by id reaches a guest's frontswap API pool for that guest only", () => {
+    const m = machine(ON, [], 2);
+    const fs0 = allPools(scenario(m, []).world).find((p) => p.kind === 'persistent' && p.use === 'api' && p.owner === 0)!.id;
+    const r = scenario(m, [store(3, false), get(0, fs0, 0, 3), get(1, fs0, 0, 3)]);
+    expect(r.results[1]).toMatchObject({ ok: true });
+    expect(r.results[2]).toMatchObject({ ok: false, error: 'invalid' });
+  });
+
   it('swapoff or a crash (invalidate_area of the swap type) drops every stored slot', () => {
     const s = stepper(machine(ON));
     s.apply('guest.spawn', { guest: 0 });
