@@ -8,7 +8,7 @@
 import { machine, stepper } from '../../fuzz/testing/scenario';
 import { poison, type Content } from '../content';
 import type { World } from '../world';
-import { createPool, tmemGet, tmemHostReclaim, tmemPeek, tmemPut, tmemFlushPage, tmemUsed, type Pool, type PoolKind } from './backend';
+import { createPool, tmemGet, tmemHolds, tmemHostReclaim, tmemPeek, tmemPut, tmemFlushPage, tmemUsed, type Pool, type PoolKind } from './backend';
 
 function world(frames: number): World {
   return stepper(machine({ 'cleancache.enabled': false, 'frontswap.enabled': false, 'tmem.frames': frames })).world;
@@ -87,4 +87,13 @@ test("the host's reclaim takes ephemeral pages oldest first, as many as asked, t
   expect([0, 1, 2].map((k) => tmemPeek(w, e, k))).toEqual([undefined, undefined, page(2)]);
   expect(tmemHostReclaim(w, 5)).toBe(1);
   expect([tmemPeek(w, e, 2), tmemPeek(w, p, 0), tmemUsed(w)]).toEqual([undefined, page(100), 1]);
+});
+
+test('tmemHolds (the ownership check): true only for the frame the pool keeps under that key', () => {
+  const w = world(3);
+  const e = pool(w, 'ephemeral');
+  expect(tmemPut(w, e, 1, page(1))).toBe(true);
+  const hfn = e.pages.get(1)!;
+  expect(tmemHolds(w, e.id, 1, hfn)).toBe(true);
+  expect([tmemHolds(w, e.id, 2, hfn), tmemHolds(w, e.id, 1, hfn + 1), tmemHolds(w, e.id + 1, 1, hfn)]).toEqual([false, false, false]);
 });
