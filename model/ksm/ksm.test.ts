@@ -8,7 +8,7 @@ import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
 import { EPT_WRITE } from '../constants';
 import { peekLeaf } from '../mmu/peek';
-import { ksmState, nodeOfGfn } from './ksm';
+import { ksmState, nodeOfGfn, sharerKey } from './ksm';
 
 const VPN = 3000;
 
@@ -35,6 +35,16 @@ function gfnOf(r: Runner, guest: number): number {
 }
 
 describe('merging', () => {
+  test('nodeOfGfn names the node only for a sharer it lists: a gfn backed by the KSM page but struck off its list (by hand) has none', () => {
+    const r = setup([]);
+    r.apply({ kind: 'ksm.scan', args: { pages: 4096 } });
+    const [g0, g1] = r.world.guests;
+    const n = nodeOfGfn(r.world, g0!, gfnOf(r, 0))!;
+    expect(g1!.backing.get(gfnOf(r, 1))).toBe(n.hfn);
+    n.sharers.delete(sharerKey(1, gfnOf(r, 1)));
+    expect([nodeOfGfn(r.world, g0!, gfnOf(r, 0)), nodeOfGfn(r.world, g1!, gfnOf(r, 1))]).toEqual([n, undefined]);
+  });
+
   test('identical pages of two guests share one read-only KSM page; a write copies first', () => {
     const r = setup([]);
     r.apply({ kind: 'ksm.scan', args: { pages: 4096 } });
