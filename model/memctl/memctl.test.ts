@@ -402,3 +402,23 @@ describe('the 1 GiB region', () => {
     expect(s.r.finish()).toBeNull();
   });
 });
+
+test('each request acts on its range only: the page just after it is left as it was', () => {
+  const { s, m } = ram();
+  const g = s.world.guests[0]!;
+  const A = REGION + 8;
+  const B = A + 2; // requests below are on [A, B)
+  for (const gfn of [A, A + 1, B]) expect(s.apply('memctl.write', { guest: 0, gfn }).ok).toBe(true);
+  expect(req(s, 'PAGEOUT', A, 2).ok).toBe(true);
+  expect([g.backing.has(A + 1), g.backing.has(B)]).toEqual([false, true]);
+  expect(req(s, 'FREE', A, 2).ok).toBe(true);
+  expect([m.lazy.has(A + 1), m.lazy.has(B)]).toEqual([true, false]);
+  expect(req(s, 'MLOCK', A, 3).ok).toBe(true);
+  expect(req(s, 'MUNLOCK', A, 2).ok).toBe(true);
+  expect([m.mlocked.has(A + 1), m.mlocked.has(B)]).toEqual([false, true]);
+  expect(req(s, 'MPROTECT_R', A, 2).ok).toBe(true);
+  expect([m.prot.get(A + 1), m.prot.get(B)]).toEqual(['r', undefined]);
+  expect(req(s, 'MERGEABLE', A, 2).ok).toBe(true);
+  expect([memctlMergeable(g, A + 1), memctlMergeable(g, B)]).toEqual([true, false]);
+  expect(s.r.violation).toBeNull();
+});
