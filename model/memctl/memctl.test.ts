@@ -255,6 +255,7 @@ test('boot: the region is the top max-order block, every frame handed and owned 
   expect(m.region).toEqual({ gfn: END - MEMCTL_REGION_FRAMES, frames: MEMCTL_REGION_FRAMES });
   expect(m.mode).toBe('ram');
   expect(m.handed.size).toBe(MEMCTL_REGION_FRAMES);
+  expect([...m.handed.keys()].filter((x) => x < REGION || x >= END)).toEqual([]);
   expect([...m.handed.values()].every((h) => h.clearsAt === 0 && h.guest === 0)).toBe(true);
   expect(g.owners.get(REGION)).toEqual({ kind: 'memctl', region: 1 });
   expect(g.owners.get(END - 1)).toEqual({ kind: 'memctl', region: 1 });
@@ -362,10 +363,15 @@ describe('the 1 GiB region', () => {
     expect(g.processes.get(1)!.vmaAt(FRAMES_PER_1G)).toBeUndefined();
   });
 
-  test('mmap: the last gigabyte of the user half maps; a negative address and an overlap are refused', () => {
+  test('mmap: the first and the last gigabyte of the user half map, with no page table; a negative address and an overlap are refused', () => {
     const { s } = giga();
+    const g = s.world.guests[0]!;
     const top = 2 ** 35 - FRAMES_PER_1G; // 4-level guest: the user half is 2^35 frames
+    const tables = g.tables.size;
+    expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: 0, write: true })).toEqual({ ok: true });
     expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: top, write: true })).toEqual({ ok: true });
+    // mmap only records the VMA: the fault installs the leaf and any table above it.
+    expect(g.tables.size).toBe(tables);
     // A read/write mapping of the region object, never executable, not a THP candidate.
     expect(s.world.guests[0]!.processes.get(1)!.vmaAt(top + 5)).toEqual({
       start: top, end: top + FRAMES_PER_1G, prot: { write: true, exec: false }, huge: false, pageFrames: FRAMES_PER_1G, object: { kind: MEMCTL_OBJECT, id: 0, vpnOrigin: top },
@@ -398,6 +404,8 @@ describe('the 1 GiB region', () => {
     expect(writable()).toBe(true);
     expect(s.world.frames.read(g.backing.get(base + 1)!)).toEqual({ kind: 'data', writer: 0, version: w.value });
     expect(m.firstTouches.map((t) => t.gfn)).toEqual([base + 1]);
+    // Making the leaf writable is not a new mapping of the region.
+    expect(s.world.transitions.get('memctl')?.get('unmapped->mapped-1g')).toBe(1);
     expect(s.r.violation).toBeNull();
     expect(s.r.finish()).toBeNull();
   });

@@ -282,9 +282,11 @@ function gigaFault(world: World, g: Guest, p: Process, vpn: number): true | Refu
   // The only fault on it is a write through it while it is read-only: a read passes any present
   // leaf, a write reaches here only through a writable VMA (vmaAllows), and the model fetches no
   // instructions (were it to, an exec fault here must not make the leaf writable).
+  // No flush: the TLB may keep the read-only translation, which grants less than the new leaf,
+  // and a write through it faults and walks afresh (Intel SDM vol. 3A 4.10.4.3, "optional
+  // invalidation"; x86 ptep_set_access_flags, arch/x86/mm/pgtable.c, flushes nothing).
   if (guestPresent(slot.entry)) {
     writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { ...slot.entry, flags: slot.entry.flags | PTE_RW });
-    world.tlb.flushPcid(g.vpid, p.pid);
     return true;
   }
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(m.region.gfn, { writable: vma.prot.write, user: true, nx: true }, PTE_PS));
@@ -348,9 +350,10 @@ function record(world: World, r: RequestRecord): void {
 
 /**
  * Apply one function to [start, end) of guest t (the caller's memory, or past it under the
- * bounds bug). A refusal only from UNMERGEABLE, when breaking a KSM page's sharing fails.
+ * bounds bug). A refusal only from UNMERGEABLE, when breaking a KSM page's sharing fails. INFO
+ * acts on nothing: memctlRequest answers it.
  */
-function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: number, end: number): Refusal | void {
+function apply(world: World, caller: Guest, t: Guest, func: Exclude<MemctlFunc, 'INFO'>, start: number, end: number): Refusal | void {
   record(world, { caller: caller.id, func, target: t.id, start, end });
   const m = states.get(t);
   const n = end - start;
@@ -426,8 +429,6 @@ function apply(world: World, caller: Guest, t: Guest, func: MemctlFunc, start: n
       return;
     case 'SET_VMA_ANON_NAME':
       for (let gfn = start; gfn < end; gfn++) m?.named.add(gfn);
-      return;
-    case 'INFO':
       return;
   }
 }
