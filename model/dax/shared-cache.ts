@@ -216,7 +216,6 @@ function daxMapFault(w: World, g: Guest, p: Process, vpn: number, access: Access
   const obj = p.vmaAt(vpn)?.object;
   if (obj?.kind !== DAX_OBJECT) return null;
   const slot = slotFor(w, g, p, vpn, 1, true);
-  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in slot) return slot;
   const gfn = windowGfn(g, obj.id, vpn - obj.vpnOrigin);
   // A write-protect fault: the window's frame is reused in place.

@@ -63,7 +63,6 @@ export function handlePageFault(world: World, g: Guest, p: Process, vpn: number,
 
 function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, prot: { write: boolean; exec: boolean }): true | Refusal | 'fallback' {
   const slot = slotFor(world, g, p, vpn, level, true);
-  if (slot === null) return refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no table slot`);
   if ('ok' in slot) return slot;
   if (guestPresent(slot.entry)) {
     // A huge VMA whose PMD points at a PTE table (a split huge page): the 4 KiB path serves it.

@@ -98,9 +98,12 @@ export function missingSpan(world: World, g: Guest, p: Process, vpn: number): nu
 
 /**
  * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
- * when `create` is set. Returns null when a table is missing and not created, and the slot of a
- * huge leaf above `leafLevel` when one covers vpn (the caller splits or refuses).
+ * when `create` is set. Returns null when a table is missing and not created (so never with
+ * `create`), and the slot of a huge leaf above `leafLevel` when one covers vpn (the caller
+ * splits or refuses).
  */
+export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: true): LeafSlot | Refusal;
+export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: false): LeafSlot | null | Refusal;
 export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
   let tableGfn = p.cr3;
   for (let level = g.config.guestLevels; level > leafLevel; level--) {

@@ -212,7 +212,6 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
   if (!entry || !s.device) return null;
   const vma = p.vmaAt(vpn)!;
   const first = slotFor(w, g, p, vpn, 1, true);
-  if (first === null) return refuse('invalid', `pid ${p.pid} vpn ${vpn}: no table slot`);
   if ('ok' in first) return first;
   if (guestPresent(first.entry)) return null;
   const slot = entry.slot;
@@ -241,7 +240,7 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
   }
   // The allocation may have reclaimed and rewritten tables: find the slot again.
   const pte = slotFor(w, g, p, vpn, 1, true);
-  if (pte === null || 'ok' in pte) return pte ?? refuse('invalid', `pid ${p.pid} vpn ${vpn}: no table slot`);
+  if ('ok' in pte) return pte;
   writeEntry(w, g, p.pid, pte.tableGfn, pte.table, pte.index, guestEntry(gfn, { writable: vma.prot.write, user: true, nx: !vma.prot.exec }));
   markEntry(w, g, entry);
   // Hazard: swap_free may release the slot only together with the entry that names it; a

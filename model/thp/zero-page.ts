@@ -126,7 +126,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   const hz = hugeZeroPage(world, g);
   if (isRefusal(hz)) return null; // no 2 MiB block: the core's path decides
   const slot = slotFor(world, g, p, vpn, 2, true);
-  if (slot === null || isRefusal(slot)) return slot ?? refuse('invalid', `pid ${p.pid} va ${hex(vpn * 4096)}: no PMD slot`);
+  if (isRefusal(slot)) return slot;
   if (slot.level !== 2 || guestPresent(slot.entry)) return null;
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(hz, { writable: false, user: true, nx: !vma.prot.exec }, PTE_PS));
   world.transition('thp', 'unmapped', 'huge-zero');
