@@ -29,9 +29,14 @@ interface Scenario {
 }
 
 const balloonUp = [o('vballoon.host.target', { guest: 0, pages: 10 }), o('vballoon.fill', { guest: 0 }), o('vballoon.ack', { guest: 0, queue: 'inflate', discard: true })];
-/** Two order-5 kernel blocks, buddies; the first freed before a report, the second during it. */
+/**
+ * Two order-5 kernel blocks, buddies; the upper one freed before a report, the lower one during
+ * it. An order-6 block stays allocated below them, so the block they merge into starts at gfn
+ * 64: neither 0 nor the reported block's head (a mark on either could pass for the merged one).
+ */
 const reportRace = [
-  o('guest.kalloc', { guest: 0, order: 5, mt: 'MOVABLE' }), o('guest.kalloc', { guest: 0, order: 5, mt: 'MOVABLE' }), o('guest.kfree', { guest: 0, alloc: 1 }),
+  o('guest.kalloc', { guest: 0, order: 6, mt: 'MOVABLE' }),
+  o('guest.kalloc', { guest: 0, order: 5, mt: 'MOVABLE' }), o('guest.kalloc', { guest: 0, order: 5, mt: 'MOVABLE' }), o('guest.kfree', { guest: 0, alloc: 3 }),
   o('fpr.work', { guest: 0 }), o('guest.kfree', { guest: 0, alloc: 2 }), o('fpr.device.report', { guest: 0, discard: true }), o('fpr.work', { guest: 0 }),
 ];
 const reporting = { 'free-page-reporting.order': 5 };
