@@ -48,8 +48,8 @@ export interface FreePageReporting {
   /** The delayed work is queued. */
   scheduled: boolean;
   dueAt: number;
-  /** Position of the pass in progress: order and migrate type index, or null between passes. */
-  cursor: { order: number; mt: number } | null;
+  /** Position of the pass in progress, an index into passLists(order); null between passes. */
+  cursor: number | null;
   budget: number | null;
   /** The scatterlist being filled. */
   sgl: ReportedBlock[];
@@ -174,6 +174,17 @@ function endPass(world: World, f: FreePageReporting): void {
 export type WorkOutcome = 'idle' | 'not-due' | 'waiting' | 'reported' | 'done';
 
 /**
+ * The free lists a pass visits, in turn: page_reporting_process_zone takes each order from
+ * page_reporting_order up to MAX_PAGE_ORDER, and page_reporting_cycle each migrate type's list
+ * but ISOLATE's ("We do not pull pages from the isolate free list").
+ */
+export function passLists(order: number): { order: number; mt: MigrateType }[] {
+  const l: { order: number; mt: MigrateType }[] = [];
+  for (let o = order; o <= MAX_PAGE_ORDER; o++) for (const mt of MIGRATE_TYPES) if (mt !== 'ISOLATE') l.push({ order: o, mt });
+  return l;
+}
+
+/**
  * One run of the reporting work (page_reporting_process), resumable: it stops whenever it hands
  * a report to the device (prdev->report waits for the ack) and continues from the same list
  * on the next run.
@@ -182,7 +193,8 @@ export function reportingWork(world: World, g: Guest, f: FreePageReporting, igno
   if (f.inFlight) {
     if (!f.inFlight.acked) return 'waiting';
     drain(world, g, f);
-  } else if (!f.cursor) {
+  } else {
+    // Between passes: a pass stops only to wait for its report's ack.
     if (!f.scheduled) return 'idle';
     if (!ignoreDelay && world.step < f.dueAt) return 'not-due';
     f.scheduled = false;
@@ -191,34 +203,31 @@ export function reportingWork(world: World, g: Guest, f: FreePageReporting, igno
       endPass(world, f);
       return 'done';
     }
-    f.cursor = { order: f.order, mt: 0 };
+    f.cursor = 0;
   }
-  const c = f.cursor!;
-  // page_reporting_process_zone: each order from page_reporting_order up, each migrate type's
-  // list in turn (page_reporting_cycle, with a budget of its own). The cursor's ranges bound
-  // both loops; a run that hands a report over returns with the cursor where it stopped.
-  for (; c.order <= MAX_PAGE_ORDER; c.order++, c.mt = 0) {
-    for (; c.mt < MIGRATE_TYPES.length; c.mt++, f.budget = null) {
-      const mt = MIGRATE_TYPES[c.mt]!;
-      // "We do not pull pages from the isolate free list."
-      if (mt === 'ISOLATE') continue;
-      f.budget ??= Math.ceil(g.buddy.nrFree(c.order) / PAGE_REPORTING_BUDGET_DIVISOR);
-      for (const pfn of g.buddy.freeListBlocks(c.order, mt)) {
-        if (g.buddy.isReported(pfn)) continue;
-        if (f.sgl.some((b) => b.pfn === pfn)) continue;
-        if (f.budget < 0) {
-          transition(world, f, 'requested');
-          break;
-        }
-        if (f.sgl.length < PAGE_REPORTING_CAPACITY) {
-          f.sgl.push(isolate(world, g, pfn, c.order, mt));
-          world.transition('free-page-reporting', 'free', 'isolated');
-          continue;
-        }
-        submit(world, g, f);
-        f.budget--;
-        return 'reported';
+  // Each list with a budget of its own (page_reporting_cycle). A run that hands a report over
+  // returns with the cursor on the list it stopped in, and the next run goes on from there.
+  // (A report in flight, or the pass just begun, means a pass in progress: the cursor is set.)
+  const lists = passLists(f.order);
+  for (; f.cursor! < lists.length; f.cursor!++, f.budget = null) {
+    const { order, mt } = lists[f.cursor!]!;
+    f.budget ??= Math.ceil(g.buddy.nrFree(order) / PAGE_REPORTING_BUDGET_DIVISOR);
+    // The scatterlist's blocks are off the free lists (isolated) or, under
+    // fpr-report-without-isolation, on lists this run has passed: none is listed here.
+    for (const pfn of g.buddy.freeListBlocks(order, mt)) {
+      if (g.buddy.isReported(pfn)) continue;
+      if (f.budget < 0) {
+        transition(world, f, 'requested');
+        break;
       }
+      if (f.sgl.length < PAGE_REPORTING_CAPACITY) {
+        f.sgl.push(isolate(world, g, pfn, order, mt));
+        world.transition('free-page-reporting', 'free', 'isolated');
+        continue;
+      }
+      submit(world, g, f);
+      f.budget--;
+      return 'reported';
     }
   }
   // "report the leftover pages before going idle"
