@@ -2,6 +2,7 @@
  * How an operation kind is declared: its name, mechanism, argument types (so a counterexample
  * file can be validated without running anything) and its effect on the world.
  */
+import { HOST_FRAMES_MAX } from '../config';
 import type { OpResult } from '../result';
 import type { World } from '../world';
 
@@ -23,7 +24,8 @@ export interface OperationDef {
 /** Bounds shared by many operations. */
 export const VPN_MAX = 2 ** 45 - 1;
 export const PAGES_MAX = 2 ** 20;
-export const FRAME_MAX = 2 ** 24 - 1;
+/** The last frame number of the largest host the configuration allows. */
+export const FRAME_MAX = HOST_FRAMES_MAX - 1;
 
 export const int = (min: number, max: number): ArgSpec => ({ type: 'int', min, max });
 export const bool: ArgSpec = { type: 'bool' };
