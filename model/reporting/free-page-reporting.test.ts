@@ -128,19 +128,27 @@ function kernelBlocks(r: Runner, n: number): Map<number, number> {
   return new Map([...g.kernelAllocs.entries()].filter(([, a]) => a.order === ORDER).map(([id, a]) => [id, a.gfn]));
 }
 
-test('a block reported as the lower half of a pair whose upper half is freed during the report merges on putback and is not marked; the pass ends rescheduled PAGE_REPORTING_DELAY later, as the free asked', () => {
-  const { r, errors } = runner();
+/**
+ * After the initial flush, two buddies of order ORDER: the lower one freed and, with `report`,
+ * handed to the device (the work runs until a report is in flight).
+ */
+function lowerHalfFreed(faults: string[] = [], options: ModelConfig['options'] = {}, report = true) {
+  const { r, errors } = runner(2 ** 12, faults, options);
   const g = r.world.guests[0]!;
   const f = reportingOf(g)!;
   drainAll(r, errors);
-  const blocks = kernelBlocks(r, 2);
-  const [[lowId, low], [highId, high]] = [...blocks.entries()].sort((a, b) => a[1] - b[1]);
-  expect(high).toBe(low! + 2 ** ORDER);
-  expect(low! % 2 ** (ORDER + 1)).toBe(0);
+  const [[lowId, low], [highId, high]] = [...kernelBlocks(r, 2).entries()].sort((a, b) => a[1] - b[1]);
   r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: lowId! } });
-  for (let i = 0; i < 5 && !f.inFlight; i++) r.apply({ kind: 'fpr.work', args: { guest: 0 } });
+  for (let i = 0; report && i < 5 && !f.inFlight; i++) r.apply({ kind: 'fpr.work', args: { guest: 0 } });
+  return { r, errors, g, f, low: low!, high: high!, highId: highId! };
+}
+
+test('a block reported as the lower half of a pair whose upper half is freed during the report merges on putback and is not marked; the pass ends rescheduled PAGE_REPORTING_DELAY later, as the free asked', () => {
+  const { r, errors, g, f, low, high, highId } = lowerHalfFreed();
+  expect(high).toBe(low + 2 ** ORDER);
+  expect(low % 2 ** (ORDER + 1)).toBe(0);
   expect(f.inFlight?.blocks).toContainEqual({ pfn: low, order: ORDER, isolated: true });
-  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: highId! } });
+  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: highId } });
   expect(f.state).toBe('requested');
   r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: false } });
   // Putback merges the pair into one block of order ORDER + 1 at the reported block's head:
@@ -167,14 +175,7 @@ test('a block reported as the lower half of a pair whose upper half is freed dur
 });
 
 test('fpr-report-without-isolation breaks the isolation rule, and nothing else: a block allocated during its report keeps its new owner when the report drains', () => {
-  const { r, errors } = runner(2 ** 12, ['fpr-report-without-isolation']);
-  const g = r.world.guests[0]!;
-  const f = reportingOf(g)!;
-  drainAll(r, errors);
-  const blocks = kernelBlocks(r, 2);
-  const [[lowId, low]] = [...blocks.entries()].sort((a, b) => a[1] - b[1]);
-  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: lowId! } });
-  for (let i = 0; i < 5 && !f.inFlight; i++) r.apply({ kind: 'fpr.work', args: { guest: 0 } });
+  const { r, g, f, low } = lowerHalfFreed(['fpr-report-without-isolation']);
   expect(f.inFlight?.blocks).toContainEqual({ pfn: low, order: ORDER, isolated: false });
   // Still on the free list, the block goes to the next allocation of its order.
   const broke: string[][] = [];
@@ -192,30 +193,24 @@ test('fpr-report-without-isolation breaks the isolation rule, and nothing else: 
 });
 
 test('a block the allocator refuses although its free list names it (the pageblock made ISOLATE behind the lists) is a model error: isolation throws, naming the block', () => {
-  const { r, errors } = runner();
-  const g = r.world.guests[0]!;
-  const f = reportingOf(g)!;
-  drainAll(r, errors);
-  const blocks = kernelBlocks(r, 2);
-  const [[lowId, low]] = [...blocks.entries()].sort((a, b) => a[1] - b[1]);
-  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: lowId! } });
+  const { r, g, f, low } = lowerHalfFreed([], {}, false);
   g.buddy.testOnlyCorrupt({ kind: 'set-type', pfn: low!, mt: 'ISOLATE' });
   expect(() => reportingWork(r.world, g, f, true)).toThrow(`isolate: free block gfn ${hex(low!)} order ${ORDER} (MOVABLE) could not be taken: {"error":"isolated"`);
 });
 
 test('the device acknowledges only a report in flight, once: otherwise fpr.device.report is refused', () => {
   const { r, errors } = runner();
-  const f = reportingOf(r.world.guests[0]!)!;
   drainAll(r, errors);
   errors.length = 0;
   r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
-  const blocks = kernelBlocks(r, 2);
-  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: [...blocks.keys()][0]! } });
-  for (let i = 0; i < 5 && !f.inFlight; i++) r.apply({ kind: 'fpr.work', args: { guest: 0 } });
-  errors.length = 1;
-  r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
-  r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
-  expect(errors).toEqual(['invalid', undefined, 'invalid']);
+  expect(errors).toEqual(['invalid']);
+  const s = lowerHalfFreed();
+  expect(s.f.inFlight).not.toBeNull();
+  s.errors.length = 0;
+  s.r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
+  s.r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: true } });
+  expect(s.errors).toEqual([undefined, 'invalid']);
+  expect(s.r.violation).toBeNull();
   expect(r.violation).toBeNull();
 });
 
@@ -229,14 +224,7 @@ describe.each([
   ['init-on-free', true, true],
 ])('a report acknowledged with guest poisoning %s and discard %s', (poison, discard, dropped) => {
   it(`${dropped ? 'discards' : 'keeps'} the reported pages`, () => {
-    const { r, errors } = runner(2 ** 12, [], { [POISON_OPTION]: poison });
-    const g = r.world.guests[0]!;
-    const f = reportingOf(g)!;
-    drainAll(r, errors);
-    const blocks = kernelBlocks(r, 2);
-    const [id, gfn] = [...blocks.entries()][0]!;
-    r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: id } });
-    for (let i = 0; i < 5 && !f.inFlight; i++) r.apply({ kind: 'fpr.work', args: { guest: 0 } });
+    const { r, g, f, low: gfn } = lowerHalfFreed([], { [POISON_OPTION]: poison });
     expect(f.inFlight?.blocks.map((b) => b.pfn)).toContain(gfn);
     expect(g.backing.has(gfn)).toBe(true);
     r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard } });
