@@ -30,3 +30,18 @@ test('a page in use in the third block: creating a 3-block device fails and give
   for (let gfn = first; gfn < first + 2 * BLOCK_FRAMES; gfn++) expect(g.owners.get(gfn)).toEqual({ kind: 'virtio-mem', block: gfn < first + BLOCK_FRAMES ? 0 : 1 });
   expect(g.owners.has(top - BLOCK_FRAMES)).toBe(false);
 });
+
+test('a page in use at the first frame of the third block: the failed creation gives back the first two blocks and leaves that page and its owner alone', () => {
+  const { r, apply } = stepper(machine({ 'virtio-mem.blocks': 0 }));
+  apply('guest.spawn', { guest: 0 });
+  const g = r.world.guests[0]!;
+  const used = g.config.frames - BLOCK_FRAMES;
+  expect(g.buddy.allocAt(used, 0, 'MOVABLE')).toBe(used);
+  g.setOwner(used, { kind: 'kernel', alloc: 99 });
+  const free = g.buddy.freePages();
+  expect(createDevice(g, 3)).toBeNull();
+  expect(g.buddy.freePages()).toBe(free);
+  expect(g.owners.get(used)).toEqual({ kind: 'kernel', alloc: 99 });
+  expect(g.buddy.allocatedAt(used)?.order).toBe(0);
+  for (let gfn = used - 2 * BLOCK_FRAMES; gfn < used; gfn++) expect(g.owners.has(gfn)).toBe(false);
+});

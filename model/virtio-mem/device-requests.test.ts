@@ -133,3 +133,12 @@ test('UNPLUG_ALL discards exactly the plugged blocks, block 0 among them, each o
   expect(d.state).toEqual(['unplugged', 'unplugged', 'unplugged', 'unplugged']);
   expect(d.plugged).toBe(0);
 });
+
+test('the host resizes within the device (0 to all its blocks; one more is out of range), and the driver sends UNPLUG_ALL when no plugged block is online', () => {
+  const { r, apply } = fourBlocks();
+  expect(apply('virtio-mem.resize', { guest: 0, blocks: 5 })).toEqual({ ok: false, error: 'out-of-range' });
+  expect(apply('virtio-mem.resize', { guest: 0, blocks: 4 })).toEqual({ ok: true });
+  expect(apply('virtio-mem.resize', { guest: 0, blocks: 0 })).toEqual({ ok: true });
+  expect(apply('virtio-mem.unplug-all', { guest: 0 })).toEqual({ ok: true, value: VIRTIO_MEM_RESP_ACK });
+  expect(r.violation).toBeNull();
+});
