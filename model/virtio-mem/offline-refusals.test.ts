@@ -71,3 +71,22 @@ test('the device answering BUSY: the finish refuses busy naming the device; UNPL
   expect(d.state[0]).toBe('offlining');
   expect(r.violation).toBeNull();
 });
+
+test('a page of the block under migration (compaction has it locked): the first step refuses busy with EBUSY naming it, and the block stays plugged', () => {
+  const { r, g, d, apply, refusal } = plugged();
+  expect(apply('guest.spawn', { guest: 0 }).ok).toBe(true);
+  // Fill pages until one lands in the block (a freshly onlined block is handed out first).
+  let gfn = -1;
+  for (let vpn = 16; vpn < 16 + 64 && gfn < 0; vpn++) {
+    expect(apply('guest.mmap', { guest: 0, pid: 1, vpn, pages: 1, write: true, exec: false, huge: false }).ok).toBe(true);
+    expect(apply('guest.write', { guest: 0, pid: 1, vpn }).ok).toBe(true);
+    const hit = [...g.owners.entries()].find(([x, o]) => o.kind === 'anon' && o.vpn === vpn && x >= d.base && x < d.base + 512);
+    if (hit) gfn = hit[0];
+  }
+  expect(gfn).toBeGreaterThanOrEqual(d.base);
+  expect(apply('compaction.migrate.begin', { side: 'guest', guest: 0, gfn }).ok).toBe(true);
+  expect(refusal('virtio-mem.unplug.begin', { block: 0 })).toEqual(['busy', `g0 block 0: EBUSY, gfn 0x${gfn.toString(16)} is under migration`]);
+  expect(d.state[0]).toBe('plugged');
+  expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+  expect(r.violation).toBeNull();
+});
