@@ -156,8 +156,8 @@ test('a block reported as the lower half of a pair whose upper half is freed dur
   // the state at requested: the work is queued again, PAGE_REPORTING_DELAY later.
   r.apply({ kind: 'fpr.work', args: { guest: 0 } });
   const end = r.step - 1;
-  expect(g.buddy.freeBlockAt(low!)?.order).toBe(ORDER + 1);
-  expect(g.buddy.isReported(low!)).toBe(false);
+  expect(g.buddy.freeBlockAt(low)?.order).toBe(ORDER + 1);
+  expect(g.buddy.isReported(low)).toBe(false);
   expect(f).toMatchObject({ state: 'requested', scheduled: true, dueAt: end + PAGE_REPORTING_DELAY_TICKS, inFlight: null });
   errors.length = 0;
   r.apply({ kind: 'fpr.work', args: { guest: 0 } });
@@ -168,7 +168,7 @@ test('a block reported as the lower half of a pair whose upper half is freed dur
   expect(f.inFlight?.blocks).toContainEqual({ pfn: low, order: ORDER + 1, isolated: true });
   r.apply({ kind: 'fpr.device.report', args: { guest: 0, discard: false } });
   r.apply({ kind: 'fpr.work', args: { guest: 0 } });
-  expect(g.buddy.isReported(low!)).toBe(true);
+  expect(g.buddy.isReported(low)).toBe(true);
   expect(f.state).toBe('idle');
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
@@ -188,14 +188,14 @@ test('fpr-report-without-isolation breaks the isolation rule, and nothing else: 
   step('fpr.device.report', { guest: 0, discard: false });
   step('fpr.work', { guest: 0 });
   expect(broke).toEqual([['reporting-isolation'], [], []]);
-  expect(g.owners.get(low!)).toMatchObject({ kind: 'kernel' });
-  expect(g.buddy.allocatedAt(low!)?.order).toBe(ORDER);
+  expect(g.owners.get(low)).toMatchObject({ kind: 'kernel' });
+  expect(g.buddy.allocatedAt(low)?.order).toBe(ORDER);
 });
 
 test('a block the allocator refuses although its free list names it (the pageblock made ISOLATE behind the lists) is a model error: isolation throws, naming the block', () => {
   const { r, g, f, low } = lowerHalfFreed([], {}, false);
-  g.buddy.testOnlyCorrupt({ kind: 'set-type', pfn: low!, mt: 'ISOLATE' });
-  expect(() => reportingWork(r.world, g, f, true)).toThrow(`isolate: free block gfn ${hex(low!)} order ${ORDER} (MOVABLE) could not be taken: {"error":"isolated"`);
+  g.buddy.testOnlyCorrupt({ kind: 'set-type', pfn: low, mt: 'ISOLATE' });
+  expect(() => reportingWork(r.world, g, f, true)).toThrow(`isolate: free block gfn ${hex(low)} order ${ORDER} (MOVABLE) could not be taken: {"error":"isolated"`);
 });
 
 test('the device acknowledges only a report in flight, once: otherwise fpr.device.report is refused', () => {

@@ -173,14 +173,21 @@ function endPass(world: World, f: FreePageReporting): void {
 
 export type WorkOutcome = 'idle' | 'not-due' | 'waiting' | 'reported' | 'done';
 
+/** passLists by page_reporting_order, built once each (every work run walks them). */
+const passListsOf = new Map<number, { order: number; mt: MigrateType }[]>();
+
 /**
  * The free lists a pass visits, in turn: page_reporting_process_zone takes each order from
  * page_reporting_order up to MAX_PAGE_ORDER, and page_reporting_cycle each migrate type's list
  * but ISOLATE's ("We do not pull pages from the isolate free list").
  */
-export function passLists(order: number): { order: number; mt: MigrateType }[] {
-  const l: { order: number; mt: MigrateType }[] = [];
-  for (let o = order; o <= MAX_PAGE_ORDER; o++) for (const mt of MIGRATE_TYPES) if (mt !== 'ISOLATE') l.push({ order: o, mt });
+export function passLists(order: number): readonly { readonly order: number; readonly mt: MigrateType }[] {
+  let l = passListsOf.get(order);
+  if (!l) {
+    l = [];
+    for (let o = order; o <= MAX_PAGE_ORDER; o++) for (const mt of MIGRATE_TYPES) if (mt !== 'ISOLATE') l.push({ order: o, mt });
+    passListsOf.set(order, l);
+  }
   return l;
 }
 

@@ -78,10 +78,6 @@ export function allPools(w: World): readonly Pool[] {
   return tmemWorld(w).pools;
 }
 
-function mark(w: World, pool: number, key: number): void {
-  w.journal.mark('tmem', pool * 2 ** 24 + key);
-}
-
 function lruKey(pool: number, key: number): string {
   return `${pool}:${key}`;
 }
@@ -93,7 +89,6 @@ function dropPage(w: World, t: TmemWorld, pool: Pool, key: number): void {
   t.lru.delete(lruKey(pool.id, key));
   t.used--;
   hostFree(w, hfn, 0);
-  mark(w, pool.id, key);
 }
 
 /** The host takes back the oldest ephemeral page; false if there is none. */
@@ -119,7 +114,6 @@ export function tmemPut(w: World, pool: Pool, key: number, c: Content): boolean 
       t.lru.delete(lruKey(pool.id, key));
       t.lru.set(lruKey(pool.id, key), { pool: pool.id, key });
     }
-    mark(w, pool.id, key);
     return true;
   }
   // Each round frees one ephemeral page or gives up.
@@ -131,7 +125,6 @@ export function tmemPut(w: World, pool: Pool, key: number, c: Content): boolean 
   pool.pages.set(key, hfn);
   t.used++;
   if (pool.kind === 'ephemeral') t.lru.set(lruKey(pool.id, key), { pool: pool.id, key });
-  mark(w, pool.id, key);
   return true;
 }
 

@@ -3,10 +3,9 @@
  * cache's use of cleancache, and the scenario of every injected fault of cleancache and
  * frontswap.
  */
-import { Runner } from '../../fuzz/run';
 import { kinds, machine, op, scenario, stepper } from '../../fuzz/testing/scenario';
 import { poison } from '../content';
-import { allPools, objKey } from './backend';
+import { allPools } from './backend';
 import { CC_MISS } from './cleancache';
 import { FS_MISS, fsSwapInvalidateArea, fsSwapLoad, fsSwapPeek, fsSwapStore } from './frontswap';
 
@@ -29,18 +28,6 @@ describe('cleancache', () => {
     expect(kinds(r)).toEqual([]);
     expect(r.results[2]).toEqual({ ok: true, value: (r.results[1] as { value: number }).value });
     expect(r.results[3]).toEqual({ ok: true, value: CC_MISS });
-  });
-
-  it('a put and an exclusive get journal the (pool, key) they changed under tmem (the incremental checks look only there); a miss journals nothing', () => {
-    const m = machine(ON);
-    const p = apiPool(m, 0);
-    const marks: number[][] = [];
-    const r: Runner = new Runner(m, { check: 'incremental', onStep: () => marks.push([...(r.world.journal.marks.get('tmem') ?? [])]) });
-    for (const o of [op('guest.spawn', { guest: 0 }), put(0, p, 1, 2), get(0, p, 1, 2), get(0, p, 1, 2)]) r.apply(o);
-    expect(r.outcomes.every((x) => x)).toBe(true);
-    const id = p * 2 ** 24 + objKey(1, 2);
-    expect(p).toBeGreaterThan(0);
-    expect(marks).toEqual([[], [id], [id], []]);
   });
 
   it('a shared pool serves every guest, repeatedly; a private pool refuses other guests', () => {
