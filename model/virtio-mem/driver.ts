@@ -163,9 +163,13 @@ function deviceOrRefuse(w: World, g: Guest): Device | OpResult {
 
 /** Take the block's pages out of the guest's allocator as device memory (offline). */
 function takeBlock(g: Guest, d: Device, block: number): boolean {
-  const base = blockBase(d, block);
-  if (typeof g.buddy.allocAt(base, PAGEBLOCK_ORDER, 'MOVABLE') !== 'number') return false;
-  for (let gfn = base; gfn < base + BLOCK_FRAMES; gfn++) g.setOwner(gfn, { kind: 'virtio-mem', block });
+  return takeFree(g, blockBase(d, block), PAGEBLOCK_ORDER, block);
+}
+
+/** A free buddy block leaves the allocator and becomes the device's; false if it is not free. */
+function takeFree(g: Guest, pfn: number, order: number, block: number): boolean {
+  if (typeof g.buddy.allocAt(pfn, order, 'MOVABLE') !== 'number') return false;
+  for (let gfn = pfn; gfn < pfn + (1 << order); gfn++) g.setOwner(gfn, { kind: 'virtio-mem', block });
   return true;
 }
 
@@ -249,21 +253,20 @@ export function unplugFinish(w: World, g: Guest, block: number): OpResult {
   if (g.owners.get(base)?.kind !== 'virtio-mem') {
     if (g.buddy.migratetypeOf(base) !== 'ISOLATE') return busy('the range is no longer isolated');
     for (const blk of pageblockBlocks(g.buddy, base)) {
-      if (blk.free) continue;
       const o = g.owners.get(blk.pfn);
-      if (o?.kind !== 'anon') {
-        // (unplugBegin found none of the device's pages here; only the fault leaves some.)
-        if (skip) continue;
-        return busy(`gfn ${hex(blk.pfn)}: ${describeGuestOwner(o)}`);
-      }
+      // Only anonymous memory migrates; free blocks have no owner. unplugBegin refused a range
+      // with anything else in it, and the isolation keeps new allocations out, so only the
+      // fault (or the pageblock unisolated between the steps) leaves such a page here, and
+      // test_pages_isolated below finds it.
+      if (o?.kind !== 'anon') continue;
       // do_migrate_range: a THP is split, then its pages move one by one.
       if (blk.order > 0) {
         const p = g.processes.get(o.pid);
         const s = p ? splitGuestHuge(w, g, p, o.vpn) : refuse('no-such-process', 'gone');
         if (!s.ok) return busy(`THP at gfn ${hex(blk.pfn)} could not be split: ${s.detail}`);
       }
+      // Every page of the block is anonymous (a THP's too, once split).
       for (let pfn = blk.pfn; pfn < blk.pfn + (1 << blk.order); pfn++) {
-        if (g.owners.get(pfn)?.kind !== 'anon') continue;
         // alloc_migration_target: an ordinary movable allocation (fallbacks allowed; never
         // from the isolated range).
         const dst = g.buddy.alloc(0, 'MOVABLE');
@@ -278,16 +281,15 @@ export function unplugFinish(w: World, g: Guest, block: number): OpResult {
         if (!r.ok && !skip) return busy(`migration of gfn ${hex(pfn)} failed: ${r.detail}`);
       }
     }
-    // test_pages_isolated, then the range is the driver's.
-    const whole = pageblockBlocks(g.buddy, base);
-    if (whole.length === 1 && whole[0]!.free) {
-      g.buddy.unisolatePageblock(base, 'MOVABLE');
-      if (!takeBlock(g, d, block)) return busy('the range could not be taken');
-    } else if (skip) {
-      // Under the injected fault: take what is free and unplug with the rest still in use.
-      for (const blk of whole) if (blk.free) for (let pfn = blk.pfn; pfn < blk.pfn + (1 << blk.order); pfn++) if (typeof g.buddy.allocAt(pfn, 0, 'MOVABLE') === 'number') g.setOwner(pfn, { kind: 'virtio-mem', block });
-      g.buddy.unisolatePageblock(base, 'MOVABLE');
-    } else return busy('pages left in the range');
+    // test_pages_isolated: a page still in use makes the offline fail (EBUSY). Under the
+    // injected fault the driver goes on and unplugs the block with it in use.
+    const blocks = pageblockBlocks(g.buddy, base);
+    const used = blocks.find((b) => !b.free);
+    if (used && !skip) return busy(`gfn ${hex(used.pfn)} is still in use: ${describeGuestOwner(g.owners.get(used.pfn))}`);
+    g.buddy.unisolatePageblock(base, 'MOVABLE');
+    // __offline_isolated_pages: each free buddy block of the range leaves the allocator (one
+    // block of order PAGEBLOCK_ORDER unless the fault left pages in use; takeFree leaves those).
+    for (const b of blocks) takeFree(g, b.pfn, b.order, block);
   }
   const resp = deviceRequest(w, g, d, VIRTIO_MEM_REQ_UNPLUG, block);
   // BUSY: the block stays taken and offlining; the driver retries later (virtio_mem_retry).

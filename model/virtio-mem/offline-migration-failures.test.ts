@@ -146,10 +146,18 @@ test('virtio-mem-offline-skips-unmovable: a page already locked by another migra
   expect(compactionState(r.world).active.size).toBe(1);
   expect(r.violation).toBeNull();
   errors.length = 0;
+  const free = g.buddy.freePages();
+  const next = g.owners.get(d.base + 512);
   const vs = r.apply({ kind: 'virtio-mem.unplug.finish', args: { guest: 0, block: 0 } });
   expect(errors).toEqual([undefined]);
   expect(d.state[0]).toBe('unplugged');
   expect(g.owners.get(gfn)).toMatchObject({ kind: 'anon', pid: 1, vpn: VPN });
+  // The driver took every other page of the block off the allocator (isolated, they were not
+  // counted free), and nothing past it.
+  for (let p = d.base; p < d.base + 512; p++) if (p !== gfn) expect(g.owners.get(p)).toEqual({ kind: 'virtio-mem', block: 0 });
+  expect(g.buddy.freePages()).toBe(free);
+  expect(g.owners.get(d.base + 512)).toEqual(next);
+  expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
   // The data is gone from under the process (the oracle reads zeros where it wrote) and the
   // device property names the in-use page it unplugged.
   expect(vs.map((v) => [v.property, v.kind])).toEqual([

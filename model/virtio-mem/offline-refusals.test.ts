@@ -90,3 +90,19 @@ test('a page of the block under migration (compaction has it locked): the first 
   expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
   expect(r.violation).toBeNull();
 });
+
+test("a kernel hog's page in the block between the two steps (the pageblock unisolated, a hog, isolated again): the migration leaves it, test_pages_isolated finds it and the finish refuses busy naming it; the block stays plugged with the page its owner's", () => {
+  const { r, g, d, refusal } = plugged();
+  const pageblock = d.base / 512;
+  expect(refusal('virtio-mem.unplug.begin', { block: 0 })).toBe('ok');
+  expect(refusal('guest.unisolate', { pageblock })).toBe('ok');
+  expect(refusal('mm.hog', { pages: 4096 })).toBe('ok');
+  expect(refusal('guest.isolate', { pageblock })).toBe('ok');
+  const taken = g.owners.get(d.base);
+  expect(taken).toMatchObject({ kind: 'hog' });
+  expect(refusal('virtio-mem.unplug.finish', { block: 0 })).toEqual(['busy', `g0 block 0: EBUSY, gfn 0x${d.base.toString(16)} is still in use: kernel hog #${String((taken as { id: number }).id)}`]);
+  expect(d.state[0]).toBe('plugged');
+  expect(g.buddy.migratetypeOf(d.base)).toBe('MOVABLE');
+  expect(g.owners.get(d.base)).toEqual(taken);
+  expect(r.violation).toBeNull();
+});
