@@ -136,7 +136,8 @@ describe('host EPT fault', () => {
     expect(g.hugeBacked.size).toBe(0);
     expect(g.ept.lookup(w, 3)).toMatchObject({ kind: 'leaf', level: 1 });
     expect(resolveBacking(w, g, 3)).toEqual({ hfn: g.backing.get(3), frames: 1 });
-    // The next unit is untouched.
+    // The next unit is untouched; a slot on the first frame of the unit after it is not its.
+    g.hostSwap.set(1024, data(0, 2));
     expect(eptFault(w, g, 512 + 4, false)).toBe(true);
     expect(g.hugeBacked.has(1)).toBe(true);
     // The last unit of a ram memslot 511 frames long.

@@ -110,6 +110,20 @@ describe('host reclaim', () => {
     expect(g.ept.lookup(w, 40).kind).toBe('leaf');
   });
 
+  test('a hold or an mlock on the next gfn leaves a 4 KiB swap-out of this one alone', () => {
+    const w = world();
+    const g = w.guests[0]!;
+    backed(w, 60);
+    backed(w, 61);
+    g.backingHooks.push({ busy: (_w, _g, gfn) => (gfn === 61 ? 'under migration' : null) });
+    g.reclaimVetoes.push((_g, gfn) => gfn === 61);
+    expect(reclaimBegin(w, g, 61)).toMatchObject({ ok: false, error: 'busy' });
+    expect(reclaimBegin(w, g, 60)).toEqual({ ok: true });
+    expect(reclaimEnd(w, g)).toEqual({ ok: true });
+    expect(g.backing.has(60)).toBe(false);
+    expect(g.backing.has(61)).toBe(true);
+  });
+
   test('with the swap device short of slots for a whole unit, the slots already reserved go back and nothing is unmapped', () => {
     const w = world(true);
     const g = w.guests[0]!;
