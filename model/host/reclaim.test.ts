@@ -41,7 +41,10 @@ describe('host reclaim', () => {
     // Written while the swap-out is in flight: the slot gets this.
     w.frames.write(hfn, data(0, 2));
     expect(reclaimBegin(w, g, 21)).toMatchObject({ ok: false, error: 'busy' });
+    // The begin flushed; the end has nothing more to flush (invalidate_range_end flushes nothing).
+    const flushes = w.tlb.stats.inveptSingle;
     expect(reclaimEnd(w, g)).toEqual({ ok: true });
+    expect(w.tlb.stats.inveptSingle).toBe(flushes);
     expect(g.hostSwap.get(20)).toEqual(data(0, 2));
     expect(g.backing.has(20)).toBe(false);
     expect(w.frames.owner(hfn)).toBeUndefined();
@@ -71,6 +74,27 @@ describe('host reclaim', () => {
     expect(g.hostSwap.size).toBe(512);
     expect(w.hostBuddy.freePages()).toBe(free + 512);
     expect(w.frames.owner(first + 511)).toBeUndefined();
+  });
+
+  test('host-swap-frees-before-writeback: the begin frees the frame (a 4 KiB one, or a 2 MiB unit\'s block) while its write is in flight; the end frees nothing more', () => {
+    const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: ['host-swap-frees-before-writeback'] });
+    if (isRefusal(w)) throw new Error(w.detail);
+    const g = w.guests[0]!;
+    // A swapped frame in the first unit: gfn 3 is backed 4 KiB; the unit at 1024 whole.
+    g.hostSwap.set(2, data(0, 1));
+    const small = backed(w, 3);
+    const huge = backed(w, 1024);
+    expect(g.hugeBacked.has(2)).toBe(true);
+    for (const [gfn, hfn, frames] of [[3, small, 1], [1024, huge, 512]] as const) {
+      const free = w.hostBuddy.freePages();
+      expect(reclaimBegin(w, g, gfn)).toEqual({ ok: true });
+      expect(w.frames.owner(hfn)).toBeUndefined();
+      expect(w.hostBuddy.freePages()).toBe(free + frames);
+      expect(reclaimEnd(w, g)).toEqual({ ok: true });
+      expect(w.hostBuddy.freePages()).toBe(free + frames);
+    }
+    // No double free (hostFree records one as an ownership anomaly).
+    expect(w.anomalies).toEqual([]);
   });
 
   test('a gfn dropped while its swap-out is in flight gets no slot: its reservation goes back unwritten', () => {

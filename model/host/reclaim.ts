@@ -105,7 +105,7 @@ export function reclaimEnd(world: World, g: Guest): OpResult {
     const hfn = g.backing.get(gfn);
     if (hfn === undefined) {
       // Dropped meanwhile (discarded): its reservation goes back unwritten.
-      if (g.hostSwap.get(gfn) === undefined) g.hostSwap.delete(gfn);
+      g.hostSwap.delete(gfn);
       continue;
     }
     g.hostSwap.set(gfn, r.early?.get(gfn) ?? copyContent(world.frames.read(hfn)));
