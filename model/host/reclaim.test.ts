@@ -97,6 +97,26 @@ describe('host reclaim', () => {
     expect(w.anomalies).toEqual([]);
   });
 
+  test('reclaim-copies-before-zap and ept-kept-after-free on a 2 MiB unit: the begin marks the unit invalidating and leaves its EPT leaf; the first copies every frame then (the slots miss the later writes) and zaps at the end, the second never zaps', () => {
+    for (const fault of ['reclaim-copies-before-zap', 'ept-kept-after-free']) {
+      const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: true }], faults: [fault] });
+      if (isRefusal(w)) throw new Error(w.detail);
+      const g = w.guests[0]!;
+      const first = backed(w, 1024);
+      const frames = [0, 5, 511];
+      for (const i of frames) w.frames.write(first + i, data(0, 10 + i));
+      expect(reclaimBegin(w, g, 1024 + 5)).toEqual({ ok: true });
+      expect(g.invalidation).toMatchObject({ inProgress: 1, rangeStart: 1024, rangeEnd: 1536 });
+      expect(g.ept.lookup(w, 1024 + 5).kind).toBe('leaf');
+      for (const i of frames) w.frames.write(first + i, data(0, 20 + i));
+      expect(reclaimEnd(w, g)).toEqual({ ok: true });
+      const early = fault === 'reclaim-copies-before-zap';
+      for (const i of frames) expect(g.hostSwap.get(1024 + i)).toEqual(data(0, (early ? 10 : 20) + i));
+      expect(g.ept.lookup(w, 1024 + 5).kind).toBe(early ? 'violation' : 'leaf');
+      expect(g.invalidation).toMatchObject({ inProgress: 0, seq: 1 });
+    }
+  });
+
   test('a gfn dropped while its swap-out is in flight gets no slot: its reservation goes back unwritten', () => {
     const w = world();
     const g = w.guests[0]!;

@@ -59,12 +59,14 @@ export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
   if (held) return refuse('busy', `g${g.id} gfn ${hex(gfn)}: ${held}`);
   const bad = notGuestMemory(world, g, gfn);
   if (bad) return bad;
-  for (let i = 0; i < frames; i++) if (g.reclaimVetoes.some((v) => v(g, base + i))) return refuse('busy', `g${g.id} gfn ${hex(base + i)} is unevictable (mlocked)`);
+  const unit = Array.from({ length: frames }, (_, i) => base + i);
+  const mlocked = unit.find((u) => g.reclaimVetoes.some((v) => v(g, u)));
+  if (mlocked !== undefined) return refuse('busy', `g${g.id} gfn ${hex(mlocked)} is unevictable (mlocked)`);
   // add_to_swap: a slot for every frame first; a full device refuses with nothing changed.
   const reserved: number[] = [];
-  for (let i = 0; i < frames; i++) {
-    if (!g.hostSwap.has(base + i) && g.hostSwap.reserve(base + i)) reserved.push(base + i);
-    else if (!g.hostSwap.has(base + i)) {
+  for (const u of unit) {
+    if (!g.hostSwap.has(u) && g.hostSwap.reserve(u)) reserved.push(u);
+    else if (!g.hostSwap.has(u)) {
       for (const r of reserved) g.hostSwap.delete(r);
       return refuse('limit', `host swap device full (${world.hostSwapDevice.capacity} slots)`);
     }
@@ -75,8 +77,7 @@ export function reclaimBegin(world: World, g: Guest, gfn: number): OpResult {
     // Hazard: the contents may be copied out only after the zap and the flush; a copy taken
     // while the guest still has a writable translation misses its later writes (the rule
     // behind try_to_unmap_flush_dirty, d950c9477d51).
-    early = new Map();
-    for (let i = 0; i < frames; i++) early.set(base + i, copyContent(world.frames.read(g.backing.get(base + i)!)));
+    early = new Map(unit.map((u) => [u, copyContent(world.frames.read(g.backing.get(u)!))]));
     invalidateMark(world, g, base, base + frames);
   } else if (world.fault('ept-kept-after-free')) {
     // Hazard: changing the primary mapping without zapping the EPT leaves the guest a path
