@@ -3,7 +3,7 @@
  * and when two contents are the same (KSM merges on it; "a read returns the last write" compares
  * with it).
  */
-import { contentOwner, copyContent, data, HOST_DOMAIN, poison, sameContent, ZERO } from './content';
+import { contentOwner, copyContent, data, guestTableOf, HOST_DOMAIN, poison, sameContent, ZERO } from './content';
 import { PageTable } from './paging/table';
 
 function table(writer: number, pfn: number): { kind: 'table'; writer: number; table: PageTable } {
@@ -41,4 +41,10 @@ test('a copied table shares no entries with the original', () => {
   t.table.set(0, { pfn: 10, flags: 7, nx: false });
   expect(c.kind === 'table' && c.table.get(0)?.pfn).toBe(9);
   expect(copyContent(data(0, 1))).toEqual(data(0, 1));
+});
+
+test('guestTableOf: a guest page table is one; zero, poison, data and an EPT table are not', () => {
+  const t = table(1, 9);
+  expect(guestTableOf(t)).toBe(t.table);
+  for (const c of [ZERO, poison(0xaa), data(1, 2), { kind: 'table' as const, writer: HOST_DOMAIN, table: new PageTable('ept', 1) }]) expect(guestTableOf(c)).toBeNull();
 });

@@ -54,6 +54,11 @@ export function sameContent(a: Content, b: Content): boolean {
   }
 }
 
+/** The guest page table a frame holds, or null (zero, poison, data, or an EPT table). */
+export function guestTableOf(c: Content): PageTable | null {
+  return c.kind === 'table' && c.table.kind === 'guest' ? c.table : null;
+}
+
 /** A copy that shares nothing mutable with the original (tables are deep-copied). */
 export function copyContent(c: Content): Content {
   return c.kind === 'table' ? { kind: 'table', writer: c.writer, table: c.table.clone() } : c;

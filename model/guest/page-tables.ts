@@ -7,7 +7,7 @@
  * All entry writes go through `writeEntry`, which journals the table and keeps the reverse
  * maps (leaf rmap, child-table refs) exactly in step with what the tables hold.
  */
-import { ZERO } from '../content';
+import { guestTableOf, ZERO } from '../content';
 import { framesAtLevel, guestIsLeaf, guestPresent, guestTableEntry, indexAt } from '../paging/entries';
 import { PageTable, type Entry } from '../paging/table';
 import type { World } from '../world';
@@ -22,8 +22,7 @@ import { hex } from '../../properties/violation';
 export function tableAt(world: World, g: Guest, gfn: number): PageTable | Refusal {
   const c = physRead(world, g, gfn);
   if ('ok' in c) return c;
-  if (c.kind === 'table' && c.table.kind === 'guest') return c.table;
-  return refuse('invalid', `g${g.id} gfn ${hex(gfn)} should hold a page table but holds ${c.kind}`);
+  return guestTableOf(c) ?? refuse('invalid', `g${g.id} gfn ${hex(gfn)} should hold a page table but holds ${c.kind}`);
 }
 
 /** Allocate, clear and format a page-table page for pid at `level`. */

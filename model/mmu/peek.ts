@@ -5,7 +5,7 @@
  * (the host will clear it on first touch).
  */
 import { PTE_RW } from '../constants';
-import { type Content, ZERO } from '../content';
+import { type Content, guestTableOf, ZERO } from '../content';
 import { framesAtLevel, guestIsLeaf, guestPresent, indexAt, isMigrationEntry } from '../paging/entries';
 import type { Entry } from '../paging/table';
 import type { Guest } from '../guest/guest';
@@ -32,9 +32,9 @@ export function peekLeaf(world: World, g: Guest, p: Process, vpn: number): PeekL
   let writable = true;
   let nx = false;
   for (let level = g.config.guestLevels; level >= 1; level--) {
-    const c = peekGuestPhysical(world, g, tableGfn);
-    if (c.kind !== 'table' || c.table.kind !== 'guest') return null;
-    const e = c.table.get(indexAt(vpn, level));
+    const table = guestTableOf(peekGuestPhysical(world, g, tableGfn));
+    if (!table) return null;
+    const e = table.get(indexAt(vpn, level));
     // A migration entry still names the page (mm/migrate.c): the page is reachable, only
     // waiting, so the abstract view follows it to the page being migrated.
     if ((level as number) === 1 && isMigrationEntry(e)) return { entry: e, level, gfn: e.pfn, writable: writable && (e.flags & PTE_RW) !== 0, nx: nx || e.nx };
@@ -62,8 +62,8 @@ export function forEachLeaf(
   once?: (level: number, vpn: number) => boolean,
 ): void {
   const visit = (tableGfn: number, level: number, base: number, writable: boolean, nx: boolean): void => {
-    const c = peekGuestPhysical(world, g, tableGfn);
-    if (c.kind !== 'table' || c.table.kind !== 'guest') return;
+    const table = guestTableOf(peekGuestPhysical(world, g, tableGfn));
+    if (!table) return;
     const span = framesAtLevel(level);
     const first = Math.max(0, Math.floor((vpnStart - base) / span));
     const last = Math.min(511, Math.floor((vpnEnd - 1 - base) / span));
@@ -85,8 +85,8 @@ export function forEachLeaf(
         else for (let k = from; k < to; k++) fn(k, { entry: e, level, gfn: e.pfn + (k - v), writable: w, nx: x });
       } else visit(e.pfn, level - 1, v, w, x);
     };
-    if (last - first + 1 < c.table.size) for (let i = first; i <= last; i++) visitEntry(c.table.get(i), i);
-    else c.table.forEach(visitEntry);
+    if (last - first + 1 < table.size) for (let i = first; i <= last; i++) visitEntry(table.get(i), i);
+    else table.forEach(visitEntry);
   };
   visit(p.cr3, g.config.guestLevels, 0, true, false);
 }

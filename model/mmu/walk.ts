@@ -10,6 +10,7 @@
  * never allocates. It reports the first problem it meets: a guest page fault, an EPT
  * violation (the gfn it needed is not mapped), or a table that is not a table.
  */
+import { guestTableOf } from '../content';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_RW, PTE_USER, EPT_READ, EPT_WRITE, EPT_EXEC } from '../constants';
 import { framesAtLevel, guestIsLeaf, guestPresent, guestPsReserved, indexAt } from '../paging/entries';
 import type { Entry } from '../paging/table';
@@ -69,7 +70,8 @@ export function nestedWalk(world: World, g: Guest, cr3: number, vpn: number, acc
     if (h.kind === 'misconfig') return { kind: 'bad-table', refs, gfn: tableGfn, level };
     refs++; // the guest entry itself
     const c = world.frames.read(h.hfn);
-    const table = c.kind === 'table' && c.table.kind === 'guest' && c.table.level === level ? c.table : null;
+    const t = guestTableOf(c);
+    const table = t?.level === level ? t : null;
     if (c.kind !== 'zero' && !table) return { kind: 'bad-table', refs, gfn: tableGfn, level };
     const idx = indexAt(vpn, level);
     const e = table?.get(idx);

@@ -6,6 +6,7 @@
  * (mm/oom_kill.c __oom_reap_task_mm) and exit_mmap finish a dying address space without
  * needing anything from it.
  */
+import { guestTableOf } from '../content';
 import { peekGuestPhysical } from '../mmu/peek';
 import { framesAtLevel, guestIsLeaf, guestPresent } from '../paging/entries';
 import type { Guest } from '../guest/guest';
@@ -19,10 +20,11 @@ export function killProcess(w: World, g: Guest, p: Process): void {
   for (const h of g.unmapHooks) h(w, g, p, 0, Number.MAX_SAFE_INTEGER);
   const mine = [...g.tables.entries()].filter(([, t]) => t.pid === p.pid);
   for (const [gfn, info] of mine) {
-    const c = peekGuestPhysical(w, g, gfn);
-    if (c.kind !== 'table' || c.table.kind !== 'guest') continue;
+    // Every table of the process is still one (peek reads it even mid-migration or swapped).
+    const table = guestTableOf(peekGuestPhysical(w, g, gfn));
+    if (!table) continue;
     const span = framesAtLevel(info.level);
-    c.table.forEach((e, idx) => {
+    table.forEach((e, idx) => {
       if (guestPresent(e) && guestIsLeaf(e, info.level)) g.rmap.remove(e.pfn, info.level, p.pid, info.vpnBase + idx * span);
     });
   }
@@ -35,11 +37,14 @@ export function killProcess(w: World, g: Guest, p: Process): void {
     if (b) heads.set(b.head, b.order);
   }
   for (const [head, order] of heads) {
-    for (let i = 0; i < 2 ** order; i++) if (g.owners.has(head + i)) g.clearOwner(head + i);
+    // Every page of the block is the process's (a THP is one process's, whole).
+    for (let i = 0; i < 2 ** order; i++) g.clearOwner(head + i);
     guestFree(w, g, head, order);
   }
   w.tlb.flushPcid(g.vpid, p.pid);
   g.processes.delete(p.pid);
   w.journal.guests.add(g.id);
   w.journal.range(g.id, p.pid, 0, Number.MAX_SAFE_INTEGER);
+  w.journal.note(() => `g${g.id}: pid ${p.pid} reaped (exit could not walk its tables)`);
+  w.transition('nested-mmu', 'process', 'no-process');
 }
