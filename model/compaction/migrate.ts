@@ -22,7 +22,7 @@ import { FRAMES_PER_2M } from '../constants';
 import { copyContent } from '../content';
 import type { Guest } from '../guest/guest';
 import { guestFree } from '../guest/kernel';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, writeEntry } from '../guest/page-tables';
 import { physRead, physWrite } from '../guest/phys';
 import { hostFree } from '../host/alloc';
 import { invalidateBegin, invalidateEnd, invalidateMark, zapAndFlush } from '../mmu/notifier';
@@ -82,7 +82,7 @@ export function guestMovable(world: World, g: Guest, gfn: number): { pid: number
   }
   const p = g.processes.get(o.pid);
   if (!p) return 'no such process';
-  const slot = slotFor(world, g, p, o.vpn, 1, false);
+  const slot = findSlot(world, g, p, o.vpn, 1);
   // The page's tables cannot be read now (the host is migrating or reclaiming a table frame):
   // the scanner cannot isolate it this time, for a reason outside compaction.
   if (isRefusal(slot)) return `${UNREACHABLE}: ${slot.detail}`;
@@ -227,7 +227,7 @@ function advance(world: World, m: Migration, to: 'unmapped' | 'copied' | 'done' 
 function migrationSlot(world: World, g: Guest, m: Migration) {
   const p = g.processes.get(m.pid);
   if (!p) return null;
-  return slotFor(world, g, p, m.vpn, 1, false);
+  return findSlot(world, g, p, m.vpn, 1);
 }
 
 function unmapGuest(world: World, g: Guest, m: Migration): OpResult {

@@ -13,7 +13,7 @@ import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
 import { Process, type Prot } from './process';
-import { allocTable, dropTableRefs, missingSpan, slotFor, tableAt, writeEntry } from './page-tables';
+import { allocTable, dropTableRefs, missingSpan, findSlot, tableAt, writeEntry } from './page-tables';
 import { physWrite, touch } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
@@ -79,7 +79,7 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
   const emptied = new Set<number>();
   // 1. zap the leaves (zap_pte_range)
   for (let vpn = start; vpn < end; ) {
-    const slot = slotFor(world, g, p, vpn, 1, false);
+    const slot = findSlot(world, g, p, vpn, 1);
     if (slot === null) {
       const skip = missingSpan(world, g, p, vpn);
       vpn = vpn - (vpn % skip) + skip;
@@ -173,7 +173,7 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
   if (unreachable) return unreachable;
   p.protectRange(start, end, prot);
   for (let vpn = start; vpn < end; ) {
-    const slot = slotFor(world, g, p, vpn, 1, false);
+    const slot = findSlot(world, g, p, vpn, 1);
     if (slot === null) {
       vpn++;
       continue;

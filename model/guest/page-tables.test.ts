@@ -11,7 +11,7 @@ import { PTE_PS } from '../constants';
 import { data } from '../content';
 import { PageTable } from '../paging/table';
 import { guestEntry } from '../paging/entries';
-import { allocTable, missingSpan, tableAt, writeEntry } from './page-tables';
+import { allocTable, findSlot, missingSpan, tableAt, writeEntry } from './page-tables';
 import { physRead, physWrite } from './phys';
 
 const VPN = 2048;
@@ -41,6 +41,17 @@ test('a new table page is zeroed once, owned as a page table, and recorded with 
   expect(g.zeroings).toBe(zeroings + 1);
   expect(g.owners.get(gfn as number)).toEqual({ kind: 'page-table', pid: 1, level: 2 });
   expect(g.tables.get(gfn as number)).toEqual({ pid: 1, level: 2, parent: 77, index: 5, vpnBase: 5 * 512 });
+});
+
+test('findSlot allocates nothing: null where a table is missing, the slot where the tables exist', () => {
+  const { w, g, p, apply } = world();
+  const tables = g.tables.size;
+  expect(findSlot(w, g, p, VPN, 1)).toBeNull();
+  expect(g.tables.size).toBe(tables);
+  apply('guest.mmap', { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false });
+  expect(apply('guest.write', { guest: 0, pid: 1, vpn: VPN }).ok).toBe(true);
+  expect(findSlot(w, g, p, VPN + 1, 1)).toMatchObject({ level: 1, index: (VPN + 1) % 512, entry: undefined });
+  expect(findSlot(w, g, p, VPN + 512, 1)).toBeNull();
 });
 
 test('missingSpan: the frames covered by the entry missing at the highest level, or 1 where the 4 KiB slot exists', () => {

@@ -95,6 +95,11 @@ export function missingSpan(world: World, g: Guest, p: Process, vpn: number): nu
   return 1;
 }
 
+/** The slot of vpn at leafLevel if the tables down to it exist (null if not); allocates nothing. */
+export function findSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | null | Refusal {
+  return slotFor(world, g, p, vpn, leafLevel, false);
+}
+
 /**
  * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
  * when `create` is set. Returns null when a table is missing and not created (so never with

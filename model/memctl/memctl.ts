@@ -32,7 +32,7 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_RWX, EPT_WRITE, FRAMES_PER_1G, FRAMES_PER_2M, MAX_PAGE_ORDER, PTE_PS, PTE_RW } from '../constants';
 import type { Process } from '../guest/process';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, slotFor, writeEntry } from '../guest/page-tables';
 import { guestEntry, guestPresent } from '../paging/entries';
 import { memslotEnd } from '../host/ept-fault';
 import { ZERO, type Content } from '../content';
@@ -253,7 +253,7 @@ export function memctlMmap(world: World, g: Guest, p: Process, vpn: number, writ
   if (vpn % FRAMES_PER_1G !== 0) return refuse('misaligned', `memctl mmap: va ${hex(vpn * 4096)} is not 1 GiB aligned`);
   if (vpn < 0 || vpn + FRAMES_PER_1G > 2 ** (9 * g.config.guestLevels - 1)) return refuse('out-of-range', 'va beyond the user half');
   if (p.overlaps(vpn, vpn + FRAMES_PER_1G)) return refuse('overlap', `va ${hex(vpn * 4096)} +1G overlaps a VMA`);
-  const slot = slotFor(world, g, p, vpn, 3, false);
+  const slot = findSlot(world, g, p, vpn, 3);
   if (slot !== null && 'ok' in slot) return slot;
   if (slot !== null && guestPresent(slot.entry)) return refuse('busy', `memctl mmap: page tables left at va ${hex(vpn * 4096)}`);
   // Nothing to journal: the gigabyte held no VMA and no page table under it (refused above), so

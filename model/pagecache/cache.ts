@@ -14,7 +14,7 @@ import { data, ZERO, type Content } from '../content';
 import { guestAlloc } from '../guest/alloc';
 import type { Guest } from '../guest/guest';
 import { guestFree } from '../guest/kernel';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, writeEntry } from '../guest/page-tables';
 import { physRead, physWrite, touch } from '../guest/phys';
 import { peekGuestPhysical, peekLeaf } from '../mmu/peek';
 import { guestPresent } from '../paging/entries';
@@ -177,7 +177,7 @@ export function mkclean(w: World, g: Guest, page: CachePage): true | Refusal {
   for (const m of mappingsOf(g, page)) {
     const p = g.processes.get(m.pid);
     if (!p) continue;
-    const slot = slotFor(w, g, p, m.vpn, 1, false);
+    const slot = findSlot(w, g, p, m.vpn, 1);
     if (slot === null) continue;
     if ('ok' in slot) return slot;
     const e = slot.entry;
@@ -197,7 +197,7 @@ export function unmapPage(w: World, g: Guest, page: CachePage): true | Refusal {
   for (const m of mappingsOf(g, page)) {
     const p = g.processes.get(m.pid);
     if (!p) continue;
-    const slot = slotFor(w, g, p, m.vpn, 1, false);
+    const slot = findSlot(w, g, p, m.vpn, 1);
     if (slot === null) continue;
     if ('ok' in slot) return slot;
     const e = slot.entry;
@@ -223,7 +223,7 @@ export function takeReferenced(w: World, g: Guest, page: CachePage): boolean {
   for (const m of mappingsOf(g, page)) {
     const p = g.processes.get(m.pid);
     if (!p) continue;
-    const slot = slotFor(w, g, p, m.vpn, 1, false);
+    const slot = findSlot(w, g, p, m.vpn, 1);
     if (slot === null || 'ok' in slot) continue;
     const e = slot.entry;
     if (!guestPresent(e) || e.pfn !== page.gfn || (e.flags & PTE_ACCESSED) === 0) continue;

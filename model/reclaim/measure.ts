@@ -12,6 +12,7 @@
  * Pages in flight (writeback, swap cache) become reclaimable when their I/O completes.
  */
 import type { Guest } from '../guest/guest';
+import type { Process } from '../guest/process';
 import { cacheOf } from '../pagecache/state';
 import { freeSwapSlots } from '../swap/guest-swap';
 import type { World } from '../world';
@@ -20,18 +21,21 @@ export interface AnonPage {
   readonly gfn: number;
   readonly pid: number;
   readonly vpn: number;
+  readonly process: Process;
 }
 
 /** Anonymous pages swap-out can take: 4 KiB pages of 4 KiB VMAs, mapped where they belong. */
 export function swappableAnon(g: Guest): AnonPage[] {
   const out: AnonPage[] = [];
   // The 4 KiB leaves (the reverse map), oldest mapping first: bounded by what is mapped.
-  for (const [gfn, maps] of g.rmap.mapped(1)) {
+  // (A 4 KiB leaf maps an anonymous page only where its owner record says: its pid, its vpn.)
+  for (const [gfn] of g.rmap.mapped(1)) {
     const o = g.owners.get(gfn);
-    if (o?.kind !== 'anon' || !maps.some(([pid, vpn]) => pid === o.pid && vpn === o.vpn)) continue;
-    const vma = g.processes.get(o.pid)?.vmaAt(o.vpn);
-    if (!vma || vma.huge || vma.object) continue;
-    out.push({ gfn, pid: o.pid, vpn: o.vpn });
+    if (o?.kind !== 'anon') continue;
+    const process = g.processes.get(o.pid);
+    const vma = process?.vmaAt(o.vpn);
+    if (!process || !vma || vma.huge || vma.object) continue;
+    out.push({ gfn, pid: o.pid, vpn: o.vpn, process });
   }
   return out;
 }

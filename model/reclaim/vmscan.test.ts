@@ -5,6 +5,7 @@
 import { machine, stepper } from '../../fuzz/testing/scenario';
 import { lookupPage } from '../pagecache/cache';
 import { guestSwapOf, pteKey } from '../swap/guest-swap';
+import { compactionState } from '../compaction/state';
 import { reclaimOf } from './state';
 
 const V = 1 << 24;
@@ -76,4 +77,65 @@ test('with no free swap slot the anonymous list is not scanned: used pages are n
   expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toMatchObject({ ok: true }); // swap-in frees the slot
   expect(s.apply('reclaim.shrink', { guest: 0, pages: 1 })).toEqual({ ok: true, value: 1 });
   expect(aged()).toBe(2);
+});
+
+test('pages nobody used since the last look are taken in round 0: nothing is activated, so the active lists have nothing to age', () => {
+  const s = stepper(machine(BASE));
+  const aged = (): number => s.world.transitions.get('reclaim')?.get('active->inactive') ?? 0;
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('mm.populate', { guest: 0, pid: 1, vpn: V, pages: 3 })).toEqual({ ok: true, value: 3 });
+  // The first shrink reads (and clears) every accessed bit: all three are activated once.
+  expect(s.apply('reclaim.shrink', { guest: 0, pages: 1 })).toEqual({ ok: true, value: 1 });
+  expect(aged()).toBe(1);
+  expect(s.apply('reclaim.shrink', { guest: 0, pages: 1 })).toEqual({ ok: true, value: 1 });
+  expect(aged()).toBe(1);
+  // The oldest of the two left goes (the log is this step's).
+  expect(reclaimOf(s.world.guests[0]!).log.map((r) => r.kind === 'anon' && r.vpn)).toEqual([V + 1]);
+  expect(s.broke()).toEqual([]);
+});
+
+test('a file page read since the last look gets a second chance in round 0 (activated, so aged after the shrink)', () => {
+  const s = stepper(machine(BASE));
+  const aged = (): number => s.world.transitions.get('reclaim')?.get('active->inactive') ?? 0;
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('file.read', { guest: 0, file: 5, index: 0 })).toMatchObject({ ok: true });
+  expect(s.apply('reclaim.shrink', { guest: 0, pages: 1 })).toEqual({ ok: true, value: 1 });
+  expect(aged()).toBe(1);
+  expect(s.broke()).toEqual([]);
+});
+
+/** The host migrates the level-1 table mapping vpn of pid 1 (stepped to 'unmapped'). */
+function hostMigratesTableOf(s: ReturnType<typeof stepper>, vpn: number): void {
+  const g = s.world.guests[0]!;
+  const t = [...g.tables.entries()].find(([, x]) => x.pid === 1 && x.level === 1 && x.vpnBase <= vpn && vpn < x.vpnBase + 512)![0];
+  s.apply('compaction.migrate.begin', { side: 'host', guest: 0, gfn: t });
+  const id = [...compactionState(s.world).active.values()].find((m) => m.side === 'host')!.id;
+  s.apply('compaction.migrate.step', { id });
+  expect(compactionState(s.world).active.get(id)?.stage).toBe('unmapped');
+}
+
+test('a page table the host is migrating blocks reclaim of what it maps: a mapped file page is kept and the shrink records that it was blocked', () => {
+  const s = stepper(machine(BASE));
+  const g = s.world.guests[0]!;
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 5, pgoff: 0, vpn: F, pages: 1, write: false })).toEqual({ ok: true });
+  expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: F })).toEqual({ ok: true });
+  hostMigratesTableOf(s, F);
+  expect(reclaimOf(g).blockedStep).toBe(-1);
+  expect(s.apply('reclaim.shrink', { guest: 0, pages: 64 })).toEqual({ ok: true, value: 0 });
+  expect(reclaimOf(g).blockedStep).toBe(s.world.step);
+  expect(lookupPage(g, 5, 0)).toBeDefined();
+});
+
+test('a page table the host is migrating blocks reclaim of what it maps: its anonymous pages are neither activated nor swapped, and the shrink records that it was blocked', () => {
+  const s = stepper(machine(BASE));
+  const g = s.world.guests[0]!;
+  const aged = (): number => s.world.transitions.get('reclaim')?.get('active->inactive') ?? 0;
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('mm.populate', { guest: 0, pid: 1, vpn: V, pages: 2 })).toEqual({ ok: true, value: 2 });
+  hostMigratesTableOf(s, V);
+  expect(s.apply('reclaim.shrink', { guest: 0, pages: 64 })).toEqual({ ok: true, value: 0 });
+  expect(reclaimOf(g).blockedStep).toBe(s.world.step);
+  expect(aged()).toBe(0);
+  expect(guestSwapOf(s.world, g).ptes.size).toBe(0);
 });

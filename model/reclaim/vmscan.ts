@@ -19,7 +19,7 @@
  */
 import { PTE_ACCESSED } from '../constants';
 import type { Guest } from '../guest/guest';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, writeEntry } from '../guest/page-tables';
 import { guestPresent } from '../paging/entries';
 import { reclaimFilePage, takeReferenced } from '../pagecache/cache';
 import { pageKey } from '../pagecache/layout';
@@ -41,12 +41,12 @@ export interface ScanControl {
 
 /** folio_referenced for an anonymous page: its PTE's accessed bit, cleared as it is read. */
 function anonReferenced(w: World, g: Guest, a: AnonPage): boolean {
-  const p = g.processes.get(a.pid);
-  if (!p) return false;
-  const slot = slotFor(w, g, p, a.vpn, 1, false);
+  // A refusal: a table on the way cannot be read (the host is moving it); not referenced.
+  const slot = findSlot(w, g, a.process, a.vpn, 1);
   if (slot === null || 'ok' in slot) return false;
   const e = slot.entry;
-  if (!guestPresent(e) || e.pfn !== a.gfn || (e.flags & PTE_ACCESSED) === 0) return false;
+  // (The leaf maps a.gfn: swappableAnon lists pages mapped where they belong.)
+  if (!guestPresent(e) || (e.flags & PTE_ACCESSED) === 0) return false;
   writeEntry(w, g, a.pid, slot.tableGfn, slot.table, slot.index, { ...e, flags: e.flags & ~PTE_ACCESSED });
   return true;
 }
@@ -93,7 +93,8 @@ export function shrink(w: World, g: Guest, sc: ScanControl): number {
           freed++;
           log.push({ step: w.step, gfn: a.gfn, kind: 'anon', pid: a.pid, vpn: a.vpn });
           w.transition('reclaim', 'inactive', 'swapped');
-        } else if (r.error !== 'limit') st.blockedStep = w.step;
+        // (Never 'limit': the loop stops when no slot is free.)
+        } else st.blockedStep = w.step;
       }
     }
     // Age the active lists: everything goes back to the inactive ones.

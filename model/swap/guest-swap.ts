@@ -22,7 +22,7 @@ import { ZERO, type Content } from '../content';
 import { guestAlloc } from '../guest/alloc';
 import type { Guest } from '../guest/guest';
 import { guestFree } from '../guest/kernel';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, slotFor, writeEntry } from '../guest/page-tables';
 import type { Process } from '../guest/process';
 import { physWrite } from '../guest/phys';
 import type { AccessKind } from '../mmu/walk';
@@ -137,7 +137,7 @@ export function swapOut(w: World, g: Guest, pid: number, vpn: number, sync: bool
   if (!p) return refuse('no-such-process', `g${g.id} has no pid ${pid}`);
   const vma = p.vmaAt(vpn);
   if (!vma || vma.object || vma.huge) return refuse('invalid', `g${g.id} pid ${pid} vpn ${vpn}: not a 4 KiB anonymous page`);
-  const pte = slotFor(w, g, p, vpn, 1, false);
+  const pte = findSlot(w, g, p, vpn, 1);
   if (pte === null || ('ok' in pte)) return pte ?? refuse('no-such-mapping', `g${g.id} pid ${pid} vpn ${vpn} is not mapped`);
   const e = pte.entry;
   if (pte.level !== 1 || !guestPresent(e)) return refuse('no-such-mapping', `g${g.id} pid ${pid} vpn ${vpn} is not mapped`);

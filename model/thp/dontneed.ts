@@ -8,7 +8,7 @@
 import { FRAMES_PER_2M } from '../constants';
 import type { Guest } from '../guest/guest';
 import { flushRange, freeUserFrames, tablesResident } from '../guest/kernel';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, writeEntry } from '../guest/page-tables';
 import type { Process } from '../guest/process';
 import { framesAtLevel, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
 import { isRefusal, ok, refuse, type OpResult } from '../result';
@@ -48,7 +48,7 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
       vpn++;
       continue;
     }
-    const slot = slotFor(world, g, p, vpn, 1, false);
+    const slot = findSlot(world, g, p, vpn, 1);
     if (slot === null) {
       vpn++;
       continue;

@@ -19,7 +19,7 @@ import { copyContent, ZERO, type Content } from '../content';
 import { describeGuestOwner, type Guest } from '../guest/guest';
 import { guestAlloc } from '../guest/alloc';
 import { flushRange, guestFree } from '../guest/kernel';
-import { slotFor, tableAt, writeEntry, type LeafSlot } from '../guest/page-tables';
+import { findSlot, tableAt, writeEntry, type LeafSlot } from '../guest/page-tables';
 import { physRead, physWrite } from '../guest/phys';
 import type { Process } from '../guest/process';
 import type { PageTable } from '../paging/table';
@@ -53,7 +53,7 @@ function rangeTable(world: World, g: Guest, p: Process, base: number): RangeTabl
   // A huge VMA starts and ends 2 MiB aligned (mmap, munmap and mprotect refuse otherwise:
   // guest/kernel.ts), so the one containing the aligned base covers the whole range.
   if (!vma || !vma.huge) return 'no VM_HUGEPAGE VMA covers the range';
-  const pmd = slotFor(world, g, p, base, 2, false);
+  const pmd = findSlot(world, g, p, base, 2);
   if (isRefusal(pmd)) return pmd.detail;
   // The only guest leaf above level 2 is memctl's 1 GiB PUD leaf, which lies under a memctl VMA
   // (not VM_HUGEPAGE) and goes with its munmap: here the walk stops at level 2, or above it at a

@@ -18,7 +18,7 @@
 import { FRAMES_PER_2M, PTE_PS } from '../constants';
 import type { Guest } from '../guest/guest';
 import { flushRange } from '../guest/kernel';
-import { allocTable, slotFor, tableAt, writeEntry } from '../guest/page-tables';
+import { allocTable, findSlot, tableAt, writeEntry } from '../guest/page-tables';
 import type { Process } from '../guest/process';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { guestEntry, guestIsLeaf, guestPresent, guestTableEntry } from '../paging/entries';
@@ -34,7 +34,7 @@ export const FAULT_SPLIT_WITHOUT_INVALIDATE = 'thp-split-without-invalidate';
 /** Split the huge page mapping vpn in p (split_huge_pmd, then the folio). */
 export function splitGuestHuge(world: World, g: Guest, p: Process, vpn: number): OpResult {
   const base = vpn - (vpn % FRAMES_PER_2M);
-  const first = slotFor(world, g, p, base, 2, false);
+  const first = findSlot(world, g, p, base, 2);
   if (isRefusal(first)) return first;
   if (!first || first.level !== 2 || !guestPresent(first.entry) || !guestIsLeaf(first.entry, 2))
     return refuse('no-such-mapping', `g${g.id} pid ${p.pid} va ${hex(base * 4096)}: no huge page`);
@@ -46,7 +46,7 @@ export function splitGuestHuge(world: World, g: Guest, p: Process, vpn: number):
   const pt = allocTable(world, g, p.pid, 1, first.tableGfn, first.index, base);
   if (typeof pt !== 'number') return pt;
   // The allocation may have run compaction or faulted tables in: look at the PMD again.
-  const slot = slotFor(world, g, p, base, 2, false);
+  const slot = findSlot(world, g, p, base, 2);
   if (isRefusal(slot) || !slot || slot.level !== 2 || !guestPresent(slot.entry) || slot.entry.pfn !== head) {
     g.tables.delete(pt);
     g.clearOwner(pt);

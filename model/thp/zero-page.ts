@@ -16,7 +16,7 @@ import { FRAMES_PER_2M, PTE_PS, PTE_RW } from '../constants';
 import { ZERO } from '../content';
 import type { Guest } from '../guest/guest';
 import { guestAlloc } from '../guest/alloc';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, slotFor, writeEntry } from '../guest/page-tables';
 import { physWrite } from '../guest/phys';
 import type { Process } from '../guest/process';
 import type { AccessKind } from '../mmu/walk';
@@ -76,7 +76,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   // Only two kinds of fault are THP's: a write where a zero page may be mapped, and a read in a
   // huge VMA (the huge zero page). Everything else goes straight to the core's handler.
   if (access === 'write' ? !s.zero4k.has(g.id) && !s.zero2m.has(g.id) : !(vma.huge && g.config.hugePages)) return null;
-  const pmd = slotFor(world, g, p, vpn, 2, false);
+  const pmd = findSlot(world, g, p, vpn, 2);
   if (isRefusal(pmd)) return pmd;
   if (pmd && guestPresent(pmd.entry) && guestIsLeaf(pmd.entry, 2) && isZeroGfn(g, pmd.entry.pfn)) {
     if (access !== 'write') return null;
@@ -91,7 +91,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
     const s = splitGuestHuge(world, g, p, vpn);
     if (!s.ok) return s;
   }
-  const pte = slotFor(world, g, p, vpn, 1, false);
+  const pte = findSlot(world, g, p, vpn, 1);
   if (isRefusal(pte)) return pte;
   if (pte && pte.level === 1 && guestPresent(pte.entry) && isZeroGfn(g, pte.entry.pfn)) {
     if (access !== 'write') return null;
@@ -107,7 +107,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
     }
     g.zeroings++;
     // The page tables may have moved while the allocation ran (compaction): look again.
-    const again = slotFor(world, g, p, vpn, 1, false);
+    const again = findSlot(world, g, p, vpn, 1);
     if (again === null || isRefusal(again) || again.level !== 1) return isRefusal(again) ? again : refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page table changed`);
     writeEntry(world, g, p.pid, again.tableGfn, again.table, again.index, guestEntry(gfn, { writable: vma.prot.write, user: true, nx: !vma.prot.exec }));
     world.tlb.invlpg(g.vpid, p.pid, vpn);
