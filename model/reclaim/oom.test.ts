@@ -4,6 +4,7 @@
  * and chosen, what the kill step tries first, and the bounds of oom_score_adj.
  */
 import { machine, stepper } from '../../fuzz/testing/scenario';
+import { FILE_PAGES } from '../pagecache/layout';
 import { cmmPages } from './cmm';
 import { hogsOf } from './hog';
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oomBadness } from './oom';
@@ -85,6 +86,24 @@ describe('oom_badness', () => {
     // An anonymous page right after the file VMA counts once, as anonymous.
     expect(s.apply('mm.populate', { guest: 0, pid: 1, vpn: V + 67, pages: 1 })).toEqual({ ok: true, value: 1 });
     expect(badness(s, 1)).toBe(before + 3);
+  });
+
+  test('every mapped page of a file VMA counts, to its last; another process\'s swap entries do not', () => {
+    const s = stepper(machine(BASE));
+    expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+    expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 2 });
+    const F = V + 4096;
+    expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 5, pgoff: 0, vpn: F, pages: FILE_PAGES, write: false })).toEqual({ ok: true });
+    // The first read also makes the page tables down to the VMA: counted before.
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: F })).toEqual({ ok: true });
+    const before = badness(s, 1);
+    for (const i of [7, FILE_PAGES - 1]) expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: F + i })).toEqual({ ok: true });
+    expect(badness(s, 1)).toBe(before + 2);
+    const one = badness(s, 1);
+    expect(s.apply('mm.populate', { guest: 0, pid: 2, vpn: V, pages: 2 })).toEqual({ ok: true, value: 2 });
+    expect(s.apply('swap.out', { guest: 0, pid: 2, vpn: V })).toMatchObject({ ok: true });
+    expect(s.apply('io.complete', { guest: 0 })).toMatchObject({ ok: true });
+    expect(badness(s, 1)).toBe(one);
   });
 
   test('oom_score_adj adds adj * (totalpages / 1000), totalpages being RAM plus swap', () => {

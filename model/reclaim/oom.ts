@@ -22,7 +22,7 @@ import type { MigrateType } from '../buddy/migratetype';
 import { PAGE_ALLOC_COSTLY_ORDER } from '../constants';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
-import { peekLeaf } from '../mmu/peek';
+import { forEachLeaf } from '../mmu/peek';
 import { ok, refuse, type OpResult } from '../result';
 import { guestSwapOf } from '../swap/guest-swap';
 import type { World } from '../world';
@@ -68,10 +68,7 @@ export function oomBadness(w: World, g: Guest, p: Process): number {
   for (const o of g.owners.values()) if ((o.kind === 'anon' || o.kind === 'page-table') && o.pid === p.pid) points++;
   for (const e of guestSwapOf(w, g).ptes.values()) if (e.pid === p.pid) points++;
   // File pages this process maps count in its rss (MM_FILEPAGES).
-  for (const v of p.vmas) {
-    if (!v.object) continue;
-    for (let vpn = v.start; vpn < v.end && vpn - v.start < 64; vpn++) if (peekLeaf(w, g, p, vpn)) points++;
-  }
+  for (const v of p.vmas) if (v.object) forEachLeaf(w, g, p, v.start, v.end, () => points++);
   const totalpages = g.config.frames + (guestSwapOf(w, g).device?.capacity ?? 0);
   return points + adj * Math.floor(totalpages / 1000);
 }

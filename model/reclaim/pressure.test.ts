@@ -6,6 +6,8 @@
 import { machine, stepper } from '../../fuzz/testing/scenario';
 import { lookupPage } from '../pagecache/cache';
 import { cacheOf } from '../pagecache/state';
+import { compactionState } from '../compaction/state';
+import { directReclaim, settleReclaim } from './pressure';
 import { reclaimOf } from './state';
 import { SWAP_CLUSTER_MAX } from './vmscan';
 
@@ -130,4 +132,30 @@ test('kswapd woken with nothing free keeps reclaiming pass after pass (a pass as
   expect(s.apply('reclaim.kswapd', { guest: 0 })).toEqual({ ok: true, value: wm.high });
   expect(s.broke()).toEqual([]);
   expect(g.buddy.freePages()).toBe(wm.high);
+});
+
+test('settle records a reclaim that was blocked: a page table the host is migrating keeps the file page it maps', () => {
+  const s = stepper(machine(BASE));
+  const g = s.world.guests[0]!;
+  const F = 1 << 22;
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 5, pgoff: 0, vpn: F, pages: 1, write: false })).toEqual({ ok: true });
+  expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: F })).toEqual({ ok: true });
+  const t = [...g.tables.entries()].find(([, x]) => x.pid === 1 && x.level === 1)![0];
+  expect(s.apply('compaction.migrate.begin', { side: 'host', guest: 0, gfn: t })).toMatchObject({ ok: true });
+  const id = [...compactionState(s.world).active.keys()][0]!;
+  expect(s.apply('compaction.migrate.step', { id })).toMatchObject({ ok: true });
+  settleReclaim(s.world);
+  expect(reclaimOf(g).settled).toEqual({ reclaimable: 1, freed: 0, blocked: true });
+});
+
+test('direct reclaim counts the swap-out writes it waited for, not the file writeback it completed (that page counts once, when shrink frees it)', () => {
+  const s = stepper(machine({ ...TIGHT, 'swap.slots': 0 }));
+  const g = s.world.guests[0]!;
+  expect(s.apply('file.write', { guest: 0, file: 4, index: 0 })).toMatchObject({ ok: true });
+  expect(s.apply('file.writeback', { guest: 0, file: 4, index: 0 })).toEqual({ ok: true });
+  expect(cacheOf(g).io.map((r) => r.kind)).toEqual(['writeback']);
+  expect(directReclaim(s.world, g, 0)).toBe(1);
+  expect(cacheOf(g).io).toEqual([]);
+  expect(lookupPage(g, 4, 0)).toBeUndefined();
 });
