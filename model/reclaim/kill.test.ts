@@ -84,13 +84,18 @@ test('a kill that exit cannot finish reaps the process from the ledger: its page
   expect(r.world.anomalies).toEqual([]);
 });
 
-test('a kill that exit finishes is exit alone: it unmaps through the page tables, and the process ends once', () => {
+/** pid 1 with one written page at B. */
+function onePage() {
   const s = stepper(machine({}));
-  const { r } = s;
-  const g = r.world.guests[0]!;
   s.apply('guest.spawn', { guest: 0 });
   s.apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 1, write: true, exec: false, huge: false });
   s.apply('guest.write', { guest: 0, pid: 1, vpn: B });
+  expect(s.results.every((x) => x.ok)).toBe(true);
+  return { r: s.r, g: s.r.world.guests[0]! };
+}
+
+test('a kill that exit finishes is exit alone: it unmaps through the page tables, and the process ends once', () => {
+  const { r, g } = onePage();
   const count = (t: string): number => r.world.transitions.get('nested-mmu')?.get(t) ?? 0;
   const ended = count('process->no-process');
   const unmapped = count('mapped->unmapped');
@@ -101,12 +106,7 @@ test('a kill that exit finishes is exit alone: it unmaps through the page tables
 });
 
 test('a table page that no longer holds a table (its root zeroed under it) stops exit; the kill skips it and reaps the rest', () => {
-  const s = stepper(machine({}));
-  const { r } = s;
-  const g = r.world.guests[0]!;
-  s.apply('guest.spawn', { guest: 0 });
-  s.apply('guest.mmap', { guest: 0, pid: 1, vpn: B, pages: 1, write: true, exec: false, huge: false });
-  s.apply('guest.write', { guest: 0, pid: 1, vpn: B });
+  const { r, g } = onePage();
   const p = g.processes.get(1)!;
   const page = peekLeaf(r.world, g, p, B)!.gfn;
   const owned = [...g.owners].filter(([, o]) => 'pid' in o && o.pid === 1).map(([gfn]) => gfn);
