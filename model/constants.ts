@@ -71,12 +71,41 @@ export const MIN_FREE_KBYTES_CEIL = 262144;
 /** Bound on how often an access is retried after a fault before the model gives up. */
 export const ACCESS_RETRIES_MAX = 8;
 
-// Relations checked once at load.
-function loadAssert(cond: boolean, what: string): void {
-  if (!cond) throw new Error(`constants: ${what}`);
+/** The constants whose relations the model relies on, as one set (tests pass broken ones). */
+export interface ConstantSet {
+  readonly pageShift: number;
+  readonly maxPageOrder: number;
+  readonly pageblockOrder: number;
+  readonly pageblockFrames: number;
+  readonly ptEntries: number;
+  readonly ptIndexBits: number;
+  readonly huge2mShift: number;
+  readonly huge1gShift: number;
+  readonly framesPer2m: number;
 }
-loadAssert(PAGEBLOCK_ORDER <= MAX_PAGE_ORDER, 'pageblock_order must not exceed MAX_PAGE_ORDER');
-loadAssert(1 << PT_INDEX_BITS === PT_ENTRIES, 'PT_ENTRIES must be 2^PT_INDEX_BITS');
-loadAssert(HUGE_2M_SHIFT === PAGE_SHIFT + PT_INDEX_BITS, 'a PDE maps 512 base pages');
-loadAssert(HUGE_1G_SHIFT === HUGE_2M_SHIFT + PT_INDEX_BITS, 'a PDPTE maps 512 PDEs');
-loadAssert(PAGEBLOCK_FRAMES === FRAMES_PER_2M, 'pageblock is one 2 MiB huge page on x86-64');
+
+/** Throw, naming every relation the set breaks (BUILD_BUG_ON's job, done once at load). */
+export function checkConstantRelations(c: ConstantSet): void {
+  const rules: readonly (readonly [string, boolean])[] = [
+    ['pageblock_order must not exceed MAX_PAGE_ORDER', c.pageblockOrder <= c.maxPageOrder],
+    ['PT_ENTRIES must be 2^PT_INDEX_BITS', 1 << c.ptIndexBits === c.ptEntries],
+    ['a PDE maps 512 base pages', c.huge2mShift === c.pageShift + c.ptIndexBits],
+    ['a PDPTE maps 512 PDEs', c.huge1gShift === c.huge2mShift + c.ptIndexBits],
+    ['pageblock is one 2 MiB huge page on x86-64', c.pageblockFrames === c.framesPer2m],
+  ];
+  const broken = rules.filter(([, holds]) => !holds).map(([what]) => what);
+  if (broken.length > 0) throw new Error(`constants: ${broken.join('; ')}`);
+}
+
+export const X86_64: ConstantSet = {
+  pageShift: PAGE_SHIFT,
+  maxPageOrder: MAX_PAGE_ORDER,
+  pageblockOrder: PAGEBLOCK_ORDER,
+  pageblockFrames: PAGEBLOCK_FRAMES,
+  ptEntries: PT_ENTRIES,
+  ptIndexBits: PT_INDEX_BITS,
+  huge2mShift: HUGE_2M_SHIFT,
+  huge1gShift: HUGE_1G_SHIFT,
+  framesPer2m: FRAMES_PER_2M,
+};
+checkConstantRelations(X86_64);

@@ -26,3 +26,17 @@ test('change notes are collected only once asked for, and each step starts with 
   verbose.note(() => 'step 2');
   expect(verbose.changes).toEqual(['step 2']);
 });
+
+test('table marks gather per guest within a step and are cleared with it', () => {
+  const j = new Journal();
+  j.guestTable(0, 5);
+  j.guestTable(0, 7);
+  j.guestTable(1, 9);
+  j.eptTable(0, 0x100);
+  j.eptTable(0, 0x101);
+  j.eptTable(2, 0x200);
+  expect(j.guestTables).toEqual(new Map([[0, new Set([5, 7])], [1, new Set([9])]]));
+  expect(j.eptTables).toEqual(new Map([[0, new Set([0x100, 0x101])], [2, new Set([0x200])]]));
+  j.clear();
+  expect(j.guestTables.size + j.eptTables.size).toBe(0);
+});

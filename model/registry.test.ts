@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { propertyNamed } from '../properties';
-import { declaredTransitions, faultNamed, faults, MECHANISMS, mechanisms, operationNamed, operations } from './registry';
+import { declaredTransitions, faultNamed, faults, MECHANISMS, mechanisms, operationNamed, operations, settleOrder } from './registry';
 
 const ids = new Set<string>(MECHANISMS);
 
@@ -107,4 +107,9 @@ test('every fault is consulted by the model: a world.fault() call (or Buddy.faul
   walk(root);
   const all = unwrapInstrumentedStrings(sources.join('\n'));
   expect(faults.filter((f) => !consultedIn(all, f.name)).map((f) => f.name)).toEqual([]);
+});
+
+test('the settle phase settles every mechanism once, virtio-mem then free page reporting last', () => {
+  expect([...settleOrder].sort((a, b) => a.name.localeCompare(b.name))).toEqual([...mechanisms].sort((a, b) => a.name.localeCompare(b.name)));
+  expect(settleOrder.slice(-2).map((m) => m.name)).toEqual(['virtio-mem', 'free-page-reporting']);
 });

@@ -92,7 +92,7 @@ export function createWorld(config: ModelConfig): World | Refusal {
  * (mm/page_reporting.c page_reporting_notify_free), which only a later settle can finish.
  */
 const settlesLast: readonly MechanismModel[] = [virtioMemMechanism, freePageReportingMechanism];
-const settleOrder: readonly MechanismModel[] = [...mechanisms.filter((m) => !settlesLast.includes(m)), ...settlesLast];
+export const settleOrder: readonly MechanismModel[] = [...mechanisms.filter((m) => !settlesLast.includes(m)), ...settlesLast];
 
 /** The fault-free settle phase: every mechanism drives its protocols to their end. */
 export function settleAll(w: World): void {

@@ -40,3 +40,9 @@ test('with a fault injected, a forbidden edge is taken and counted', () => {
   w.transition('virtio-balloon', 'inflating', 'deflating');
   expect(w.transitions.get('virtio-balloon')?.get('inflating->deflating')).toBe(1);
 });
+
+test('the host allocator and swap device carry the names reports and journal marks use', () => {
+  const w = world();
+  expect(w.hostBuddy.name).toBe('host');
+  expect(w.hostSwapDevice.markKey).toBe('swap:host');
+});
