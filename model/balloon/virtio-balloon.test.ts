@@ -21,3 +21,10 @@ test('stats request, a second request refused until the driver updates the buffe
   expect(s.used).toBe(true);
   expect(s.seen).toBe(s.buffer);
 });
+
+test('with virtio-balloon.present false the guest has no balloon and its operations are refused', () => {
+  const r = scenario(machine({ 'virtio-balloon.present': false }), [op('vballoon.host.target', { guest: 0, pages: 16 })]);
+  expect(balloonOf(r.world.guests[0]!)).toBeUndefined();
+  expect(r.results.map((x) => (x.ok ? 'ok' : x.error))).toEqual(['invalid']);
+  expect(balloonOf(scenario(machine({}), []).world.guests[0]!)).toBeDefined();
+});

@@ -22,7 +22,6 @@ import { driverAlloc } from '../devices/driver-alloc';
 import { discardHostPage } from '../devices/discard';
 import { guestInitialisesFreePages, PAGE_POISON_VAL32, poisonMode } from '../devices/page-poison';
 import type { World } from '../world';
-import { hex } from '../../properties/violation';
 
 /** include/uapi/linux/virtio_balloon.h feature bits. */
 export const VIRTIO_BALLOON_F_MUST_TELL_HOST = 0;
@@ -501,8 +500,4 @@ export function settleGuest(world: World, g: Guest, vb: VirtioBalloon): void {
     if (world.fault('vballoon-work-not-requeued')) break;
   }
   world.journal.note(() => `g${g.id}: virtio-balloon settled at ${vb.count}/${vb.numPages} (actual ${vb.actual})`);
-}
-
-export function describePage(gfn: number, s: BalloonPageState | undefined): string {
-  return `gfn ${hex(gfn)} ${s ?? 'not in balloon'}`;
 }

@@ -33,3 +33,25 @@ test('a 2 MiB page locked by the single-page command is reported partly locked, 
   for (const gfn of backed.filter((x) => x !== head)) expect(g.backing.has(gfn)).toBe(true);
   expect(r.violation?.kind).toBe('size-mismatch');
 });
+
+test('fault-free, a wholly locked 2 MiB page on a 2 MiB-backed unit goes back to the host in one piece', () => {
+  const { r, apply, broke } = stepper(machine({ 'vmware-balloon.caps': 0x2 | 0x4 | 0x8 }, [], 1, true));
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  // A guest kernel block touched once (its unit backed by one 2 MiB host page), then freed for the balloon.
+  expect(apply('guest.kalloc', { guest: 0, order: 9, mt: 'MOVABLE' })).toEqual({ ok: true, value: 1 });
+  expect(apply('guest.kwrite', { guest: 0, alloc: 1 }).ok).toBe(true);
+  const base = g.kernelAllocs.get(1)!.gfn;
+  expect(apply('guest.kfree', { guest: 0, alloc: 1 }).ok).toBe(true);
+  apply('vmw.host.target', { guest: 0, pages: 512 });
+  expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+  apply('vmw.lock', { guest: 0, refuse: 0 });
+  const b = vmwOf(g)!;
+  expect(b.pages).toEqual([{ head: base, order: 9 }]);
+  expect(g.hugeBacked.has(base / 512)).toBe(true);
+  const hostFree = r.world.hostBuddy.freePages();
+  expect(apply('vmw.host.discard', { guest: 0, gfn: base })).toEqual({ ok: true, value: 512 });
+  expect(broke()).toEqual([]);
+  expect(g.hugeBacked.has(base / 512)).toBe(false);
+  expect(r.world.hostBuddy.freePages()).toBe(hostFree + 512);
+});

@@ -185,9 +185,9 @@ export function releaseRefused(world: World, g: Guest, b: VmwBalloon): void {
 export function vmwDeflate(world: World, g: Guest, b: VmwBalloon): number {
   let n = 0;
   const max = b.batched ? VMW_BALLOON_BATCH_MAX_PAGES : 1;
-  for (let i = b.pages.length - 1; i >= 0 && n < max && b.size > b.target; i--) {
-    const p = b.pages[i]!;
-    b.pages.splice(i, 1);
+  // The balloon holds size pages' worth: above the target, there is a page to take.
+  while (n < max && b.size > b.target) {
+    const p = b.pages.pop()!;
     for (let k = 0; k < hostFrames(b, p); k++) b.hostLocked.delete(p.head + k);
     b.size -= 2 ** p.order;
     freePage(world, g, b, p);
