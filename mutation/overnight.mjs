@@ -67,6 +67,36 @@ export function survivors(files) {
   return out;
 }
 
+/**
+ * The one-mutant entries of mutation/equivalent-mutants.json (`replacements`). Stryker's
+ * ignorer works on whole nodes, so a node with one equivalent mutant beside killed ones (a
+ * loop bound that is never reached: its `<` -> `<=` is equivalent, its `false` is killed)
+ * cannot be listed there. An entry `{ file, line, code, replacement, reason }` names one
+ * mutant: of `file`, starting on `line`, whose original source starts with `code` and which
+ * Stryker rewrites to `replacement`. The merge reports such a mutant, when undetected, as
+ * Ignored with the reason, as Stryker reports the mutants of a listed node. Returns how many
+ * it reclassified.
+ */
+export function applyListedReplacements(files, entries) {
+  let n = 0;
+  for (const e of entries) {
+    const f = files[e.file];
+    if (!f) continue;
+    const lines = f.source.split('\n');
+    for (const m of f.mutants) {
+      const { line, column } = m.location.start;
+      if (!UNDETECTED.has(m.status) || line !== e.line || m.replacement !== e.replacement) continue;
+      if (!(lines[line - 1] ?? '').slice(column - 1).startsWith(e.code)) continue;
+      m.status = 'Ignored';
+      m.statusReason = `equivalent: ${e.reason}`;
+      n++;
+    }
+  }
+  return n;
+}
+
+const listedReplacements = () => JSON.parse(readFileSync(path.join(ROOT, 'mutation/equivalent-mutants.json'), 'utf8')).replacements ?? [];
+
 /** A Stryker JSON report, checked to have `files`. */
 export function readReport(file) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
@@ -78,6 +108,8 @@ export function readReport(file) {
 function summarise(list) {
   const merged = { files: {} };
   const rows = [];
+  const replacements = listedReplacements();
+  let listed = 0;
   for (const chunk of list) {
     const file = path.join(chunkDir(chunk), 'mutation.json');
     if (!existsSync(file)) {
@@ -85,6 +117,7 @@ function summarise(list) {
       continue;
     }
     const report = readReport(file);
+    listed += applyListedReplacements(report.files, replacements);
     Object.assign(merged, { ...report, files: merged.files });
     Object.assign(merged.files, report.files);
     const t = tally(report.files);
@@ -100,6 +133,7 @@ function summarise(list) {
   const statuses = Object.entries(t.counts).sort().map(([s, n]) => `${s} ${n}`).join(', ');
   const score = t.score === null ? 'no mutants tested yet' : `mutation score ${t.score.toFixed(2)}% (${t.detected} detected of ${t.valid} valid; ${statuses})`;
   process.stdout.write(`\nmodel/: ${score}${missing ? `; ${missing} chunk(s) not run yet` : ''}\n`);
+  if (listed > 0) process.stdout.write(`(${listed} undetected mutant(s) counted as Ignored: listed one by one as equivalent in mutation/equivalent-mutants.json)\n`);
   mkdirSync(OUT, { recursive: true });
   atomicWrite(path.join(OUT, 'mutation.json'), JSON.stringify(merged));
   atomicWrite(path.join(OUT, 'survivors.txt'), survivors(merged.files).join('\n') + '\n');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '..', '..');
 const list = JSON.parse(readFileSync(join(root, 'mutation/equivalent-mutants.json'), 'utf8')) as {
   mutants: { file: string; line: number; code: string; reason: string }[];
+  replacements: { file: string; line: number; code: string; replacement: string; reason: string }[];
   diagnostics: { callee: string; argument?: number; reason: string }[];
 };
 
@@ -33,6 +34,17 @@ describe.each(list.mutants.map((m) => [`${m.file}:${m.line} ${m.code}`, m] as co
     expect(existsSync(join(root, m.file))).toBe(true);
     const line = readFileSync(join(root, m.file), 'utf8').split('\n')[m.line - 1] ?? '';
     expect(line).toContain(m.code);
+    expect(m.reason.length).toBeGreaterThan(40);
+  });
+});
+
+describe.each(list.replacements.map((m) => [`${m.file}:${m.line} ${m.code} -> ${m.replacement}`, m] as const))('%s', (_, m) => {
+  test('names a model file, a line where its code starts, the replacement, and a specific reason', () => {
+    expect(m.file.startsWith('model/')).toBe(true);
+    expect(existsSync(join(root, m.file))).toBe(true);
+    const line = readFileSync(join(root, m.file), 'utf8').split('\n')[m.line - 1] ?? '';
+    expect(line).toContain(m.code);
+    expect(m.replacement).not.toBe(m.code);
     expect(m.reason.length).toBeGreaterThan(40);
   });
 });

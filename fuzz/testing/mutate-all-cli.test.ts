@@ -87,3 +87,24 @@ describe('timeouts', () => {
     }
   });
 });
+
+test('applyListedReplacements counts as Ignored only the undetected mutant of that line, code and replacement', () => {
+  const loc = (line: number, column: number) => ({ start: { line, column }, end: { line, column: column + 5 } });
+  const m = (id: string, status: string, line: number, column: number, replacement: string) => ({ id, status, location: loc(line, column), replacement });
+  const files = {
+    'model/a.ts': {
+      source: 'let x = 0;\nfor (let i = 0; i < n; i++) f();',
+      mutants: [m('1', 'Survived', 2, 17, 'i <= n'), m('2', 'Killed', 2, 17, 'false'), m('3', 'Survived', 2, 17, 'true'), m('4', 'Killed', 2, 17, 'i <= n'), m('5', 'Survived', 1, 9, 'i <= n')],
+    },
+  };
+  const entries = [
+    { file: 'model/a.ts', line: 2, code: 'i < n', replacement: 'i <= n', reason: 'never reached' },
+    { file: 'model/b.ts', line: 2, code: 'i < n', replacement: 'i <= n', reason: 'no such file in the report' },
+    { file: 'model/a.ts', line: 2, code: 'j < n', replacement: 'true', reason: 'code not at the mutant' },
+  ];
+  const r = pure<{ n: number; files: typeof files }>(`(() => { const f = ${JSON.stringify(files)}; const n = m.applyListedReplacements(f, ${JSON.stringify(entries)}); return { n, files: f }; })()`);
+  expect(r.n).toBe(1);
+  const mutants = r.files['model/a.ts'].mutants as { id: string; status: string; statusReason?: string }[];
+  expect(mutants.map((x) => x.status)).toEqual(['Ignored', 'Killed', 'Survived', 'Killed', 'Survived']);
+  expect(mutants[0]!.statusReason).toBe('equivalent: never reached');
+});

@@ -55,3 +55,27 @@ test('fault-free, a wholly locked 2 MiB page on a 2 MiB-backed unit goes back to
   expect(g.hugeBacked.has(base / 512)).toBe(false);
   expect(r.world.hostBuddy.freePages()).toBe(hostFree + 512);
 });
+
+test('under the fault, discarding one of two adjacent 2 MiB pages locked at their heads discards its own head only', () => {
+  const { r, apply } = stepper(machine({ 'vmware-balloon.caps': 0x2 | 0x8 }, ['vmw-2m-without-batching']));
+  const g = r.world.guests[0]!;
+  apply('guest.spawn', { guest: 0 });
+  // A 4 MiB guest kernel block written once (backed), then freed for the balloon.
+  expect(apply('guest.kalloc', { guest: 0, order: 10, mt: 'MOVABLE' })).toEqual({ ok: true, value: 1 });
+  expect(apply('guest.kwrite', { guest: 0, alloc: 1 }).ok).toBe(true);
+  expect(apply('guest.kfree', { guest: 0, alloc: 1 }).ok).toBe(true);
+  apply('vmw.host.target', { guest: 0, pages: 1024 });
+  for (let i = 0; i < 2; i++) {
+    expect(apply('vmw.inflate', { guest: 0, small: false })).toEqual({ ok: true, value: 1 });
+    apply('vmw.lock', { guest: 0, refuse: 0 });
+  }
+  const b = vmwOf(g)!;
+  const [low, high] = b.pages.map((p) => p.head).sort((x, y) => x - y) as [number, number];
+  expect(high).toBe(low + 512);
+  // Both heads backed, so a discard of either shows.
+  expect([g.backing.has(low), g.backing.has(high)]).toEqual([true, true]);
+  expect([...b.hostLocked].sort((x, y) => x - y)).toEqual([low, high]);
+  expect(apply('vmw.host.discard', { guest: 0, gfn: low })).toEqual({ ok: true, value: 1 });
+  expect(g.backing.has(low)).toBe(false);
+  expect(g.backing.has(high)).toBe(true);
+});

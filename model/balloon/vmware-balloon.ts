@@ -200,13 +200,10 @@ export function vmwDeflate(world: World, g: Guest, b: VmwBalloon): number {
 /** The hypervisor reclaims the memory behind a page it locked. */
 export function vmwHostDiscard(world: World, g: Guest, b: VmwBalloon, p: VmwPage): number {
   const frames = 2 ** p.order;
-  let all = true;
-  for (let i = 0; i < frames; i++) all &&= b.hostLocked.has(p.head + i);
-  if (all) return discardRange(world, g, p.head, frames, 'vmware-balloon');
+  const locked = [...b.hostLocked].filter((f) => f >= p.head && f < p.head + frames);
+  if (locked.length === frames) return discardRange(world, g, p.head, frames, 'vmware-balloon');
   // Only what the host locked may go (a 2 MiB host page only whole: discardRange skips it).
-  let done = 0;
-  for (let i = 0; i < frames; i++) if (b.hostLocked.has(p.head + i)) done += discardRange(world, g, p.head + i, 1, 'vmware-balloon');
-  return done;
+  return locked.reduce((done, f) => done + discardRange(world, g, f, 1, 'vmware-balloon'), 0);
 }
 
 /** Settle: lock what is batched, then inflate or deflate to the target, bounded. */
