@@ -334,7 +334,8 @@ describe('the 1 GiB region', () => {
     expect(m.accesses).toEqual([]);
     expect(s.apply('memctl.mmap', { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true })).toEqual({ ok: true });
     expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 2 }).ok).toBe(true);
-    expect(m.accesses.map((a) => [a.gfn, a.write])).toEqual([[base + 2, false]]);
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 3 }).ok).toBe(true);
+    expect(m.accesses.map((a) => [a.gfn, a.write])).toEqual([[base + 2, false], [base + 3, true]]);
     expect(s.r.violation).toBeNull();
   });
 

@@ -7,13 +7,16 @@
  */
 import { EPT_EXEC, EPT_READ, EPT_WRITE } from '../constants';
 import { data } from '../content';
-import { oneProcess } from '../../fuzz/testing/scenario';
+import { machine, oneProcess, stepper } from '../../fuzz/testing/scenario';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
-import { mmap } from '../guest/kernel';
+import { mmap, spawn } from '../guest/kernel';
+import { createWorld } from '../registry';
+import { isRefusal } from '../result';
 import { access } from './access';
 import { nestedWalk } from './walk';
+import { peekLeaf } from './peek';
 
 const setup = oneProcess;
 
@@ -150,4 +153,33 @@ describe('access', () => {
     w.tlb.inveptSingle(g.ept.root);
     expect(access(w, g, p, 1024, 'read')).toMatchObject({ ok: false, error: 'invalid' });
   });
+
+  test('an access that meets the host reclaiming its page waits for the reclaim to end, then reads the last write', () => {
+    const s = stepper(machine({}));
+    const g = s.world.guests[0]!;
+    expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+    expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: 1024, pages: 1, write: true, exec: false, huge: false })).toEqual({ ok: true });
+    expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 1024 }).ok).toBe(true);
+    const gfn = peekLeaf(s.world, g, g.processes.get(1)!, 1024)!.gfn;
+    expect(s.apply('host.reclaim.begin', { guest: 0, gfn }).ok).toBe(true);
+    expect(g.pendingReclaim?.gfn).toBe(gfn);
+    expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: 1024 }).ok).toBe(true);
+    expect(g.pendingReclaim).toBeFalsy();
+    expect(s.broke()).toEqual([]);
+  });
+
+  test('under walk-skips-final-ept the final gfn is used as the hfn with no EPT permission check at all: read, write and exec allowed', () => {
+    const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: ['walk-skips-final-ept'] });
+    if (isRefusal(w)) throw new Error(w.detail);
+    const g = w.guests[0]!;
+    const pid = spawn(w, g);
+    if (!pid.ok) throw new Error(pid.detail);
+    const p = g.processes.get(pid.value!)!;
+    expect(mmap(w, g, p, 1024, 1, { write: true, exec: true }, false).ok).toBe(true);
+    expect(access(w, g, p, 1024, 'read').ok).toBe(true);
+    const walk = nestedWalk(w, g, p.cr3, 1024, 'exec', false);
+    if (walk.kind !== 'ok') throw new Error(walk.kind);
+    expect([walk.hfn, walk.eptRead, walk.eptWrite, walk.eptExec]).toEqual([walk.gfn, true, true, true]);
+  });
 });
+

@@ -7,7 +7,7 @@
  * reverse map and journal kept in step with every write.
  */
 import { EPT_READ, EPT_RWX, EPT_WRITE } from '../constants';
-import { data } from '../content';
+import { contentOwner, data, HOST_DOMAIN } from '../content';
 import { PageTable } from '../paging/table';
 import { createWorld } from '../registry';
 import { isRefusal } from '../result';
@@ -266,4 +266,12 @@ describe('EPT', () => {
     expect(ept.leaves(w).map((l) => l.gfn)).toEqual([6]);
     expect(ept.zap(w, 5)).toBeNull();
   });
+});
+
+test('every EPT table frame, the root and those mapLeaf allocates, holds a table written by the host', () => {
+  const w = world();
+  const g = w.guests[0]!;
+  expect(g.ept.mapLeaf(w, 0x123, 0x2000, 1)).toBe(true);
+  expect(g.ept.tables.size).toBe(4);
+  for (const hfn of g.ept.tables.keys()) expect(contentOwner(w.frames.read(hfn))).toBe(HOST_DOMAIN);
 });

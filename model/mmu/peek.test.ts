@@ -4,6 +4,7 @@
  * (permissions combined over the levels, a huge leaf's offset, a migration entry followed to
  * the page being migrated), for one page or every mapped page of a range.
  */
+import { PTE_RW } from '../constants';
 import { ZERO, data } from '../content';
 import { oneProcess } from '../../fuzz/testing/scenario';
 import { guestEntry, migrationEntry } from '../paging/entries';
@@ -174,4 +175,32 @@ describe('peek', () => {
     forEachLeaf(w, g, p, 1536 + 510, 1536 + 600, (v) => tail.push(v));
     expect(tail).toEqual([2046, 2047]);
   });
+
+  test('forEachLeaf reports every page as peekLeaf does: its gfn, level, and the permissions of every level combined', () => {
+    const { w, g, p } = setup();
+    expect(mmap(w, g, p, 1024, 8, { write: true, exec: false }, false).ok).toBe(true);
+    expect(mmap(w, g, p, 2048, 4, { write: true, exec: true }, false).ok).toBe(true);
+    for (const v of [1024, 1025, 1026, 2048, 2049]) touch(w, g, p, v);
+    const t = l1Table(w, g, p, 1024);
+    t.set(1025 % 512, migrationEntry(t.get(1025 % 512)!.pfn, true, false));
+    t.set(1026 % 512, migrationEntry(t.get(1026 % 512)!.pfn, false, true));
+    const views = (): [number, boolean, boolean][] => {
+      const seen: [number, boolean, boolean][] = [];
+      forEachLeaf(w, g, p, 0, 4096, (v, l) => {
+        expect(l).toEqual(peekLeaf(w, g, p, v));
+        seen.push([v, l.writable, l.nx]);
+      });
+      return seen;
+    };
+    expect(views()).toEqual([[1024, true, true], [1025, true, false], [1026, false, true], [2048, true, false], [2049, true, false]]);
+    // The PDE over 1024..1535 made read-only: its pages are read-only in both views, the others not.
+    const walk = nestedWalk(w, g, p.cr3, 1024, 'read', false);
+    if (walk.kind !== 'ok') throw new Error(walk.kind);
+    const l2 = peekGuestPhysical(w, g, walk.gfns[walk.guestLevelsWalked - 2]!);
+    if (l2.kind !== 'table') throw new Error(l2.kind);
+    const pde = l2.table.get(2)!;
+    l2.table.set(2, { ...pde, flags: pde.flags & ~PTE_RW });
+    expect(views()).toEqual([[1024, false, true], [1025, false, false], [1026, false, true], [2048, true, false], [2049, true, false]]);
+  });
 });
+
