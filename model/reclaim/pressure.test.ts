@@ -7,7 +7,8 @@ import { machine, stepper } from '../../fuzz/testing/scenario';
 import { lookupPage } from '../pagecache/cache';
 import { cacheOf } from '../pagecache/state';
 import { compactionState } from '../compaction/state';
-import { directReclaim, settleReclaim } from './pressure';
+import { directReclaim, KSWAPD_PASSES_MAX, settleReclaim } from './pressure';
+import type { ModelConfig } from '../config';
 import { reclaimOf } from './state';
 import { SWAP_CLUSTER_MAX } from './vmscan';
 
@@ -132,6 +133,19 @@ test('kswapd woken with nothing free keeps reclaiming pass after pass (a pass as
   expect(s.apply('reclaim.kswapd', { guest: 0 })).toEqual({ ok: true, value: wm.high });
   expect(s.broke()).toEqual([]);
   expect(g.buddy.freePages()).toBe(wm.high);
+});
+
+test('kswapd on a guest whose high watermark is above 64 quarter batches: 128 pages a pass reach it, within KSWAPD_PASSES_MAX passes', () => {
+  const big: ModelConfig = { hostFrames: 2 ** 16, guests: [{ frames: 2 ** 16, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [], options: { ...BASE, 'swap.slots': 2048 } };
+  const s = stepper(big);
+  const g = s.world.guests[0]!;
+  const wm = g.buddy.watermarks();
+  expect(wm.high).toBeGreaterThan((KSWAPD_PASSES_MAX * SWAP_CLUSTER_MAX) / 4);
+  expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('mm.populate', { guest: 0, pid: 1, vpn: V, pages: wm.high + 16 })).toEqual({ ok: true, value: wm.high + 16 });
+  expect(s.apply('mm.hog', { guest: 0, pages: g.buddy.freePages() })).toEqual({ ok: true, value: 1 });
+  expect(s.apply('reclaim.kswapd', { guest: 0 })).toEqual({ ok: true, value: wm.high });
+  expect(s.broke()).toEqual([]);
 });
 
 test('settle records a reclaim that was blocked: a page table the host is migrating keeps the file page it maps', () => {
