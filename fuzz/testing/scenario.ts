@@ -113,9 +113,9 @@ export function exhaustHost(r: Runner, leave = 0): void {
   if (free !== leave) throw new Error(`exhaustHost: ${free} host frames free, wanted ${leave}`);
 }
 
-/** A bare world (no runner, no checks): one 4096-frame guest, 4-level paging over 4-level EPT, one process. */
-export function oneProcess(hugePages = false): { w: World; g: Guest; p: Process } {
-  const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults: [] });
+/** A bare world (no runner, no checks): one 4096-frame guest, 4-level paging over 4-level EPT, one process; `faults` injected. */
+export function oneProcess(hugePages = false, faults: readonly string[] = []): { w: World; g: Guest; p: Process } {
+  const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages }], faults });
   if (isRefusal(w)) throw new Error(w.detail);
   const g = w.guests[0]!;
   const pid = spawn(w, g);

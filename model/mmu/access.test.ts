@@ -11,9 +11,7 @@ import { machine, oneProcess, stepper } from '../../fuzz/testing/scenario';
 import type { Guest } from '../guest/guest';
 import type { Process } from '../guest/process';
 import type { World } from '../world';
-import { mmap, spawn } from '../guest/kernel';
-import { createWorld } from '../registry';
-import { isRefusal } from '../result';
+import { mmap } from '../guest/kernel';
 import { access } from './access';
 import { nestedWalk } from './walk';
 import { peekLeaf } from './peek';
@@ -169,12 +167,7 @@ describe('access', () => {
   });
 
   test('under walk-skips-final-ept the final gfn is used as the hfn with no EPT permission check at all: read, write and exec allowed', () => {
-    const w = createWorld({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: ['walk-skips-final-ept'] });
-    if (isRefusal(w)) throw new Error(w.detail);
-    const g = w.guests[0]!;
-    const pid = spawn(w, g);
-    if (!pid.ok) throw new Error(pid.detail);
-    const p = g.processes.get(pid.value!)!;
+    const { w, g, p } = oneProcess(false, ['walk-skips-final-ept']);
     expect(mmap(w, g, p, 1024, 1, { write: true, exec: true }, false).ok).toBe(true);
     expect(access(w, g, p, 1024, 'read').ok).toBe(true);
     const walk = nestedWalk(w, g, p.cr3, 1024, 'exec', false);
