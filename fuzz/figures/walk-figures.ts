@@ -9,13 +9,13 @@
  * flushed, and the page is read once more: the references of that cold walk are the figure,
  * printed next to the formula's.
  *
- *   npx tsx model/thp/walk-figures.ts
+ *   npx tsx fuzz/figures/walk-figures.ts
  */
-import { FRAMES_PER_2M } from '../constants';
-import { createWorld, operationNamed } from '../registry';
-import { isRefusal } from '../result';
-import type { World } from '../world';
-import { uniformWalkRefs } from '../mmu/walk';
+import { FRAMES_PER_2M } from '../../model/constants';
+import { createWorld, operationNamed } from '../../model/registry';
+import { isRefusal } from '../../model/result';
+import type { World } from '../../model/world';
+import { uniformWalkRefs } from '../../model/mmu/walk';
 
 export interface WalkFigure {
   readonly guestLevels: 4 | 5;

@@ -1,5 +1,5 @@
 /**
- * The walk-cost figures (printed by `npx tsx model/thp/walk-figures.ts`): measured cold walks
+ * The walk-cost figures (printed by `npx tsx fuzz/figures/walk-figures.ts`): measured cold walks
  * equal (g+1)(h+1)-1 for every depth and page-size combination (24/19/19/15 at 4/4 levels,
  * 35/29/29/24 at 5/5), and the same page walks shorter after khugepaged collapses it in the
  * guest and again after the host collapses its backing.
