@@ -11,7 +11,7 @@ import { PTE_RW } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { isRefusal } from '../result';
 import type { World } from '../world';
-import { slotFor, type LeafSlot } from '../guest/page-tables';
+import { findSlot, type LeafSlot } from '../guest/page-tables';
 import { isMigrationEntry } from '../paging/entries';
 import { abortMigration, beginGuestMigration, beginHostMigration, FAULT_COPY_BEFORE_FLUSH, FAULT_MIGRATES_UNMOVABLE, runMigration, stepMigration } from './migrate';
 import { compactionState, FINISHED_KEPT_MAX, MIGRATIONS_IN_FLIGHT_MAX, NO_PROCESS, type Migration } from './state';
@@ -143,7 +143,7 @@ test("a migration whose address was unmapped and is now another page's migration
     r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: VPN } });
     const b = beginGuestMigration(r.world, g, leafAt(r.world, VPN).gfn, 'single') as Migration;
     expect(stepMigration(r.world, b).ok).toBe(true);
-    const entry = () => (slotFor(r.world, g, g.processes.get(1)!, VPN, 1, false) as LeafSlot).entry;
+    const entry = () => (findSlot(r.world, g, g.processes.get(1)!, VPN, 1) as LeafSlot).entry;
     const before = entry();
     expect(isMigrationEntry(before) && before?.pfn).toBe(b.src);
     if (abort) expect(abortMigration(r.world, a)).toBe(true);

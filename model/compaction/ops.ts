@@ -35,7 +35,7 @@ function touchAll(w: World, g: Guest, p: Process, start: number, pages: number):
   let touched = 0;
   while (touched < pages) {
     const vpn = start + touched;
-    const slot = slotFor(w, g, p, vpn, 1, true);
+    const slot = slotFor(w, g, p, vpn, 1);
     if (isRefusal(slot) || slot.level !== 1) return touched;
     const end = Math.min(start + pages, vpn - (vpn % PT_ENTRIES) + PT_ENTRIES);
     for (let v = vpn; v < end; v++, touched++) {

@@ -215,7 +215,7 @@ export function daxMmap(_w: World, g: Guest, p: Process, file: number, vpn: numb
 function daxMapFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKind): true | Refusal | null {
   const obj = p.vmaAt(vpn)?.object;
   if (obj?.kind !== DAX_OBJECT) return null;
-  const slot = slotFor(w, g, p, vpn, 1, true);
+  const slot = slotFor(w, g, p, vpn, 1);
   if ('ok' in slot) return slot;
   const gfn = windowGfn(g, obj.id, vpn - obj.vpnOrigin);
   // A write-protect fault: the window's frame is reused in place.

@@ -62,7 +62,7 @@ export function handlePageFault(world: World, g: Guest, p: Process, vpn: number,
 }
 
 function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, prot: { write: boolean; exec: boolean }): true | Refusal | 'fallback' {
-  const slot = slotFor(world, g, p, vpn, level, true);
+  const slot = slotFor(world, g, p, vpn, level);
   if ('ok' in slot) return slot;
   if (guestPresent(slot.entry)) {
     // A huge VMA whose PMD points at a PTE table (a split huge page): the 4 KiB path serves it.

@@ -97,18 +97,21 @@ export function missingSpan(world: World, g: Guest, p: Process, vpn: number): nu
 
 /** The slot of vpn at leafLevel if the tables down to it exist (null if not); allocates nothing. */
 export function findSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | null | Refusal {
-  return slotFor(world, g, p, vpn, leafLevel, false);
+  return walkToSlot(world, g, p, vpn, leafLevel, false);
+}
+
+/** The slot of vpn at leafLevel, allocating the tables missing on the way (so never null). */
+export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | Refusal {
+  return walkToSlot(world, g, p, vpn, leafLevel, true) as LeafSlot | Refusal;
 }
 
 /**
- * Find the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating missing tables
- * when `create` is set. Returns null when a table is missing and not created (so never with
- * `create`), and the slot of a huge leaf above `leafLevel` when one covers vpn (the caller
- * splits or refuses).
+ * The walk behind both: the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating
+ * missing tables when `create` is set. Returns null when a table is missing and not created (so
+ * never with `create`), and the slot of a huge leaf above `leafLevel` when one covers vpn (the
+ * caller splits or refuses).
  */
-export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: true): LeafSlot | Refusal;
-export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: false): LeafSlot | null | Refusal;
-export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
+function walkToSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
   let tableGfn = p.cr3;
   for (let level = g.config.guestLevels; level > leafLevel; level--) {
     const table = tableAt(world, g, tableGfn);

@@ -274,7 +274,7 @@ function gigaFault(world: World, g: Guest, p: Process, vpn: number): true | Refu
   const vma = p.vmaAt(vpn)!;
   if (vma.object?.kind !== MEMCTL_OBJECT) return null;
   const m = states.get(g)!;
-  const slot = slotFor(world, g, p, vma.start, 3, true);
+  const slot = slotFor(world, g, p, vma.start, 3);
   if ('ok' in slot) return slot;
   // memctlMmap refused a gigabyte with page tables left in it and nothing else maps inside the
   // VMA, so a present entry here is the 1 GiB leaf.

@@ -46,7 +46,7 @@ function fileFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKi
   if (!obj) return null;
   const index = vpn - obj.vpnOrigin;
   if (index < 0 || index >= FILE_PAGES) return refuse('sigbus', `pid ${p.pid} va ${hex(vpn * 4096)}: beyond the end of file ${obj.id}`);
-  const first = slotFor(w, g, p, vpn, 1, true);
+  const first = slotFor(w, g, p, vpn, 1);
   if ('ok' in first) return first;
   if (guestPresent(first.entry)) {
     // A write-protect fault: the page-cache page of this index is reused in place.
@@ -56,7 +56,7 @@ function fileFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKi
   const page = getPage(w, g, obj.id, index);
   if ('ok' in page) return page;
   // Filling the page may have reclaimed and rewritten tables: find the slot again.
-  const slot = slotFor(w, g, p, vpn, 1, true);
+  const slot = slotFor(w, g, p, vpn, 1);
   if ('ok' in slot) return slot;
   const prot = p.vmaAt(vpn)!.prot;
   writeEntry(w, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(page.gfn, { writable: prot.write, user: true, nx: !prot.exec }));

@@ -7,7 +7,7 @@ import type { OpResult } from '../result';
 import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
 import { isDirty, lookupPage, takeReferenced } from './cache';
 import { PTE_ACCESSED } from '../constants';
-import { slotFor } from '../guest/page-tables';
+import { findSlot } from '../guest/page-tables';
 import { diskPeek } from './disk';
 import { blockKey, HOST_CACHE_PAGES_MAX } from './layout';
 import { cacheOf, pcWorld } from './state';
@@ -94,7 +94,7 @@ describe('folio_referenced: the accessed bits of the mappings', () => {
     // Whatever read(2)-style mark the fault left, harvest it first; the accessed bit remains.
     cacheOf(g).referenced.clear();
     const accessed = (): number => {
-      const slot = slotFor(r.world, g, g.processes.get(1)!, V + 1, 1, false);
+      const slot = findSlot(r.world, g, g.processes.get(1)!, V + 1, 1);
       if (slot === null || 'ok' in slot) throw new Error('no PTE for the mapped page');
       return (slot.entry?.flags ?? 0) & PTE_ACCESSED;
     };

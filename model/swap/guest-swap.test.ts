@@ -8,7 +8,7 @@ import { Runner } from '../../fuzz/run';
 import { exhaustHost, machine, op, stepper, type Step, type Stepper } from '../../fuzz/testing/scenario';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PS, PTE_USER } from '../constants';
 import { handlePageFault } from '../guest/fault';
-import { slotFor, writeEntry } from '../guest/page-tables';
+import { findSlot, writeEntry } from '../guest/page-tables';
 import type { RangeTouch } from '../journal';
 import { peekLeaf } from '../mmu/peek';
 import { guestEntry } from '../paging/entries';
@@ -92,7 +92,7 @@ describe('swap.out takes only a present 4 KiB page that the process owns at that
     const kernel = s.apply('guest.kalloc', { guest: 0, order: 0, mt: 'UNMOVABLE' });
     expect(kernel.ok).toBe(true);
     const kernelGfn = [...g.owners].find(([, o]) => o.kind === 'kernel')![0];
-    const slot = slotFor(w, g, p, V, 1, false);
+    const slot = findSlot(w, g, p, V, 1);
     if (slot === null || 'ok' in slot) throw new Error('no PTE for V');
     const perms = { writable: true, user: true, nx: true };
     // These leaves stand for a stale or corrupted mapping (what an injected fault leaves behind).
@@ -112,7 +112,7 @@ describe('swap.out takes only a present 4 KiB page that the process owns at that
     const g = w.guests[0]!;
     const p = g.processes.get(1)!;
     const own = gfnAt(w, 1, V)!;
-    const pmd = slotFor(w, g, p, V, 2, false);
+    const pmd = findSlot(w, g, p, V, 2);
     if (pmd === null || 'ok' in pmd) throw new Error('no PMD for V');
     // A PS leaf in a 4 KiB VMA (no path of the model makes one): the level is what refuses it.
     writeEntry(w, g, 1, pmd.tableGfn, pmd.table, pmd.index, guestEntry(own, { writable: true, user: true, nx: true }, PTE_PS));
@@ -295,7 +295,7 @@ describe('swap-in (do_swap_page)', () => {
     s.apply('io.complete', { guest: 0 });
     const tables = g.tables.size;
     s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V + 1, pages: 1 });
-    expect(slotFor(w, g, p, V, 1, false)).toBeNull();
+    expect(findSlot(w, g, p, V, 1)).toBeNull();
     expect(g.tables.size).toBe(tables - 1);
     expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
     expect(gfnAt(w, 1, V)).toBeDefined();

@@ -211,7 +211,7 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
   const entry = s.ptes.get(pteKey(p.pid, vpn));
   if (!entry || !s.device) return null;
   const vma = p.vmaAt(vpn)!;
-  const first = slotFor(w, g, p, vpn, 1, true);
+  const first = slotFor(w, g, p, vpn, 1);
   if ('ok' in first) return first;
   if (guestPresent(first.entry)) return null;
   const slot = entry.slot;
@@ -239,7 +239,7 @@ function swapIn(w: World, g: Guest, p: Process, vpn: number, _access: AccessKind
     gfn = a;
   }
   // The allocation may have reclaimed and rewritten tables: find the slot again.
-  const pte = slotFor(w, g, p, vpn, 1, true);
+  const pte = slotFor(w, g, p, vpn, 1);
   if ('ok' in pte) return pte;
   writeEntry(w, g, p.pid, pte.tableGfn, pte.table, pte.index, guestEntry(gfn, { writable: vma.prot.write, user: true, nx: !vma.prot.exec }));
   markEntry(w, g, entry);

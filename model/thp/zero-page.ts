@@ -125,7 +125,7 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   for (let v = base; v < base + FRAMES_PER_2M; v++) if (pagedOut(world, g, p.pid, v) !== undefined) return null;
   const hz = hugeZeroPage(world, g);
   if (isRefusal(hz)) return null; // no 2 MiB block: the core's path decides
-  const slot = slotFor(world, g, p, vpn, 2, true);
+  const slot = slotFor(world, g, p, vpn, 2);
   if (isRefusal(slot)) return slot;
   if (slot.level !== 2 || guestPresent(slot.entry)) return null;
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(hz, { writable: false, user: true, nx: !vma.prot.exec }, PTE_PS));
