@@ -17,7 +17,7 @@ import { FRAMES_PER_2M } from '../constants';
 import { copyContent, ZERO } from '../content';
 import type { Guest } from '../guest/guest';
 import { hostAlloc, hostFree } from '../host/alloc';
-import { describeOwner } from '../host/frames';
+import { describeOwner, type HostOwner } from '../host/frames';
 import { invalidateBegin, invalidateEnd } from '../mmu/notifier';
 import { ok, refuse, type OpResult } from '../result';
 import type { World } from '../world';
@@ -111,15 +111,14 @@ export function hostKhugepagedCollapse(world: World, g: Guest): OpResult {
   // Hazard: the primary mapping may change only inside the invalidation (f268f6cf875f).
   const notify = !world.fault(FAULT_COLLAPSE_SKIPS_NOTIFIER);
   if (notify) invalidateBegin(world, g, base, base + FRAMES_PER_2M);
-  const sources: CollapseSource[] = [];
+  const sources: CollapseSource<HostOwner>[] = [];
   const old: number[] = [];
   const empty: number[] = [];
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     const gfn = base + i;
     // Under the stale-scan fault the copy reads the frames the scan saw, whoever has them now.
     const src = stale ? c.scanned.get(gfn) : g.backing.get(gfn);
-    const o = src === undefined ? undefined : world.frames.owner(src);
-    sources.push({ index: i, frame: src ?? -1, owner: src === undefined ? (g.hostSwap.has(gfn) ? 'swap' : 'none') : describeOwner(o), ownerKind: src === undefined ? 'none' : (o?.kind ?? 'free'), ownerPid: o?.kind === 'guest-memory' ? o.guest : -1, ownerAt: o?.kind === 'guest-memory' ? o.gfn : -1 });
+    if (src !== undefined) sources.push({ index: i, frame: src, owner: world.frames.owner(src) });
     if (src === undefined && !g.hostSwap.has(gfn)) empty.push(i);
     const content = src !== undefined ? world.frames.read(src) : (g.hostSwap.get(gfn) ?? ZERO);
     world.frames.write(block + i, copyContent(content));
@@ -139,7 +138,7 @@ export function hostKhugepagedCollapse(world: World, g: Guest): OpResult {
   for (const hfn of old) hostFree(world, hfn, 0);
   if (notify) invalidateEnd(world, g);
   world.transition('thp', 'host-scanned', 'host-collapsed');
-  recordChange(world, { kind: 'host-collapse', guest: g.id, pid: -1, base, vmaWrite: true, pre, post: imageHost(world, g, base), sources, barriers });
+  recordChange(world, { kind: 'host-collapse', guest: g.id, base, pre, post: imageHost(world, g, base), sources, barriers });
   world.journal.note(() => `g${g.id}: host khugepaged collapsed gfn ${hex(base)} into hfn ${hex(block as number)}`);
   return ok(block);
 }

@@ -16,7 +16,7 @@
 import { pagedOut } from '../guest/leaf';
 import { FRAMES_PER_2M, PTE_PS } from '../constants';
 import { copyContent, ZERO, type Content } from '../content';
-import { describeGuestOwner, type Guest } from '../guest/guest';
+import { describeGuestOwner, type Guest, type GuestFrameOwner } from '../guest/guest';
 import { guestAlloc } from '../guest/alloc';
 import { flushRange, guestFree } from '../guest/kernel';
 import { findSlot, tableAt, writeEntry, type LeafSlot } from '../guest/page-tables';
@@ -150,16 +150,14 @@ export function khugepagedCollapse(world: World, g: Guest): OpResult {
   const pre = imageGuest(world, g, p, c.base);
   // Read every source before changing anything (a failed read leaves the range as it was).
   const contents: (Content | null)[] = [];
-  const record: CollapseSource[] = [];
+  const record: CollapseSource<GuestFrameOwner>[] = [];
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     const gfn = v.pages.get(i);
     if (gfn === undefined) {
       contents.push(null);
-      record.push({ index: i, frame: -1, owner: 'none', ownerKind: 'none', ownerPid: -1, ownerAt: -1 });
       continue;
     }
-    const o = g.owners.get(gfn);
-    record.push({ index: i, frame: gfn, owner: describeGuestOwner(o), ownerKind: o?.kind ?? 'free', ownerPid: o?.kind === 'anon' ? o.pid : -1, ownerAt: o?.kind === 'anon' ? o.vpn : -1 });
+    record.push({ index: i, frame: gfn, owner: g.owners.get(gfn) });
     const x = physRead(world, g, gfn);
     if (isRefusal(x)) {
       release();
@@ -205,7 +203,7 @@ export function khugepagedCollapse(world: World, g: Guest): OpResult {
     guestFree(world, g, gfn, 0);
   }
   world.transition('thp', 'scanned', 'collapsed');
-  recordChange(world, { kind: 'collapse', guest: g.id, pid: p.pid, base: c.base, vmaWrite: vma.prot.write, pre, post: imageGuest(world, g, p, c.base), sources: record, barriers: [] });
+  recordChange(world, { kind: 'collapse', guest: g.id, pid: p.pid, base: c.base, vmaWrite: vma.prot.write, pre, post: imageGuest(world, g, p, c.base), sources: record });
   world.journal.note(() => `g${g.id} pid ${p.pid}: khugepaged collapsed va ${hex(c.base * 4096)} into gfn ${hex(huge)}`);
   return ok(huge);
 }

@@ -66,7 +66,7 @@ export function splitGuestHuge(world: World, g: Guest, p: Process, vpn: number):
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestTableEntry(pt));
   if (!zero) g.buddy.splitAllocated(head);
   world.transition('thp', zero ? 'huge-zero' : 'mapped-2m', 'split');
-  recordChange(world, { kind: 'split', guest: g.id, pid: p.pid, base, vmaWrite: p.vmaAt(base)?.prot.write === true, pre, post: imageGuest(world, g, p, base), sources: [], barriers: [] });
+  recordChange(world, { kind: 'split', guest: g.id, pid: p.pid, base, pre, post: imageGuest(world, g, p, base) });
   world.journal.note(() => `g${g.id} pid ${p.pid}: split huge page at va ${hex(base * 4096)}`);
   return ok();
 }
@@ -85,7 +85,7 @@ export function splitHostUnit(world: World, g: Guest, unit: number): OpResult {
   world.hostBuddy.splitAllocated(hfn);
   invalidateEnd(world, g);
   world.transition('thp', 'backed-2m', 'host-split');
-  recordChange(world, { kind: 'host-split', guest: g.id, pid: -1, base, vmaWrite: true, pre, post: imageHost(world, g, base), sources: [], barriers: [] });
+  recordChange(world, { kind: 'host-split', guest: g.id, base, pre, post: imageHost(world, g, base) });
   world.journal.note(() => `g${g.id}: host split the 2 MiB backing of gfn ${hex(base)}`);
   return ok();
 }

@@ -8,7 +8,7 @@ import { CHANGES_KEPT_MAX, recordChange, thpState } from './state';
 
 test(`changes get ids 1, 2, ...; each is marked for its step; the newest ${CHANGES_KEPT_MAX} are kept`, () => {
   const w = stepper(machine({})).world;
-  const split = () => recordChange(w, { kind: 'split', guest: 0, pid: 1, base: 0, vmaWrite: true, pre: [], post: [], sources: [], barriers: [] });
+  const split = () => recordChange(w, { kind: 'split', guest: 0, pid: 1, base: 0, pre: [], post: [] });
   const ids = Array.from({ length: CHANGES_KEPT_MAX + 1 }, () => split().id);
   expect(ids).toEqual(Array.from({ length: CHANGES_KEPT_MAX + 1 }, (_, i) => i + 1));
   expect([...(w.journal.marks.get('thp:change') ?? [])]).toEqual(ids);

@@ -4,6 +4,8 @@
  * images, kept for the properties of the step that made it.
  */
 import type { Content } from '../content';
+import type { GuestFrameOwner } from '../guest/guest';
+import type { HostOwner } from '../host/frames';
 import type { World } from '../world';
 
 /**
@@ -28,35 +30,45 @@ export interface PageImage {
   readonly zero: boolean;
 }
 
-/** Where a collapse took one subpage's contents from, and who owned that frame then. */
-export interface CollapseSource {
+/**
+ * A frame a collapse read for one subpage, with its owner at the time of the copy: the
+ * property judges from the owner whether the frame was that subpage's. A subpage filled with
+ * zeroes read no frame and has no source.
+ */
+export interface CollapseSource<Owner> {
   readonly index: number;
-  /** gfn (guest side) or hfn (host side) read, or -1 for a subpage filled with zeroes. */
+  /** gfn (guest side) or hfn (host side) read. */
   readonly frame: number;
-  /** Owner description at the time of the copy. */
-  readonly owner: string;
-  /** The frame was legitimately this subpage's (judged from the owner, by the property). */
-  readonly ownerKind: string;
-  readonly ownerPid: number;
-  readonly ownerAt: number;
+  readonly owner: Owner | undefined;
 }
 
-export type ThpChangeKind = 'split' | 'collapse' | 'host-split' | 'host-collapse';
-
-export interface ThpChange {
+/** What every split and collapse records: the 2 MiB range and its ghost images. */
+interface ChangeCommon {
   readonly id: number;
-  readonly kind: ThpChangeKind;
   readonly guest: number;
-  readonly pid: number;
   /** First vpn (guest side) or gfn (host side) of the 2 MiB range. */
   readonly base: number;
-  readonly vmaWrite: boolean;
   readonly pre: readonly PageImage[];
-  post: readonly PageImage[];
-  sources: readonly CollapseSource[];
-  /** gfns of the range a collapse must not populate (unplugged, ballooned), seen at the collapse. */
-  barriers: readonly string[];
+  readonly post: readonly PageImage[];
 }
+
+
+/** A guest split or collapse (of process pid's range), or a host split or collapse (of a guest-memory unit). */
+export type ThpChange =
+  | (ChangeCommon & { readonly kind: 'split'; readonly pid: number })
+  | (ChangeCommon & { readonly kind: 'collapse'; readonly pid: number; readonly vmaWrite: boolean; readonly sources: readonly CollapseSource<GuestFrameOwner>[] })
+  | (ChangeCommon & { readonly kind: 'host-split' })
+  | (ChangeCommon & {
+      readonly kind: 'host-collapse';
+      readonly sources: readonly CollapseSource<HostOwner>[];
+      /** The gfns of the unit a collapse must not populate (unplugged, ballooned), seen at the collapse. */
+      readonly barriers: readonly string[];
+    });
+
+export type ThpChangeKind = ThpChange['kind'];
+
+/** A change as its mechanism records it (recordChange numbers it). */
+export type NewThpChange = ThpChange extends infer C ? (C extends ThpChange ? Omit<C, 'id'> : never) : never;
 
 export interface GuestCandidate {
   readonly pid: number;
@@ -93,7 +105,7 @@ export function thpState(w: World): ThpState {
   return s;
 }
 
-export function recordChange(w: World, c: Omit<ThpChange, 'id'>): ThpChange {
+export function recordChange(w: World, c: NewThpChange): ThpChange {
   const s = thpState(w);
   const full: ThpChange = { ...c, id: s.nextId++ };
   s.changes.set(full.id, full);

@@ -16,6 +16,8 @@
  */
 import { describeContent, sameContent, ZERO } from '../../model/content';
 import { thpState, type ThpChange } from '../../model/thp/state';
+import { describeGuestOwner } from '../../model/guest/guest';
+import { describeOwner } from '../../model/host/frames';
 import { peekGuestPhysical } from '../../model/mmu/peek';
 import type { Property, StepContext } from '../property';
 import { hex, type Reporter } from '../violation';
@@ -30,7 +32,7 @@ function changes(ctx: StepContext): ThpChange[] {
 }
 
 function where(c: ThpChange, at: number): string {
-  return c.kind.startsWith('host') ? `g${c.guest} gfn ${hex(at)} (${c.kind})` : `g${c.guest} pid ${c.pid} va ${hex(at * 4096)} (${c.kind})`;
+  return c.kind === 'split' || c.kind === 'collapse' ? `g${c.guest} pid ${c.pid} va ${hex(at * 4096)} (${c.kind})` : `g${c.guest} gfn ${hex(at)} (${c.kind})`;
 }
 
 const EQUIV = 'thp-translation-equivalent';
@@ -96,14 +98,18 @@ const BOUNDS = 'thp-collapse-stays-in-bounds';
 
 function checkBounds(ctx: StepContext, r: Reporter): void {
   for (const c of changes(ctx)) {
-    if (c.kind !== 'collapse' && c.kind !== 'host-collapse') continue;
-    const host = c.kind === 'host-collapse';
-    for (const src of c.sources) {
-      if (src.frame < 0) continue;
-      const at = c.base + src.index;
-      const own = host ? src.ownerKind === 'guest-memory' && src.ownerPid === c.guest && src.ownerAt === at : src.ownerKind === 'anon' && src.ownerPid === c.pid && src.ownerAt === at;
-      if (!own)
-        r.report({ property: BOUNDS, kind: 'foreign-source', subject: where(c, at), message: 'the collapse copied from a frame that was not this page\'s', expected: host ? `the frame backing g${c.guest} gfn ${hex(at)}` : `pid ${c.pid}'s page at va ${hex(at * 4096)}`, actual: `${host ? 'hfn' : 'gfn'} ${hex(src.frame)}: ${src.owner}` });
+    const foreign = (at: number, expected: string, actual: string) =>
+      r.report({ property: BOUNDS, kind: 'foreign-source', subject: where(c, at), message: 'the collapse copied from a frame that was not this page\'s', expected, actual });
+    if (c.kind === 'collapse') {
+      for (const { index, frame, owner: o } of c.sources) {
+        const at = c.base + index;
+        if (!(o?.kind === 'anon' && o.pid === c.pid && o.vpn === at)) foreign(at, `pid ${c.pid}'s page at va ${hex(at * 4096)}`, `gfn ${hex(frame)}: ${describeGuestOwner(o)}`);
+      }
+    }
+    if (c.kind !== 'host-collapse') continue;
+    for (const { index, frame, owner: o } of c.sources) {
+      const at = c.base + index;
+      if (!(o?.kind === 'guest-memory' && o.guest === c.guest && o.gfn === at)) foreign(at, `the frame backing g${c.guest} gfn ${hex(at)}`, `hfn ${hex(frame)}: ${describeOwner(o)}`);
     }
     if (c.barriers.length > 0)
       r.report({ property: BOUNDS, kind: 'crossed-barrier', subject: where(c, c.base), message: 'the collapse populated memory that must stay empty', expected: 'no barrier in the unit', actual: c.barriers.slice(0, 3).join('; ') });
