@@ -6,6 +6,11 @@
  * max_ptes_swap (64) are the largest counts still collapsed (the subpages nothing backed are
  * cleared, one host clear each); a frame locked by a host migration
  * is a barrier; the operations refuse a gfn past guest memory.
+ * And the scan's owner check and the collapse itself: a gfn backed by a frame the ledger gives
+ * to anything but this gfn stops the scan; the collapse allocates first, compacting the host on
+ * demand (not proactively), records each frame as khugepaged's collapse, and under its two
+ * faults copies the scan's frames (caught on the host side too) or changes the mapping with no
+ * invalidation at all.
  */
 import { Runner } from '../../fuzz/run';
 import { FRAMES_PER_2M } from '../constants';
@@ -13,16 +18,19 @@ import { resolveBacking } from '../host/ept-fault';
 import { operationNamed } from '../registry';
 import { hostKhugepagedScan } from './host-khugepaged';
 import { MAX_PTES_SWAP_DEFAULT, thpState } from './state';
+import { describeOwner } from '../host/frames';
+import { compactionState } from '../compaction/state';
+import { exhaustHost } from '../../fuzz/testing/scenario';
 
 const FRAMES = 2 ** 12;
 const UNIT = 2;
 const BASE = UNIT * FRAMES_PER_2M;
 
 /** Each step's outcome recorded as 'ok' or 'code: detail'. */
-function recording(hugePages = false): { r: Runner; out: string[] } {
+function recording(hugePages = false, faults: string[] = [], options: Record<string, number> = {}): { r: Runner; out: string[] } {
   const out: string[] = [];
   const guest = { frames: FRAMES, guestLevels: 4 as const, eptLevels: 4 as const, hugePages };
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options: {} }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults, options }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   return { r, out };
 }
@@ -144,4 +152,69 @@ test('a frame of the unit locked by a host migration is a barrier to the scan', 
   const hfn = r.world.guests[0]!.backing.get(BASE + 9)!;
   expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: hfn 0x${hfn.toString(16)} is locked for migration`);
   expect(r.violation).toBeNull();
+});
+
+test('thp.max-ptes-none bounds the host scan too: at 0, one gfn never touched stops it', () => {
+  const { r, out } = recording(false, [], { 'thp.max-ptes-none': 0 });
+  back(r, [BASE]);
+  expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe(`busy: host khugepaged: g0 gfn 0x${BASE.toString(16)}: 511 none > max_ptes_none 0`);
+});
+
+test("a gfn backed by a frame the ledger gives to anything but that gfn of this guest stops the scan, naming the frame's owner", () => {
+  const owners = [
+    { kind: 'host-kernel' as const, tag: 'stray' },
+    { kind: 'guest-memory' as const, guest: 1, gfn: BASE + 5 },
+    { kind: 'guest-memory' as const, guest: 0, gfn: BASE + 6 },
+  ];
+  for (const owner of owners) {
+    const { r } = recording();
+    const g = r.world.guests[0]!;
+    back(r, [BASE, BASE + 5]);
+    const hfn = g.backing.get(BASE + 5)!;
+    r.world.frames.setOwner(hfn, owner, r.world.frames.record(hfn)!.alloc);
+    expect(hostKhugepagedScan(r.world, g, BASE)).toMatchObject({ ok: false, detail: `host khugepaged: g0 gfn 0x${BASE.toString(16)}: gfn 0x${(BASE + 5).toString(16)} is backed by ${describeOwner(owner)}` });
+  }
+});
+
+describe('the collapse', () => {
+  test("its frames are recorded as khugepaged's collapse; with no 2 MiB block free it compacts the host on demand, not proactively", () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    back(r, [BASE, BASE + 1]);
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    expect(last(r, out, 'thp.host.collapse', {})).toBe('ok');
+    expect(r.world.frames.record(g.backing.get(BASE + 1)!)?.alloc).toMatchObject({ site: 'khugepaged', reason: 'collapse', order: 9 });
+    // Now with every 2 MiB block of the host taken.
+    const second = recording();
+    back(second.r, [BASE]);
+    expect(last(second.r, second.out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    exhaustHost(second.r, 511);
+    const runs = compactionState(second.r.world).runs;
+    const before = Math.max(0, ...runs.keys());
+    expect(last(second.r, second.out, 'thp.host.collapse', {})).toMatch(/^host-oom: /);
+    const run = [...runs.values()].find((x) => x.id > before);
+    expect(run).toMatchObject({ side: 'host', order: 9, proactive: false });
+  });
+
+  test('under thp-collapse-uses-stale-scan it copies the frame the scan saw though a reclaim took it since: a foreign source on the host side', () => {
+    const { r, out } = recording(false, ['thp-collapse-uses-stale-scan']);
+    back(r, [BASE, BASE + 1]);
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    expect(last(r, out, 'host.reclaim.begin', { gfn: BASE + 1 })).toBe('ok');
+    expect(last(r, out, 'host.reclaim.end', {})).toBe('ok');
+    expect(r.violation).toBeNull();
+    last(r, out, 'thp.host.collapse', {});
+    expect(r.violation).toMatchObject({ property: 'thp-collapse-stays-in-bounds', kind: 'foreign-source', subject: `g0 gfn 0x${(BASE + 1).toString(16)} (host-collapse)` });
+  });
+
+  test('under thp-collapse-skips-notifier the mapping changes with no invalidation at all: none begun, none ended', () => {
+    const { r, out } = recording(false, ['thp-collapse-skips-notifier']);
+    const g = r.world.guests[0]!;
+    back(r, [BASE]);
+    expect(last(r, out, 'thp.host.scan', { gfn: BASE })).toBe('ok');
+    const seq = g.invalidation.seq;
+    expect(last(r, out, 'thp.host.collapse', {})).toBe('ok');
+    expect(g.hugeBacked.has(UNIT)).toBe(true);
+    expect(g.invalidation).toMatchObject({ seq, inProgress: 0 });
+  });
 });
