@@ -149,28 +149,23 @@ export function khugepagedCollapse(world: World, g: Guest): OpResult {
   const vma = p.vmaAt(c.base)!;
   const pre = imageGuest(world, g, p, c.base);
   // Read every source before changing anything (a failed read leaves the range as it was).
-  const contents: (Content | null)[] = [];
+  const contents = new Map<number, Content>();
   const record: CollapseSource<GuestFrameOwner>[] = [];
-  for (let i = 0; i < FRAMES_PER_2M; i++) {
-    const gfn = v.pages.get(i);
-    if (gfn === undefined) {
-      contents.push(null);
-      continue;
-    }
+  for (const [i, gfn] of v.pages) {
     record.push({ index: i, frame: gfn, owner: g.owners.get(gfn) });
     const x = physRead(world, g, gfn);
     if (isRefusal(x)) {
       release();
       return abort(x);
     }
-    contents.push(x);
+    contents.set(i, x);
   }
   // pmdp_collapse_flush: unlink the PTE table and flush the range.
   writeEntry(world, g, p.pid, v.pmd.tableGfn, v.pmd.table, v.pmd.index, undefined);
   flushRange(world, g, p.pid, c.base, c.base + FRAMES_PER_2M);
   for (let i = 0; i < FRAMES_PER_2M; i++) {
     g.setOwner(huge + i, { kind: 'anon', pid: p.pid, vpn: c.base + i });
-    const w = physWrite(world, g, huge + i, contents[i] ? copyContent(contents[i]!) : ZERO);
+    const w = physWrite(world, g, huge + i, copyContent(contents.get(i) ?? ZERO));
     if (w !== true) {
       // Put the range back as it was and give the huge page up.
       for (let j = 0; j <= i; j++) g.clearOwner(huge + j);

@@ -33,15 +33,15 @@ function allocZero(world: World, g: Guest, order: 0 | 9): number | Refusal {
   const gfn = guestAlloc(world, g, order, 'UNMOVABLE');
   if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for the ${order ? 'huge ' : ''}zero page (${gfn.error})`);
   const n = 1 << order;
-  for (let i = 0; i < n; i++) g.setOwner(gfn + i, { kind: 'zero-page', huge: order === 9 });
+  // Zeroed first, owned once zeroed: a failed zeroing gives the block back with no owner to undo.
   for (let i = 0; i < n; i++) {
     const w = physWrite(world, g, gfn + i, ZERO);
     if (w !== true) {
-      for (let j = 0; j < n; j++) g.clearOwner(gfn + j);
       g.buddy.free(gfn, order);
       return w;
     }
   }
+  for (let i = 0; i < n; i++) g.setOwner(gfn + i, { kind: 'zero-page', huge: order === 9 });
   return gfn;
 }
 
@@ -93,7 +93,8 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   }
   const pte = findSlot(world, g, p, vpn, 1);
   if (isRefusal(pte)) return pte;
-  if (pte && pte.level === 1 && guestPresent(pte.entry) && isZeroGfn(g, pte.entry.pfn)) {
+  // A huge zero PMD was split above; a present leaf here of any other size maps no zero page.
+  if (pte && guestPresent(pte.entry) && isZeroGfn(g, pte.entry.pfn)) {
     if (access !== 'write') return null;
     // do_wp_page on the zero page -> wp_page_copy: a fresh zeroed page for this address.
     const gfn = guestAlloc(world, g, 0, 'MOVABLE');
@@ -125,9 +126,10 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   for (let v = base; v < base + FRAMES_PER_2M; v++) if (pagedOut(world, g, p.pid, v) !== undefined) return null;
   const hz = hugeZeroPage(world, g);
   if (isRefusal(hz)) return null; // no 2 MiB block: the core's path decides
+  // The PMD is still none: nothing since the check above maps memory in this range (the huge
+  // zero page's allocation may reclaim or compact, but nothing here is mapped to move).
   const slot = slotFor(world, g, p, vpn, 2);
   if (isRefusal(slot)) return slot;
-  if (slot.level !== 2 || guestPresent(slot.entry)) return null;
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, guestEntry(hz, { writable: false, user: true, nx: !vma.prot.exec }, PTE_PS));
   world.transition('thp', 'unmapped', 'huge-zero');
   return true;
