@@ -13,6 +13,7 @@ import type { Operation } from '../../fuzz/contract';
 import { nestedWalk } from '../mmu/walk';
 import { peekGuestPhysical } from '../mmu/peek';
 import { gigaRegionGfn, memctlOf } from './memctl';
+import { operationNamed } from '../registry';
 
 const VPN = FRAMES_PER_1G; // va 1 GiB: a 1 GiB-aligned address
 const o = (kind: string, args: Operation['args']): Operation => ({ kind, args });
@@ -113,4 +114,15 @@ test('memctl-discard-main-ramblock: DONTNEED leaves the 1 GiB region backed, mem
   for (const op of ops) r.apply(op);
   expect(r.outcomes).toEqual([true, true, true, true, true]);
   expect(r.violation).toMatchObject({ property: 'memctl-zeroed-once', kind: 'never-zeroed', step: 4 });
+});
+
+test("THP's split and khugepaged leave the 1 GiB leaf alone: it is no 2 MiB huge page", () => {
+  const r = runner(true);
+  const g = r.world.guests[0]!;
+  expect(apply(r, o('guest.spawn', { guest: 0 }))).toBe(true);
+  expect(apply(r, o('memctl.mmap', { guest: 0, pid: 1, vpn: VPN, write: true }))).toBe(true);
+  expect(apply(r, o('guest.write', { guest: 0, pid: 1, vpn: VPN + 3 }))).toBe(true);
+  expect(operationNamed('thp.split')!.apply(r.world, { guest: 0, pid: 1, vpn: VPN + 3 })).toMatchObject({ ok: false, error: 'no-such-mapping' });
+  expect(operationNamed('thp.khugepaged.scan')!.apply(r.world, { guest: 0, pid: 1, vpn: VPN + 3 })).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining('no VM_HUGEPAGE VMA') });
+  expect(nestedWalk(r.world, g, g.processes.get(1)!.cr3, VPN + 3, 'read', false)).toMatchObject({ kind: 'ok', guestLeafLevel: 3, gfn: gigaRegionGfn(g) + 3 });
 });

@@ -91,6 +91,8 @@ test('the zero pages are owned as zero pages, huge or not; their PTEs and the co
   const z4 = thpState(r.world).zero4k.get(0)!;
   expect(g.owners.get(z2)).toEqual({ kind: 'zero-page', huge: true });
   expect(g.owners.get(z2 + 511)).toEqual({ kind: 'zero-page', huge: true });
+  // The split left the huge zero page one 2 MiB block: only a THP's folio is split.
+  expect(g.buddy.allocatedBlock(z2 + 5)?.order).toBe(9);
   expect(g.owners.get(z4)).toEqual({ kind: 'zero-page', huge: false });
   expect(isZeroGfn(g, z4)).toBe(true);
   expect(isZeroGfn(g, z2 + 511)).toBe(true);
