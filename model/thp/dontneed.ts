@@ -10,7 +10,7 @@ import type { Guest } from '../guest/guest';
 import { flushRange, freeUserFrames, tablesResident } from '../guest/kernel';
 import { findSlot, writeEntry } from '../guest/page-tables';
 import type { Process } from '../guest/process';
-import { framesAtLevel, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
+import { framesAtLevel, guestIsLeaf, guestPresent } from '../paging/entries';
 import { isRefusal, ok, refuse, type OpResult } from '../result';
 import type { World } from '../world';
 import { hex } from '../../properties/violation';
@@ -62,11 +62,12 @@ export function madviseDontneed(world: World, g: Guest, p: Process, start: numbe
         if (!s.ok) return s;
         continue; // look at the same page again, now under a PTE
       }
-      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
-      if (g.owners.get(slot.entry.pfn)?.kind === 'anon') freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
-    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
-      writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
+      // Freed after the flush; freeUserFrames frees anonymous pages only (zero pages stay).
+      freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
     }
+    // The slot is cleared: a leaf, or a migration entry (the page goes mid-migration, and the
+    // migration finds nothing to map back); a none slot stays none.
+    writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
     // Past this slot; with a stride the test at the top of the loop skips the pages left alone.
     vpn = base + span;
   }

@@ -4,7 +4,10 @@
  * pte_none (SCAN_EXCEED_SWAP_PTE: the model does not swap in); a range of 512 empty PTEs is more
  * than max_ptes_none (511); a collapse without a scan refuses, and an aborted one is counted.
  * MADV_DONTNEED zaps a huge page it wholly covers without splitting it (zap_huge_pmd) and
- * splits one it covers in part; it refuses only more than DONTNEED_PAGES_MAX pages.
+ * splits one it covers in part; it refuses more than DONTNEED_PAGES_MAX pages, and a range not
+ * wholly mapped or file-backed, before anything goes. A stride counts from the range's first
+ * page and stops at its end; a 2 MiB stretch with no PTE table is walked past; zero pages are
+ * unmapped, never freed; a migration entry goes too, and the migration maps nothing back.
  */
 import { Runner } from '../../fuzz/run';
 import { FRAMES_PER_2M } from '../constants';
@@ -14,14 +17,16 @@ import { pagedOut } from '../guest/leaf';
 import { DONTNEED_PAGES_MAX, madviseDontneed } from './dontneed';
 import { khugepagedCollapse } from './khugepaged';
 import { thpState } from './state';
+import { findSlot } from '../guest/page-tables';
+import { isMigrationEntry } from '../paging/entries';
 
 const BASE = 4 * FRAMES_PER_2M;
 
 /** One process in a THP guest, each step's outcome recorded as 'ok' or 'code: detail'. */
-function recording(): { r: Runner; out: string[] } {
+function recording(zeroPage = false): { r: Runner; out: string[] } {
   const out: string[] = [];
   const guest = { frames: 2 ** 13, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: true };
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options: { 'thp.use-zero-page': false } }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options: { 'thp.use-zero-page': zeroPage } }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   return { r, out };
 }
@@ -116,7 +121,7 @@ describe('MADV_DONTNEED over huge pages', () => {
   const splits = (r: Runner) => r.world.transitions.get('thp')?.get('mapped-2m->split') ?? 0;
 
   test('exactly covered huge pages are zapped whole, not split; one covered in part is split', () => {
-    for (const [start, pages, split] of [[BASE, 2 * FRAMES_PER_2M, 0], [BASE, FRAMES_PER_2M, 0], [BASE + FRAMES_PER_2M, FRAMES_PER_2M, 0], [BASE + 1, FRAMES_PER_2M - 1, 1], [BASE, FRAMES_PER_2M + 1, 1]] as const) {
+    for (const [start, pages, split] of [[BASE, 2 * FRAMES_PER_2M, 0], [BASE, FRAMES_PER_2M, 0], [BASE + FRAMES_PER_2M, FRAMES_PER_2M, 0], [BASE + 1, FRAMES_PER_2M - 1, 1], [BASE, FRAMES_PER_2M + 1, 1], [BASE + 1, 2 * FRAMES_PER_2M - 1, 1]] as const) {
       const { r, out } = twoHuge();
       const g = r.world.guests[0]!;
       const free = g.buddy.freePages();
@@ -124,6 +129,8 @@ describe('MADV_DONTNEED over huge pages', () => {
       expect(splits(r)).toBe(split);
       expect(peekLeaf(r.world, g, g.processes.get(1)!, start)).toBeNull();
       expect(peekLeaf(r.world, g, g.processes.get(1)!, start + pages - 1)).toBeNull();
+      // The page before the range, in a huge page the range covers in part, stays.
+      if (start % FRAMES_PER_2M !== 0) expect(peekLeaf(r.world, g, g.processes.get(1)!, start - 1)?.level).toBe(1);
       expect(g.buddy.freePages()).toBeGreaterThan(free);
       expect(r.violation).toBeNull();
     }
@@ -145,12 +152,83 @@ describe('MADV_DONTNEED over huge pages', () => {
   test('with a stride of 2 the swap entries of the pages skipped stay; those of the pages discarded go', () => {
     const { r, out } = recording();
     const g = r.world.guests[0]!;
-    expect(last(r, out, 'guest.mmap', mmap(4, false))).toBe('ok');
-    for (let off = 0; off < 4; off++) expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + off })).toBe('ok');
-    for (const off of [1, 2]) expect(last(r, out, 'swap.out', { pid: 1, vpn: BASE + off })).toBe('ok');
+    expect(last(r, out, 'guest.mmap', mmap(5, false))).toBe('ok');
+    for (let off = 0; off < 5; off++) expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + off })).toBe('ok');
+    for (const off of [1, 2, 4]) expect(last(r, out, 'swap.out', { pid: 1, vpn: BASE + off })).toBe('ok');
     expect(madviseDontneed(r.world, g, g.processes.get(1)!, BASE, 4, 2)).toEqual({ ok: true });
     expect(pagedOut(r.world, g, 1, BASE + 1)).toBeDefined();
     expect(pagedOut(r.world, g, 1, BASE + 2)).toBeUndefined();
+    // BASE + 4 is the next stride step but past the range: its swap entry stays.
+    expect(pagedOut(r.world, g, 1, BASE + 4)).toBeDefined();
+  });
+
+  test('a stride counts from the range\'s first page: with a stride of 3 from BASE + 2, BASE + 2 and BASE + 5 go', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    expect(last(r, out, 'guest.mmap', mmap(8, false))).toBe('ok');
+    for (let off = 0; off < 8; off++) expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + off })).toBe('ok');
+    expect(madviseDontneed(r.world, g, p, BASE + 2, 6, 3)).toEqual({ ok: true });
+    expect([0, 1, 2, 3, 4, 5, 6, 7].filter((off) => peekLeaf(r.world, g, p, BASE + off) === null)).toEqual([2, 5]);
+  });
+
+  test('a range whose first 2 MiB has no page table yet is walked past it to the pages after', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    expect(last(r, out, 'guest.mmap', mmap(2 * FRAMES_PER_2M, false))).toBe('ok');
+    expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + FRAMES_PER_2M + 88 })).toBe('ok');
+    const gfn = peekLeaf(r.world, g, g.processes.get(1)!, BASE + FRAMES_PER_2M + 88)!.gfn;
+    expect(last(r, out, 'thp.dontneed', { pid: 1, vpn: BASE, pages: 2 * FRAMES_PER_2M })).toBe('ok');
+    expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + FRAMES_PER_2M + 88)).toBeNull();
+    expect(g.owners.has(gfn)).toBe(false);
+    expect(r.violation).toBeNull();
+  });
+
+  test('a range not wholly mapped, or file-backed, is refused before anything goes', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    expect(last(r, out, 'guest.mmap', mmap(4, false))).toBe('ok');
+    expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE })).toBe('ok');
+    expect(last(r, out, 'thp.dontneed', { pid: 1, vpn: BASE, pages: 5 })).toBe(`no-such-mapping: madvise: va ${va(BASE + 4)} is not mapped`);
+    expect(last(r, out, 'file.mmap', { pid: 1, vpn: BASE + 4, file: 0, pgoff: 0, pages: 4, write: true })).toBe('ok');
+    expect(last(r, out, 'thp.dontneed', { pid: 1, vpn: BASE, pages: 5 })).toBe(`invalid: madvise: va ${va(BASE + 4)} is file-backed; the model's MADV_DONTNEED covers anonymous memory`);
+    expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE)?.level).toBe(1);
+    expect(r.violation).toBeNull();
+  });
+
+  test('zero pages in the range are unmapped, never freed: the huge zero PMD and 4 KiB zero PTEs', () => {
+    const { r, out } = recording(true);
+    const g = r.world.guests[0]!;
+    expect(last(r, out, 'guest.mmap', mmap(2 * FRAMES_PER_2M, true))).toBe('ok');
+    expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE })).toBe('ok');
+    expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE + FRAMES_PER_2M })).toBe('ok');
+    expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + FRAMES_PER_2M + 1 })).toBe('ok');
+    const { zero2m, zero4k } = thpState(r.world);
+    expect(last(r, out, 'thp.dontneed', { pid: 1, vpn: BASE, pages: 2 * FRAMES_PER_2M })).toBe('ok');
+    for (const z of [zero2m.get(0)!, zero4k.get(0)!]) {
+      expect(g.owners.get(z)?.kind).toBe('zero-page');
+      expect(g.buddy.allocatedBlock(z)).toBeDefined();
+    }
+    expect(r.violation).toBeNull();
+  });
+
+  test('a page under migration (its PTE a migration entry) is discarded too: the migration maps nothing back', () => {
+    const { r, out } = recording();
+    const g = r.world.guests[0]!;
+    const p = g.processes.get(1)!;
+    expect(last(r, out, 'guest.mmap', mmap(4, false))).toBe('ok');
+    expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + 1 })).toBe('ok');
+    const src = peekLeaf(r.world, g, p, BASE + 1)!.gfn;
+    expect(last(r, out, 'compaction.migrate.begin', { side: 'guest', gfn: src })).toBe('ok');
+    expect(last(r, out, 'compaction.migrate.step', { id: 1 })).toBe('ok');
+    const pte = findSlot(r.world, g, p, BASE + 1, 1);
+    expect(pte && !('ok' in pte) && isMigrationEntry(pte.entry)).toBe(true);
+    expect(last(r, out, 'thp.dontneed', { pid: 1, vpn: BASE, pages: 4 })).toBe('ok');
+    const after = findSlot(r.world, g, p, BASE + 1, 1);
+    expect(after && !('ok' in after) ? after.entry : undefined).toBeUndefined();
+    for (let i = 0; i < 4; i++) r.apply({ kind: 'compaction.migrate.step', args: { id: 1 } });
+    expect(peekLeaf(r.world, g, p, BASE + 1)).toBeNull();
+    expect(r.violation).toBeNull();
   });
 
   test(`at most ${DONTNEED_PAGES_MAX} pages in one call`, () => {
