@@ -8,7 +8,7 @@
  * PTE table are freed.
  */
 import { SMALL_GUEST, stepper, exhaustHost } from '../../fuzz/testing/scenario';
-import { FRAMES_PER_2M } from '../constants';
+import { FRAMES_PER_2M, PTE_USER } from '../constants';
 import { peekLeaf } from '../mmu/peek';
 import { findSlot } from '../guest/page-tables';
 
@@ -64,7 +64,9 @@ test('a scan from any page of the range takes the whole 2 MiB range; the collaps
   const pte = findSlot(r.world, g, p, BASE, 1);
   if (!pte || 'error' in pte) throw new Error('no PTE slot');
   expect(apply('thp.khugepaged.collapse', { guest: 0 }).ok).toBe(true);
-  expect(peekLeaf(r.world, g, p, BASE + 300)).toMatchObject({ level: 2 });
+  const leaf = peekLeaf(r.world, g, p, BASE + 300)!;
+  expect(leaf).toMatchObject({ level: 2, writable: true, nx: true });
+  expect(leaf.entry.flags & PTE_USER).toBe(PTE_USER);
   for (const l of before) {
     expect(g.owners.has(l.gfn)).toBe(false);
     expect(g.buddy.allocatedBlock(l.gfn)).toBeUndefined();
