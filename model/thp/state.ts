@@ -52,7 +52,6 @@ interface ChangeCommon {
   readonly post: readonly PageImage[];
 }
 
-
 /** A guest split or collapse (of process pid's range), or a host split or collapse (of a guest-memory unit). */
 export type ThpChange =
   | (ChangeCommon & { readonly kind: 'split'; readonly pid: number })
@@ -64,8 +63,6 @@ export type ThpChange =
       /** The gfns of the unit a collapse must not populate (unplugged, ballooned), seen at the collapse. */
       readonly barriers: readonly string[];
     });
-
-export type ThpChangeKind = ThpChange['kind'];
 
 /** A change as its mechanism records it (recordChange numbers it). */
 export type NewThpChange = ThpChange extends infer C ? (C extends ThpChange ? Omit<C, 'id'> : never) : never;
