@@ -23,13 +23,14 @@ import { isZeroGfn } from './zero-page';
 
 const BASE = 4 * FRAMES_PER_2M;
 
-function recording(exec = false): { r: Runner; out: string[] } {
+function recording(exec = false) {
   const out: string[] = [];
   const guest = { frames: 2 ** 13, guestLevels: 4 as const, eptLevels: 4 as const, hugePages: true };
   const r = new Runner({ hostFrames: 2 ** 14, guests: [guest], faults: [], options: { 'thp.use-zero-page': true } }, { check: 'incremental', onStep: (_s, _op, res) => out.push(res.ok ? 'ok' : `${res.error}: ${res.detail}`) });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: BASE, pages: FRAMES_PER_2M, write: true, exec, huge: true } });
-  return { r, out };
+  const g = r.world.guests[0]!;
+  return { r, out, g, p: g.processes.get(1)! };
 }
 
 function last(r: Runner, out: string[], kind: string, args: Record<string, number | boolean>): string {
@@ -39,10 +40,9 @@ function last(r: Runner, out: string[], kind: string, args: Record<string, numbe
 
 test('the huge zero PMD is read-only, no-execute in a VMA without PROT_EXEC and executable in one with it', () => {
   for (const exec of [false, true]) {
-    const { r, out } = recording(exec);
-    const g = r.world.guests[0]!;
+    const { r, out, g, p } = recording(exec);
     expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE + 3 })).toBe('ok');
-    const l = peekLeaf(r.world, g, g.processes.get(1)!, BASE + 3)!;
+    const l = peekLeaf(r.world, g, p, BASE + 3)!;
     expect({ level: l.level, gfn: l.gfn, writable: l.writable, nx: l.nx }).toEqual({ level: 2, gfn: thpState(r.world).zero2m.get(0)! + 3, writable: false, nx: !exec });
     expect(r.world.transitions.get('thp')?.get('unmapped->huge-zero')).toBe(1);
     expect(r.violation).toBeNull();
@@ -50,9 +50,7 @@ test('the huge zero PMD is read-only, no-execute in a VMA without PROT_EXEC and 
 });
 
 test('a write to the 4 KiB zero page clears one new page for that address only, counted as zero-4k -> copied', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
-  const p = g.processes.get(1)!;
+  const { r, out, g, p } = recording();
   expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE })).toBe('ok');
   expect(last(r, out, 'thp.split', { pid: 1, vpn: BASE })).toBe('ok');
   const z4 = thpState(r.world).zero4k.get(0)!;
@@ -69,21 +67,18 @@ test('a write to the 4 KiB zero page clears one new page for that address only, 
 });
 
 test('a read in a range holding a page kept outside the page tables gets no huge zero page', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
+  const { r, out, g, p } = recording();
   // The model's swap never pages out a VM_HUGEPAGE page (swapOut refuses huge VMAs); a
   // mechanism that did would answer through pagedOutHooks, as guest swap does for its entries.
   g.pagedOutHooks.push((_w, _g, pid, vpn) => (pid === 1 && vpn === BASE + 200 ? ZERO : undefined));
   expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE + 3 })).toBe('ok');
   expect(thpState(r.world).zero2m.has(0)).toBe(false);
-  expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 3)).not.toBeNull();
+  expect(peekLeaf(r.world, g, p, BASE + 3)).not.toBeNull();
   expect(r.world.transitions.get('thp')?.get('unmapped->huge-zero')).toBeUndefined();
 });
 
 test('the zero pages are owned as zero pages, huge or not; their PTEs and the copy are user-accessible', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
-  const p = g.processes.get(1)!;
+  const { r, out, g, p } = recording();
   expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE })).toBe('ok');
   const z2 = thpState(r.world).zero2m.get(0)!;
   expect(peekLeaf(r.world, g, p, BASE)!.entry.flags & PTE_USER).toBe(PTE_USER);
@@ -103,19 +98,16 @@ test('the zero pages are owned as zero pages, huge or not; their PTEs and the co
 
 test('the range checked for pages kept outside the tables is the 2 MiB range of the faulting page, and only it', () => {
   for (const [kept, blocked] of [[BASE + 1, true], [BASE + FRAMES_PER_2M - 1, true], [BASE + FRAMES_PER_2M, false], [BASE - 1, false]] as const) {
-    const { r, out } = recording();
-    const g = r.world.guests[0]!;
+    const { r, out, g, p } = recording();
     g.pagedOutHooks.push((_w, _g, pid, vpn) => (pid === 1 && vpn === kept ? ZERO : undefined));
     expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE + 7 })).toBe('ok');
     expect(thpState(r.world).zero2m.has(0)).toBe(!blocked);
-    if (!blocked) expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE + 7)!.gfn).toBe(thpState(r.world).zero2m.get(0)! + 7);
+    if (!blocked) expect(peekLeaf(r.world, g, p, BASE + 7)!.gfn).toBe(thpState(r.world).zero2m.get(0)! + 7);
   }
 });
 
 test('a write to an empty huge range takes a THP though zero pages exist; a read under a PTE table maps no huge zero page', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
-  const p = g.processes.get(1)!;
+  const { r, out, g, p } = recording();
   expect(last(r, out, 'guest.mmap', { pid: 1, vpn: BASE + FRAMES_PER_2M, pages: FRAMES_PER_2M, write: true, exec: false, huge: true })).toBe('ok');
   expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + 2 })).toBe('ok');
   const thp = peekLeaf(r.world, g, p, BASE + 2)!;
@@ -141,9 +133,7 @@ test('a write to an empty huge range takes a THP though zero pages exist; a read
 });
 
 test('with zero pages in the guest, a write fault on a present page that is not a zero page is the core\'s: a shared file page made writable again is written in place', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
-  const p = g.processes.get(1)!;
+  const { r, out, g, p } = recording();
   const at = { pid: 1, vpn: 1 << 20 };
   expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE })).toBe('ok');
   expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + 1 })).toBe('ok');
@@ -158,14 +148,13 @@ test('with zero pages in the guest, a write fault on a present page that is not 
 });
 
 test('a collapse of a range holding 4 KiB zero pages unmaps them and keeps them: the zero page is never freed', () => {
-  const { r, out } = recording();
-  const g = r.world.guests[0]!;
+  const { r, out, g, p } = recording();
   expect(last(r, out, 'guest.read', { pid: 1, vpn: BASE })).toBe('ok');
   expect(last(r, out, 'guest.write', { pid: 1, vpn: BASE + 1 })).toBe('ok');
   const z4 = thpState(r.world).zero4k.get(0)!;
   expect(last(r, out, 'thp.khugepaged.scan', { pid: 1, vpn: BASE })).toBe('ok');
   expect(last(r, out, 'thp.khugepaged.collapse', {})).toBe('ok');
-  expect(peekLeaf(r.world, g, g.processes.get(1)!, BASE)!.level).toBe(2);
+  expect(peekLeaf(r.world, g, p, BASE)!.level).toBe(2);
   expect(g.owners.get(z4)).toEqual({ kind: 'zero-page', huge: false });
   expect(g.buddy.allocatedBlock(z4)).toBeDefined();
   expect(r.violation).toBeNull();
