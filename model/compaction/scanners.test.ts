@@ -1,0 +1,152 @@
+/**
+ * compact_zone's two scanners and its ghost, on a fragmented guest zone (mm/compaction.c):
+ * - the free scanner starts at the zone's last pageblock and walks down, taking the free pages
+ *   of suitable target pageblocks (suitable_migration_target) in batches of COMPACT_CLUSTER_MAX,
+ *   each free block from its last page down; the migrate scanner walks up from the first
+ *   pageblock; the run ends where they meet, so no page moves into a pageblock at or below its
+ *   own; every target it isolated and did not use goes back to the free lists;
+ * - the ghost taken before the run counts, per pageblock, the free pages, the movable pages
+ *   (exactly those the migrate scanner's own test, guestMovable, accepts) and the rest.
+ */
+import { Runner } from '../../fuzz/run';
+import { PAGEBLOCK_FRAMES } from '../constants';
+import { COMPACT_CLUSTER_MAX } from './compact';
+import { guestMovable, hostMovable } from './migrate';
+import { compactionState } from './state';
+import { blockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
+
+const FRAG_VPN = 2 ** 24;
+const pbOf = (pfn: number) => pfn - (pfn % PAGEBLOCK_FRAMES);
+
+/** A guest zone left with one-page holes in every pageblock (compaction.fragment until no pageblock is whole). */
+function fragmented(): Runner {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  const g = r.world.guests[0]!;
+  for (let i = 0; i < 8 && blockAvailable(g.buddy, 9); i++)
+    r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN + i * 4096, pages: Math.min(1024, g.buddy.freePages()) } });
+  expect(blockAvailable(g.buddy, 9)).toBe(false);
+  return r;
+}
+
+/**
+ * Runs a proactive order-9 compaction of the zone (side) and checks the scanners: the first
+ * batch of targets is the first 32 pages of the free scanner's order (suitable pageblocks from
+ * the top, each one's free blocks in pfn order, each block from its last page down), used
+ * last-isolated first; sources go up, and every
+ * target lies above every source's pageblock; moves are one for one and unused targets go back.
+ */
+function checkScanners(r: Runner, side: 'guest' | 'host', minMoves: number): void {
+  const b = side === 'guest' ? r.world.guests[0]!.buddy : r.world.hostBuddy;
+  const scanOrder: number[] = [];
+  for (const pb of [...pageblocks(b)].reverse()) {
+    if (!suitableMigrationTarget(b, pb)) continue;
+    for (const blk of pageblockBlocks(b, pb)) if (blk.free) for (let p = blk.pfn + (1 << blk.order) - 1; p >= blk.pfn; p--) scanOrder.push(p);
+  }
+  const free = b.freePages();
+  const last = Math.max(0, ...compactionState(r.world).finished.keys());
+  r.apply({ kind: 'compaction.run', args: { side, guest: 0, order: 9, proactive: true } });
+  const run = [...compactionState(r.world).runs.values()].pop()!;
+  const moves = [...compactionState(r.world).finished.values()].filter((m) => m.id > last && m.reason === 'compaction');
+  expect(run).toMatchObject({ side, failures: 0 });
+  expect(moves.length).toBe(run.migrated);
+  expect(moves.length).toBeGreaterThan(minMoves);
+  const batch = scanOrder.slice(0, COMPACT_CLUSTER_MAX);
+  expect(moves.slice(0, COMPACT_CLUSTER_MAX).map((m) => m.dst)).toEqual([...batch].reverse().slice(0, moves.length));
+  const srcBlocks = moves.map((m) => pbOf(m.src));
+  expect(srcBlocks).toEqual([...srcBlocks].sort((x, y) => x - y));
+  expect(Math.max(...srcBlocks)).toBeLessThan(Math.min(...moves.map((m) => pbOf(m.dst))));
+  expect(b.freePages()).toBe(free);
+  expect(r.violation).toBeNull();
+}
+
+test('the free scanner takes targets from the top down in a batch of 32, the migrate scanner sources from the bottom up, and they never cross', () => {
+  checkScanners(fragmented(), 'guest', COMPACT_CLUSTER_MAX);
+});
+
+test('the ghost counts per pageblock the free pages, the pages guestMovable accepts as movable, and the offsets of the rest', () => {
+  const r = fragmented();
+  const g = r.world.guests[0]!;
+  const b = g.buddy;
+  const expected = pageblocks(b).map((pb) => {
+    let free = 0;
+    let movable = 0;
+    const other: number[] = [];
+    for (const blk of pageblockBlocks(b, pb)) {
+      for (let i = 0; i < Math.min(1 << blk.order, PAGEBLOCK_FRAMES); i++) {
+        const pfn = Math.max(blk.pfn, pb) + i;
+        if (blk.free) free++;
+        else if (blk.order === 0 && typeof guestMovable(r.world, g, pfn) !== 'string') movable++;
+        else other.push(pfn - pb);
+      }
+    }
+    const mt = b.migratetypeOf(pb);
+    return { pfn: pb, free, movable, other, isolated: mt === 'ISOLATE', usable: mt === 'UNMOVABLE' || mt === 'MOVABLE' || mt === 'RECLAIMABLE', target: suitableMigrationTarget(b, pb) };
+  });
+  for (const has of [(x: (typeof expected)[number]) => x.movable > 0, (x: (typeof expected)[number]) => x.other.length > 0, (x: (typeof expected)[number]) => x.free > 0]) expect(expected.some(has)).toBe(true);
+  r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  const ghost = [...compactionState(r.world).runs.values()].pop()!.ghost!;
+  expect(ghost.pageblocks).toEqual(expected);
+});
+
+describe('the host zone', () => {
+  /** A guest with 64 pages written (4 KiB backed), a reclaim in flight on one and a host migration on another. */
+  function busyHost() {
+    const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
+    r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+    r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 1024, pages: 64, write: true, exec: false, huge: false } });
+    for (let i = 0; i < 64; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 1024 + i } });
+    const g = r.world.guests[0]!;
+    const gfns = [...g.backing.keys()].filter((gfn) => g.owners.get(gfn)?.kind === 'anon').sort((a, b) => a - b);
+    const reclaimed = gfns[20]!;
+    const migrating = gfns[40]!;
+    r.apply({ kind: 'host.reclaim.begin', args: { guest: 0, gfn: reclaimed } });
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn: migrating } });
+    expect(r.outcomes.slice(-2)).toEqual([true, true]);
+    return { r, g, gfns, reclaimed, migrating };
+  }
+
+  test('hostMovable: a frame under reclaim or locked by a migration is not movable, its neighbours are; nor is a frame the ledger gives to another gfn', () => {
+    const { r, g, reclaimed, migrating } = busyHost();
+    expect(hostMovable(r.world, g, reclaimed)).toBe('under reclaim');
+    expect(hostMovable(r.world, g, migrating)).toBe('locked by a migration in flight');
+    // The reclaim covers [gfn, gfn + 1): the gfns just outside it are movable.
+    for (const gfn of [reclaimed - 1, reclaimed + 1]) {
+      expect(g.backing.has(gfn)).toBe(true);
+      expect(hostMovable(r.world, g, gfn)).toBeNull();
+    }
+    const hfn = g.backing.get(reclaimed + 1)!;
+    for (const owner of [{ kind: 'guest-memory' as const, guest: 1, gfn: reclaimed + 1 }, { kind: 'guest-memory' as const, guest: 0, gfn: reclaimed + 2 }]) {
+      r.world.frames.setOwner(hfn, owner, r.world.frames.record(hfn)!.alloc);
+      expect(hostMovable(r.world, g, reclaimed + 1)).toBe('owner is guest-memory');
+    }
+  });
+
+  test('the scanners on the host zone: the frames under reclaim or locked are passed over, the rest move as on a guest zone', () => {
+    checkScanners(busyHost().r, 'host', 0);
+  });
+
+  test('the ghost of a host run counts as movable exactly the frames hostMovable accepts', () => {
+    const { r } = busyHost();
+    const b = r.world.hostBuddy;
+    const expected = pageblocks(b).map((pb) => {
+      let free = 0;
+      let movable = 0;
+      const other: number[] = [];
+      for (const blk of pageblockBlocks(b, pb)) {
+        for (let i = 0; i < Math.min(1 << blk.order, PAGEBLOCK_FRAMES); i++) {
+          const pfn = Math.max(blk.pfn, pb) + i;
+          const o = r.world.frames.owner(pfn);
+          if (blk.free) free++;
+          else if (blk.order === 0 && o?.kind === 'guest-memory' && hostMovable(r.world, r.world.guests[o.guest]!, o.gfn) === null) movable++;
+          else other.push(pfn - pb);
+        }
+      }
+      return { pfn: pb, free, movable, other };
+    });
+    r.apply({ kind: 'compaction.run', args: { side: 'host', order: 9, proactive: true } });
+    const ghost = [...compactionState(r.world).runs.values()].pop()!.ghost!;
+    expect(ghost.pageblocks.map(({ pfn, free, movable, other }) => ({ pfn, free, movable, other }))).toEqual(expected);
+    expect(expected.reduce((n, x) => n + x.movable, 0)).toBeGreaterThan(0);
+  });
+});
