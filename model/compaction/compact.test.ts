@@ -8,9 +8,12 @@
  */
 import { Runner } from '../../fuzz/run';
 import type { ModelConfig } from '../config';
-import { PAGEBLOCK_FRAMES } from '../constants';
+import { PAGEBLOCK_FRAMES, PTE_USER } from '../constants';
+import { peekLeaf } from '../mmu/peek';
 import { feasibleBlock } from '../../properties/compaction/finds-block';
 import { compactionState, type PageblockGhost } from './state';
+import { directCompaction } from './compact';
+import { operationNamed } from '../registry';
 import { blockAvailable, pageblockBlocks } from './zone';
 
 const FRAG_VPN = 2 ** 24;
@@ -151,4 +154,43 @@ describe('the feasibility condition of compaction-finds-block', () => {
     const iso = { ...z, pageblocks: [{ ...z.pageblocks[0]!, isolated: true }, ...z.pageblocks.slice(1)] };
     expect(feasibleBlock(iso, 10)).toBeNull();
   });
+});
+
+test('directCompaction: nothing for order 0 (no run at all); in a fragmented zone the pages of the block it freed; the run operation answers 1 for a success, 0 otherwise', () => {
+  const r = fragmented([]);
+  const g = r.world.guests[0]!;
+  const s = compactionState(r.world);
+  const next = s.nextId;
+  expect(directCompaction(r.world, g, 0)).toBe(0);
+  expect(s.nextId).toBe(next);
+  expect(directCompaction(r.world, g, 9)).toBe(512);
+  const run = operationNamed('compaction.run')!;
+  // A block of order 9 is free now: a direct run is not needed (0), a proactive one succeeds (1).
+  expect(run.apply(r.world, { side: 'guest', guest: 0, order: 9, proactive: false })).toEqual({ ok: true, value: 0 });
+  expect(run.apply(r.world, { side: 'guest', guest: 0, order: 9, proactive: true })).toEqual({ ok: true, value: 1 });
+});
+
+test('compaction.fragment touches every page of its range across a PTE table boundary, zeroing each into a user, no-execute PTE, then gives every other page back; a range already mapped is refused', () => {
+  const r = new Runner(config([]), { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const start = FRAG_VPN + 500;
+  const zeroings = g.zeroings;
+  const tables = g.tables.size;
+  const fragment = operationNamed('compaction.fragment')!;
+  expect(fragment.apply(r.world, { guest: 0, pid: 1, vpn: start, pages: 30 })).toEqual({ ok: true, value: 30 });
+  // One zeroing per page, and one per page-table page the range needed.
+  expect(g.zeroings - zeroings).toBe(30 + g.tables.size - tables);
+  expect(g.tables.size - tables).toBeGreaterThanOrEqual(2);
+  for (let off = 0; off < 30; off++) {
+    const leaf = peekLeaf(r.world, g, p, start + off);
+    if (off % 2 === 1) expect(leaf).toBeNull();
+    else {
+      expect(leaf).toMatchObject({ level: 1, writable: true, nx: true });
+      expect(leaf!.entry.flags & PTE_USER).toBe(PTE_USER);
+    }
+  }
+  expect(fragment.apply(r.world, { guest: 0, pid: 1, vpn: start, pages: 4 })).toMatchObject({ ok: false });
+  expect(operationNamed('compaction.migrate.begin')!.apply(r.world, { side: 'guest', guest: 0, gfn: g.config.frames })).toMatchObject({ ok: false, error: 'out-of-range' });
 });

@@ -74,6 +74,16 @@ test('host side: an unbacked gfn, a gfn under reclaim and a frame already being 
   expect(s.r.violation).toBeNull();
 });
 
+test('guest side: a page of a THP (an order-9 allocation) is not migrated one page at a time', () => {
+  const s = setup(true);
+  expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: 4096, pages: 512, write: true, exec: false, huge: true }).ok).toBe(true);
+  expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 4096 + 3 }).ok).toBe(true);
+  const g = s.world.guests[0]!;
+  expect(peekLeaf(s.world, g, g.processes.get(1)!, 4096 + 3)!.level).toBe(2);
+  // Its head (the allocation's first page) and a page inside it.
+  for (const off of [0, 3]) expect(refusal(s, 'guest', gfnOf(s, 4096 + off))).toMatch(/not movable: not an order-0 allocation$/);
+});
+
 test('host side with 2 MiB host backing: a frame of a 2 MiB backing unit is not migrated one page at a time', () => {
   const s = setup(true);
   const g = s.world.guests[0]!;

@@ -148,7 +148,7 @@ export function beginGuestMigration(world: World, g: Guest, gfn: number, reason:
   guestLockedSet(s, g.id).add(gfn);
   return record(world, {
     id: s.nextId++, side: 'guest', guest: g.id, gfn, pid: mv.pid, vpn: mv.vpn, src: gfn, dst: target, reason,
-    stage: 'locked', flushPending: false, srcGuestOwner: g.owners.get(gfn), srcHuge: false,
+    stage: 'locked', flushPending: false, srcGuestOwner: g.owners.get(gfn),
   });
 }
 
@@ -169,7 +169,7 @@ export function beginHostMigration(world: World, g: Guest, gfn: number, reason: 
   s.hostLocked.add(src);
   return record(world, {
     id: s.nextId++, side: 'host', guest: g.id, gfn, pid: NO_PROCESS, vpn: -1, src, dst: target, reason,
-    stage: 'locked', flushPending: false, srcHostOwner: world.frames.owner(src), srcHuge: false,
+    stage: 'locked', flushPending: false, srcHostOwner: world.frames.owner(src), srcHuge: g.hugeBacked.has(Math.floor(gfn / FRAMES_PER_2M)),
   });
 }
 

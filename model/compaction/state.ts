@@ -51,7 +51,7 @@ export interface Migration {
   readonly srcGuestOwner?: GuestFrameOwner;
   readonly srcHostOwner?: HostOwner;
   /** Host side: the source was part of a 2 MiB backing unit. */
-  readonly srcHuge: boolean;
+  readonly srcHuge?: boolean;
   /** What reached the source when the copy began. */
   atCopy?: Reach;
   /** At the end: what reached the source, what the source and target held, whether it was still mapped. */
