@@ -7,7 +7,7 @@
 import type { Runner } from '../../fuzz/run';
 import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
-import { abortMigration } from './migrate';
+import { abortMigration, guestMovable } from './migrate';
 import { compactionState } from './state';
 import { reclaimOf } from '../reclaim/state';
 import { POISON_OPTION, poisonCorruptions } from '../devices/page-poison';
@@ -202,4 +202,21 @@ test("another process's table being moved does not hold this process up: its mun
   expect(apply('guest.munmap', { guest: 0, pid: 2, vpn: B, pages: 1 })).toEqual({ ok: true });
   expect(g.processes.get(2)!.vmaAt(B)).toBeUndefined();
   expect(r.violation).toBeNull();
+});
+
+test('a guest compaction run meets the two pages whose table is being moved: it cannot examine them, counts each as a failed migration and moves neither', () => {
+  const { r } = runner();
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  const gfns = [B, B + 1].map((v) => peekLeaf(r.world, g, p, v)!.gfn);
+  hostMigratesTable(r);
+  expect(guestMovable(r.world, g, gfns[0]!)).toMatch(/^page tables unreachable: /);
+  r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  const run = [...compactionState(r.world).runs.values()].pop()!;
+  expect(run.failures).toBeGreaterThanOrEqual(2);
+  for (const [i, gfn] of gfns.entries()) expect(g.owners.get(gfn)).toEqual({ kind: 'anon', pid: 1, vpn: B + i });
+  // The same run with the table readable: the two pages count as no failure.
+  const { r: calm } = runner();
+  calm.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  expect(run.failures - [...compactionState(calm.world).runs.values()].pop()!.failures).toBe(2);
 });
