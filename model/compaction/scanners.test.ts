@@ -9,6 +9,7 @@
  *   (exactly those the migrate scanner's own test, guestMovable, accepts) and the rest.
  */
 import { Runner } from '../../fuzz/run';
+import type { BuddyAllocator } from '../buddy/buddy';
 import { PAGEBLOCK_FRAMES } from '../constants';
 import { COMPACT_CLUSTER_MAX } from './compact';
 import { guestMovable, hostMovable } from './migrate';
@@ -27,6 +28,28 @@ function fragmented(): Runner {
     r.apply({ kind: 'compaction.fragment', args: { guest: 0, pid: 1, vpn: FRAG_VPN + i * 4096, pages: Math.min(1024, g.buddy.freePages()) } });
   expect(blockAvailable(g.buddy, 9)).toBe(false);
   return r;
+}
+
+/**
+ * The ghost a run should take of zone b, worked out page by page: per pageblock its free pages,
+ * the allocated order-0 pages `movable` accepts, the offsets of every other page, and its type.
+ */
+function expectedGhost(b: BuddyAllocator, movable: (pfn: number) => boolean) {
+  return pageblocks(b).map((pb) => {
+    let free = 0;
+    let moving = 0;
+    const other: number[] = [];
+    for (const blk of pageblockBlocks(b, pb)) {
+      for (let i = 0; i < Math.min(1 << blk.order, PAGEBLOCK_FRAMES); i++) {
+        const pfn = Math.max(blk.pfn, pb) + i;
+        if (blk.free) free++;
+        else if (blk.order === 0 && movable(pfn)) moving++;
+        else other.push(pfn - pb);
+      }
+    }
+    const mt = b.migratetypeOf(pb);
+    return { pfn: pb, free, movable: moving, other, isolated: mt === 'ISOLATE', usable: mt === 'UNMOVABLE' || mt === 'MOVABLE' || mt === 'RECLAIMABLE', target: suitableMigrationTarget(b, pb) };
+  });
 }
 
 /**
@@ -77,21 +100,7 @@ test('the ghost counts per pageblock the free pages, the pages guestMovable acce
   r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 3, mt: 'UNMOVABLE' } });
   r.apply({ kind: 'guest.isolate', args: { guest: 0, pageblock: 2 } });
   expect(r.outcomes.slice(-2)).toEqual([true, true]);
-  const expected = pageblocks(b).map((pb) => {
-    let free = 0;
-    let movable = 0;
-    const other: number[] = [];
-    for (const blk of pageblockBlocks(b, pb)) {
-      for (let i = 0; i < Math.min(1 << blk.order, PAGEBLOCK_FRAMES); i++) {
-        const pfn = Math.max(blk.pfn, pb) + i;
-        if (blk.free) free++;
-        else if (blk.order === 0 && typeof guestMovable(r.world, g, pfn) !== 'string') movable++;
-        else other.push(pfn - pb);
-      }
-    }
-    const mt = b.migratetypeOf(pb);
-    return { pfn: pb, free, movable, other, isolated: mt === 'ISOLATE', usable: mt === 'UNMOVABLE' || mt === 'MOVABLE' || mt === 'RECLAIMABLE', target: suitableMigrationTarget(b, pb) };
-  });
+  const expected = expectedGhost(b, (pfn) => typeof guestMovable(r.world, g, pfn) !== 'string');
   for (const has of [(x: (typeof expected)[number]) => x.movable > 0, (x: (typeof expected)[number]) => x.other.length > 0, (x: (typeof expected)[number]) => x.free > 0]) expect(expected.some(has)).toBe(true);
   r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
   const ghost = [...compactionState(r.world).runs.values()].pop()!.ghost!;
@@ -138,24 +147,13 @@ describe('the host zone', () => {
   test('the ghost of a host run counts as movable exactly the frames hostMovable accepts', () => {
     const { r } = busyHost();
     const b = r.world.hostBuddy;
-    const expected = pageblocks(b).map((pb) => {
-      let free = 0;
-      let movable = 0;
-      const other: number[] = [];
-      for (const blk of pageblockBlocks(b, pb)) {
-        for (let i = 0; i < Math.min(1 << blk.order, PAGEBLOCK_FRAMES); i++) {
-          const pfn = Math.max(blk.pfn, pb) + i;
-          const o = r.world.frames.owner(pfn);
-          if (blk.free) free++;
-          else if (blk.order === 0 && o?.kind === 'guest-memory' && hostMovable(r.world, r.world.guests[o.guest]!, o.gfn) === null) movable++;
-          else other.push(pfn - pb);
-        }
-      }
-      return { pfn: pb, free, movable, other };
+    const expected = expectedGhost(b, (pfn) => {
+      const o = r.world.frames.owner(pfn);
+      return o?.kind === 'guest-memory' && hostMovable(r.world, r.world.guests[o.guest]!, o.gfn) === null;
     });
     r.apply({ kind: 'compaction.run', args: { side: 'host', order: 9, proactive: true } });
     const ghost = [...compactionState(r.world).runs.values()].pop()!.ghost!;
-    expect(ghost.pageblocks.map(({ pfn, free, movable, other }) => ({ pfn, free, movable, other }))).toEqual(expected);
+    expect(ghost.pageblocks).toEqual(expected);
     expect(expected.reduce((n, x) => n + x.movable, 0)).toBeGreaterThan(0);
   });
 });
