@@ -14,6 +14,7 @@ import { nestedWalk } from '../mmu/walk';
 import { peekGuestPhysical } from '../mmu/peek';
 import { gigaRegionGfn, memctlOf } from './memctl';
 import { operationNamed } from '../registry';
+import { mprotect, munmap } from '../guest/kernel';
 
 const VPN = FRAMES_PER_1G; // va 1 GiB: a 1 GiB-aligned address
 const o = (kind: string, args: Operation['args']): Operation => ({ kind, args });
@@ -125,4 +126,16 @@ test("THP's split and khugepaged leave the 1 GiB leaf alone: it is no 2 MiB huge
   expect(operationNamed('thp.split')!.apply(r.world, { guest: 0, pid: 1, vpn: VPN + 3 })).toMatchObject({ ok: false, error: 'no-such-mapping' });
   expect(operationNamed('thp.khugepaged.scan')!.apply(r.world, { guest: 0, pid: 1, vpn: VPN + 3 })).toMatchObject({ ok: false, error: 'busy', detail: expect.stringContaining('no VM_HUGEPAGE VMA') });
   expect(nestedWalk(r.world, g, g.processes.get(1)!.cr3, VPN + 3, 'read', false)).toMatchObject({ kind: 'ok', guestLeafLevel: 3, gfn: gigaRegionGfn(g) + 3 });
+});
+
+test('munmap and mprotect refuse a range with its start inside the 1 GiB page; a range that only touches it from outside is not refused for it', () => {
+  const r = runner(true);
+  const g = r.world.guests[0]!;
+  expect(apply(r, o('guest.spawn', { guest: 0 }))).toBe(true);
+  expect(apply(r, o('memctl.mmap', { guest: 0, pid: 1, vpn: VPN, write: true }))).toBe(true);
+  const p = g.processes.get(1)!;
+  expect(munmap(r.world, g, p, VPN + 1, FRAMES_PER_1G - 1)).toMatchObject({ ok: false, error: 'misaligned' });
+  expect(mprotect(r.world, g, p, VPN + 1, FRAMES_PER_1G - 1, { write: false, exec: false })).toMatchObject({ ok: false, error: 'misaligned' });
+  for (const [start, pages] of [[VPN - 3, 3], [VPN + FRAMES_PER_1G, 3]] as const) expect(munmap(r.world, g, p, start, pages).ok).toBe(true);
+  expect(p.vmaAt(VPN)).toMatchObject({ start: VPN, end: VPN + FRAMES_PER_1G });
 });
