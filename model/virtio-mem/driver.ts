@@ -173,11 +173,16 @@ function takeFree(g: Guest, pfn: number, order: number, block: number): boolean 
   return true;
 }
 
-/** online_pages: the block's pages join the guest's allocator. */
+/**
+ * online_pages: the block's pages join the guest's allocator, and its pageblock ends MOVABLE
+ * whatever it was while offline (undo_isolate_page_range(..., MIGRATE_MOVABLE)): the swarm's
+ * boot-time offlining (reclaim/hog.ts offlineAtBoot) may have isolated it.
+ */
 function onlineBlock(w: World, g: Guest, d: Device, block: number): void {
   const base = blockBase(d, block);
   for (let gfn = base; gfn < base + BLOCK_FRAMES; gfn++) g.clearOwner(gfn);
   guestFree(w, g, base, PAGEBLOCK_ORDER);
+  if (g.buddy.migratetypeOf(base) === 'ISOLATE') g.buddy.unisolatePageblock(base, 'MOVABLE');
 }
 
 /** The driver plugs a block and onlines it. Returns the device's response. */
@@ -289,7 +294,9 @@ export function unplugFinish(w: World, g: Guest, block: number): OpResult {
     g.buddy.unisolatePageblock(base, 'MOVABLE');
     // __offline_isolated_pages: each free buddy block of the range leaves the allocator (one
     // block of order PAGEBLOCK_ORDER unless the fault left pages in use; takeFree leaves those).
-    for (const b of blocks) takeFree(g, b.pfn, b.order, block);
+    // A free block larger than the pageblock (merged with a neighbour while both were isolated)
+    // is taken for this pageblock only: the neighbour is not the device's.
+    for (const b of blocks) takeFree(g, Math.max(b.pfn, base), Math.min(b.order, PAGEBLOCK_ORDER), block);
   }
   const resp = deviceRequest(w, g, d, VIRTIO_MEM_REQ_UNPLUG, block);
   // BUSY: the block stays taken and offlining; the driver retries later (virtio_mem_retry).
