@@ -13,7 +13,7 @@ import type { World } from '../world';
 import { ok, refuse, type OpResult, type Refusal } from '../result';
 import type { Guest } from './guest';
 import { Process, type Prot } from './process';
-import { allocTable, dropTableRefs, missingSpan, findSlot, tableAt, writeEntry } from './page-tables';
+import { allocTable, dropTableRefs, deepestSlot, tableAt, writeEntry } from './page-tables';
 import { physWrite, touch } from './phys';
 import { guestAlloc } from './alloc';
 import { hex } from '../../properties/violation';
@@ -75,50 +75,40 @@ export function munmap(world: World, g: Guest, p: Process, start: number, pages:
   if (unreachable) return unreachable;
   // Mechanisms first look at what the range holds (dirty bits of file pages, swap entries).
   for (const hook of g.unmapHooks) hook(world, g, p, start, end);
-  const freed: { gfn: number; order: number }[] = [];
+  const zapped: { gfn: number; order: number }[] = [];
   const emptied = new Set<number>();
-  // 1. zap the leaves (zap_pte_range)
+  // 1. zap the leaves (zap_pte_range), noting each table the range leaves empty.
   for (let vpn = start; vpn < end; ) {
-    const slot = findSlot(world, g, p, vpn, 1);
-    if (slot === null) {
-      const skip = missingSpan(world, g, p, vpn);
-      vpn = vpn - (vpn % skip) + skip;
-      continue;
-    }
+    const slot = deepestSlot(world, g, p, vpn, 1);
     if ('ok' in slot) return slot;
-    const span = framesAtLevel(slot.level);
     if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
-      // vm_normal_page: a special mapping (the shared zero page) is unmapped, never freed.
-      if (g.owners.get(slot.entry.pfn)?.kind === 'anon') freed.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
-      if (slot.level === 1 && slot.table.size === 0) emptied.add(slot.tableGfn);
-    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
+      zapped.push({ gfn: slot.entry.pfn, order: slot.level === 2 ? 9 : 0 });
+      world.transition('nested-mmu', 'mapped', 'unmapped');
+    } else if (isMigrationEntry(slot.entry)) {
       // zap_nonpresent_ptes: a migration entry is dropped; the migration finds its mapping gone
       // and frees both pages itself (mm/migrate.c: the folios are held by the migration).
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, undefined);
-      if (slot.table.size === 0) emptied.add(slot.tableGfn);
     }
+    if (slot.table.size === 0) emptied.add(slot.tableGfn);
+    const span = framesAtLevel(slot.level);
     vpn = vpn - (vpn % span) + span;
   }
   p.removeRange(start, end);
   world.journal.range(g.id, p.pid, start, end);
-  // 2. unlink the emptied page-table pages (free_pgtables). Hazard: the parent entry must be
-  // cleared before the page goes back to the allocator; otherwise the walk follows it into
-  // whatever the page becomes next (the class of 5e0fb5df2ee8).
-  const unlinked = emptied.size > 0 && !world.fault('pt-page-freed-while-linked') ? [...emptied].filter((t) => unlinkTable(world, g, p.pid, t)) : [...emptied];
-  // 3. one flush for the whole gather (tlb_finish_mmu): pages and freed tables alike; freed
-  // tables flush the whole address space, as their paging-structure caches must go too.
-  // Hazard: skipping it leaves translations to frames that the next step may hand to
-  // someone else (CVE-2018-18281).
-  if (!world.fault('tlb-no-flush-on-unmap')) {
-    if (unlinked.length > 0) world.tlb.flushPcid(g.vpid, p.pid);
-    else flushRange(world, g, p.pid, start, end);
-  }
+  // 2. unlink the emptied page-table pages, and the tables above that they leave empty in turn
+  // (free_pgtables).
+  const unlinked: number[] = [];
+  for (const t of emptied) unlinkEmptied(world, g, p, t, unlinked);
+  // 3. one flush for the whole gather (tlb_finish_mmu -> flush_tlb_mm_range): by pages or whole,
+  // freed tables or not (the model's TLB caches no paging structures, and an INVLPG drops those
+  // of the whole PCID anyway, SDM vol. 3A 4.10.4.1). Hazard: skipping it leaves translations to
+  // frames that the next step may hand to someone else (CVE-2018-18281).
+  if (!world.fault('tlb-no-flush-on-unmap')) flushRange(world, g, p.pid, start, end);
   // 4. only now free the frames and the table pages
-  for (const f of freed) freeUserFrames(world, g, f.gfn, f.order);
+  for (const f of zapped) freeUserFrames(world, g, f.gfn, f.order);
   for (const t of unlinked) freeTablePage(world, g, t);
-  world.journal.note(() => `g${g.id} pid ${p.pid}: munmap va ${hex(start * 4096)} +${pages} pages, freed ${freed.length} leaves`);
-  if (freed.length > 0) world.transition('nested-mmu', 'mapped', 'unmapped');
+  world.journal.note(() => `g${g.id} pid ${p.pid}: munmap va ${hex(start * 4096)} +${pages} pages, ${zapped.length} leaves and ${unlinked.length} tables gone`);
   return ok();
 }
 
@@ -141,18 +131,29 @@ export function guestFree(world: World, g: Guest, gfn: number, order: number): v
   else for (const h of g.freeHooks) h.freed?.(world, g, gfn, order);
 }
 
-/** Clear the parent entry of an empty level-1 table; false if the table cannot be unlinked. */
-function unlinkTable(world: World, g: Guest, pid: number, tableGfn: number): boolean {
-  const info = g.tables.get(tableGfn);
-  if (!info || info.parent < 0) return false;
-  const parent = tableAt(world, g, info.parent);
-  if ('ok' in parent) return false;
-  writeEntry(world, g, pid, info.parent, parent, info.index, undefined);
-  return true;
+/**
+ * Clear the parent entry of an emptied table, and go on up while that leaves the parent empty;
+ * the root (CR3) stays. Each table unlinked is added to `unlinked`, for freeing after the flush.
+ */
+function unlinkEmptied(world: World, g: Guest, p: Process, tableGfn: number, unlinked: number[]): void {
+  for (let t = tableGfn; t !== p.cr3; ) {
+    // Hazard: the parent entry must be cleared before the page goes back to the allocator;
+    // otherwise the walk follows it into whatever the page becomes next (the class of 5e0fb5df2ee8).
+    if (world.fault('pt-page-freed-while-linked')) {
+      unlinked.push(t);
+      return;
+    }
+    const info = g.tables.get(t)!;
+    const parent = tableAt(world, g, info.parent);
+    if ('ok' in parent) return;
+    writeEntry(world, g, p.pid, info.parent, parent, info.index, undefined);
+    unlinked.push(t);
+    if (parent.size > 0) return;
+    t = info.parent;
+  }
 }
 
 function freeTablePage(world: World, g: Guest, tableGfn: number): void {
-  if (!g.tables.has(tableGfn)) return;
   g.tables.delete(tableGfn);
   g.clearOwner(tableGfn);
   guestFree(world, g, tableGfn, 0);
@@ -173,24 +174,20 @@ export function mprotect(world: World, g: Guest, p: Process, start: number, page
   if (unreachable) return unreachable;
   p.protectRange(start, end, prot);
   for (let vpn = start; vpn < end; ) {
-    const slot = findSlot(world, g, p, vpn, 1);
-    if (slot === null) {
-      vpn++;
-      continue;
-    }
+    const slot = deepestSlot(world, g, p, vpn, 1);
     if ('ok' in slot) return slot;
-    const span = framesAtLevel(slot.level);
     if (guestPresent(slot.entry) && guestIsLeaf(slot.entry, slot.level)) {
       // can_change_pte_writable: only an exclusive anonymous page becomes writable in place; a
       // shared page (the zero page) stays read-only and a write fault copies it.
       const exclusive = g.owners.get(slot.entry.pfn)?.kind === 'anon';
       const flags = (slot.entry.flags & ~PTE_RW) | (prot.write && exclusive ? PTE_RW : 0);
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, { pfn: slot.entry.pfn, flags, nx: !prot.exec });
-    } else if (slot.level === 1 && isMigrationEntry(slot.entry)) {
+    } else if (isMigrationEntry(slot.entry)) {
       // change_pte_range: a writable migration entry loses write with the VMA (make_readable_migration_entry).
       const writable = (slot.entry.flags & PTE_RW) !== 0 && prot.write;
       writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, migrationEntry(slot.entry.pfn, writable, !prot.exec));
     }
+    const span = framesAtLevel(slot.level);
     vpn = vpn - (vpn % span) + span;
   }
   world.journal.range(g.id, p.pid, start, end);

@@ -1,8 +1,8 @@
 /**
  * The guest kernel's page-table pages (page-tables.ts) and its own physical accesses
  * (phys.ts): a frame is read as a table only when it holds a guest table; a new table is
- * zeroed once and recorded with its place in the tree; missingSpan gives the frames a missing
- * entry covers at the level it is missing (so zap and protect walks skip holes whole); and a
+ * zeroed once and recorded with its place in the tree; deepestSlot gives the empty slot a
+ * missing table leaves, at the level it is missing (so zap and protect walks skip holes whole); and a
  * kernel access to a frame the host is reclaiming waits for the reclaim to end, then faults
  * the page back in.
  */
@@ -11,7 +11,7 @@ import { PTE_PS } from '../constants';
 import { data } from '../content';
 import { PageTable } from '../paging/table';
 import { guestEntry } from '../paging/entries';
-import { allocTable, findSlot, missingSpan, tableAt, writeEntry } from './page-tables';
+import { allocTable, findSlot, deepestSlot, tableAt, writeEntry } from './page-tables';
 import { physRead, physWrite } from './phys';
 
 const VPN = 2048;
@@ -54,27 +54,27 @@ test('findSlot allocates nothing: null where a table is missing, the slot where 
   expect(findSlot(w, g, p, VPN + 512, 1)).toBeNull();
 });
 
-test('missingSpan: the frames covered by the entry missing at the highest level, or 1 where the 4 KiB slot exists', () => {
+test('deepestSlot: the empty slot at the highest level a table is missing, or the 4 KiB slot where the tables exist', () => {
   const { w, g, p, apply } = world();
-  expect(missingSpan(w, g, p, VPN)).toBe(512 ** 3);
+  expect(deepestSlot(w, g, p, VPN, 1)).toMatchObject({ tableGfn: p.cr3, level: 4, index: 0, entry: undefined });
   apply('guest.mmap', { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false });
   expect(apply('guest.write', { guest: 0, pid: 1, vpn: VPN }).ok).toBe(true);
-  expect(missingSpan(w, g, p, VPN + 1)).toBe(1);
-  expect(missingSpan(w, g, p, VPN + 512)).toBe(512);
-  expect(missingSpan(w, g, p, VPN + 512 ** 2)).toBe(512 ** 2);
-  expect(missingSpan(w, g, p, VPN + 512 ** 3)).toBe(512 ** 3);
+  expect(deepestSlot(w, g, p, VPN + 1, 1)).toMatchObject({ level: 1, index: (VPN + 1) % 512, entry: undefined });
+  expect(deepestSlot(w, g, p, VPN + 512, 1)).toMatchObject({ level: 2, index: 5, entry: undefined });
+  expect(deepestSlot(w, g, p, VPN + 512 ** 2, 1)).toMatchObject({ level: 3, index: 1, entry: undefined });
+  expect(deepestSlot(w, g, p, VPN + 512 ** 3, 1)).toMatchObject({ tableGfn: p.cr3, level: 4, index: 1, entry: undefined });
 });
 
-test('missingSpan is 1 where a table on the way cannot be read: the caller goes on page by page', () => {
+test('deepestSlot refuses where a table on the way cannot be read: no gap is made up', () => {
   const { w, g, p, apply } = world();
   apply('guest.mmap', { guest: 0, pid: 1, vpn: VPN, pages: 1, write: true, exec: false, huge: false });
   expect(apply('guest.write', { guest: 0, pid: 1, vpn: VPN }).ok).toBe(true);
-  expect(missingSpan(w, g, p, VPN + 512)).toBe(512);
+  expect(deepestSlot(w, g, p, VPN + 512, 1)).toMatchObject({ level: 2, entry: undefined });
   const pmd = [...g.tables.entries()].find(([, t]) => t.pid === 1 && t.level === 2)![0];
   // A stray kernel store over the PMD table: the frame no longer holds a table.
   expect(physWrite(w, g, pmd, data(0, 1))).toBe(true);
   expect(tableAt(w, g, pmd)).toMatchObject({ ok: false, error: 'invalid' });
-  expect(missingSpan(w, g, p, VPN + 512)).toBe(1);
+  expect(deepestSlot(w, g, p, VPN + 512, 1)).toMatchObject({ ok: false, error: 'invalid' });
 });
 
 test("a kernel read of a page the host is reclaiming waits for the reclaim's end, then faults it back in and reads what was written", () => {
@@ -90,14 +90,14 @@ test("a kernel read of a page the host is reclaiming waits for the reclaim's end
   expect(w.frames.read(g.backing.get(gfn)!)).toEqual(written);
 });
 
-test('missingSpan is 1 inside a 2 MiB leaf: nothing is missing there', () => {
+test('deepestSlot inside a 2 MiB leaf: the leaf, nothing missing', () => {
   const s = stepper(machine({}, [], 1, true));
   s.apply('guest.spawn', { guest: 0 });
   const huge = 2 ** 20;
   expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: huge, pages: 512, write: true, exec: false, huge: true }).ok).toBe(true);
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: huge }).ok).toBe(true);
   const g = s.world.guests[0]!;
-  expect(missingSpan(s.world, g, g.processes.get(1)!, huge + 3)).toBe(1);
+  expect(deepestSlot(s.world, g, g.processes.get(1)!, huge + 3, 1)).toMatchObject({ level: 2, index: (huge / 512) % 512, entry: { pfn: expect.any(Number) } });
 });
 
 test('a table page the host cannot back is given back whole: the allocation fails and the guest is as it was', () => {

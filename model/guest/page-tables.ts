@@ -77,41 +77,33 @@ export interface LeafSlot {
   readonly entry: Entry | undefined;
 }
 
-/**
- * Where slotFor(vpn) finds no table: the frames the missing entry covers (aligned around vpn),
- * so that a walk over a sparse range skips them whole instead of page by page. 1 when vpn's
- * 4 KiB slot exists (or a table cannot be read).
- */
-export function missingSpan(world: World, g: Guest, p: Process, vpn: number): number {
-  let tableGfn = p.cr3;
-  for (let level = g.config.guestLevels; level > 1; level--) {
-    const table = tableAt(world, g, tableGfn);
-    if ('ok' in table) return 1;
-    const e = table.get(indexAt(vpn, level));
-    if (!guestPresent(e)) return framesAtLevel(level);
-    if (guestIsLeaf(e, level)) return 1;
-    tableGfn = e.pfn;
-  }
-  return 1;
-}
-
 /** The slot of vpn at leafLevel if the tables down to it exist (null if not); allocates nothing. */
 export function findSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | null | Refusal {
+  const s = deepestSlot(world, g, p, vpn, leafLevel);
+  return 'ok' in s || s.level === leafLevel || guestPresent(s.entry) ? s : null;
+}
+
+/**
+ * findSlot for a walk over a range: where a table is missing, the empty slot above it (its
+ * level tells the frames the missing entry covers, so that a sparse range is skipped a missing
+ * entry at a time instead of page by page).
+ */
+export function deepestSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | Refusal {
   return walkToSlot(world, g, p, vpn, leafLevel, false);
 }
 
-/** The slot of vpn at leafLevel, allocating the tables missing on the way (so never null). */
+/** The slot of vpn at leafLevel, allocating the tables missing on the way. */
 export function slotFor(world: World, g: Guest, p: Process, vpn: number, leafLevel: number): LeafSlot | Refusal {
-  return walkToSlot(world, g, p, vpn, leafLevel, true) as LeafSlot | Refusal;
+  return walkToSlot(world, g, p, vpn, leafLevel, true);
 }
 
 /**
- * The walk behind both: the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating
- * missing tables when `create` is set. Returns null when a table is missing and not created (so
- * never with `create`), and the slot of a huge leaf above `leafLevel` when one covers vpn (the
- * caller splits or refuses).
+ * The walk behind them: the slot for vpn at `leafLevel` (1 for 4 KiB, 2 for 2 MiB), allocating
+ * missing tables when `create` is set. Returns the empty slot above `leafLevel` where a table is
+ * missing and not created (so never with `create`), and the slot of a huge leaf above
+ * `leafLevel` when one covers vpn (the caller splits or refuses).
  */
-function walkToSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | null | Refusal {
+function walkToSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: number, create: boolean): LeafSlot | Refusal {
   let tableGfn = p.cr3;
   for (let level = g.config.guestLevels; level > leafLevel; level--) {
     const table = tableAt(world, g, tableGfn);
@@ -123,7 +115,7 @@ function walkToSlot(world: World, g: Guest, p: Process, vpn: number, leafLevel: 
       tableGfn = e.pfn;
       continue;
     }
-    if (!create) return null;
+    if (!create) return { tableGfn, table, index, level, entry: undefined };
     const span = framesAtLevel(level);
     const child = allocTable(world, g, p.pid, level - 1, tableGfn, index, vpn - (vpn % span));
     if (typeof child !== 'number') return child;

@@ -1,7 +1,7 @@
 /**
  * memctl's refusals, each with the error the guest driver would see: mmap of a 1 GiB region
  * the device does not have, at a misaligned address, beyond the user half or over page tables
- * left by an earlier mapping; DONTNEED of mlocked memory (madvise -EINVAL on VM_LOCKED). A
+ * left linked (the pt-page-freed-while-linked hazard); DONTNEED of mlocked memory (madvise -EINVAL on VM_LOCKED). A
  * refused request changes nothing and every property still holds.
  */
 import { Runner } from '../../fuzz/run';
@@ -9,13 +9,14 @@ import type { ModelConfig } from '../config';
 import { FRAMES_PER_1G } from '../constants';
 import { gigaRegionGfn, memctlOf } from './memctl';
 import { compactionState } from '../compaction/state';
+import { findSlot } from '../guest/page-tables';
 
-function runner(region: 'ram' | 'giga'): { r: Runner; errors: (string | undefined)[] } {
+function runner(region: 'ram' | 'giga', faults: string[] = []): { r: Runner; errors: (string | undefined)[] } {
   const errors: (string | undefined)[] = [];
   const c: ModelConfig = {
     hostFrames: 2 ** 14,
     guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }],
-    faults: [],
+    faults,
     options: { 'memctl.enabled': true, 'memctl.region': region, 'virtio-balloon.present': false },
   };
   const r = new Runner(c, { check: 'incremental', onStep: (_s, _op, res) => errors.push(res.ok ? undefined : res.error) });
@@ -24,7 +25,7 @@ function runner(region: 'ram' | 'giga'): { r: Runner; errors: (string | undefine
   return { r, errors };
 }
 
-test('memctl mmap: no 1 GiB region (ram mode), misaligned, beyond the user half, over leftover page tables', () => {
+test('memctl mmap: no 1 GiB region (ram mode), misaligned, beyond the user half; a gigabyte unmapped whole maps', () => {
   const ram = runner('ram');
   ram.r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G, write: true } });
   expect(ram.errors).toEqual(['invalid']);
@@ -34,19 +35,31 @@ test('memctl mmap: no 1 GiB region (ram mode), misaligned, beyond the user half,
   r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: FRAMES_PER_1G + 512, write: true } });
   // 4-level guest: the user half ends at 2^47 bytes, 2^35 frames.
   r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 2 ** 35, write: true } });
-  // An ordinary mapping in that gigabyte, touched (tables built), then unmapped: its tables stay.
+  // An ordinary mapping in that gigabyte, touched (tables built), then unmapped: its tables go
+  // with it (free_pgtables), and the gigabyte maps.
   r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4, write: true, exec: false, huge: false } });
   r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G } });
   r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4 } });
   r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, write: true } });
-  expect(errors).toEqual(['misaligned', 'out-of-range', undefined, undefined, undefined, 'busy']);
-  expect(p.vmaAt(2 * FRAMES_PER_1G)).toBeUndefined();
-  // A clean gigabyte maps.
-  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 3 * FRAMES_PER_1G, write: true } });
-  expect(errors[errors.length - 1]).toBeUndefined();
-  expect(p.vmaAt(3 * FRAMES_PER_1G)?.pageFrames).toBe(FRAMES_PER_1G);
+  expect(errors).toEqual(['misaligned', 'out-of-range', undefined, undefined, undefined, undefined]);
+  expect(p.vmaAt(2 * FRAMES_PER_1G)?.pageFrames).toBe(FRAMES_PER_1G);
   expect(r.violation).toBeNull();
   expect(r.finish()).toBeNull();
+});
+
+test('memctl mmap over page tables left linked (munmap freeing them without unlinking, pt-page-freed-while-linked): refused as busy, the table entry kept', () => {
+  const { r, errors } = runner('giga', ['pt-page-freed-while-linked']);
+  const g = r.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4, write: true, exec: false, huge: false } });
+  r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, pages: 4 } });
+  const linked = findSlot(r.world, g, p, 2 * FRAMES_PER_1G, 3);
+  expect(linked).toMatchObject({ level: 3, entry: { pfn: expect.any(Number) } });
+  r.apply({ kind: 'memctl.mmap', args: { guest: 0, pid: 1, vpn: 2 * FRAMES_PER_1G, write: true } });
+  expect(errors.slice(-1)).toEqual(['busy']);
+  expect(p.vmaAt(2 * FRAMES_PER_1G)).toBeUndefined();
+  expect(findSlot(r.world, g, p, 2 * FRAMES_PER_1G, 3)).toEqual(linked);
 });
 
 test('DONTNEED, REMOVE and FREE of mlocked memctl memory are refused; after MUNLOCK DONTNEED goes through', () => {

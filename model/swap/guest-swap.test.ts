@@ -296,7 +296,8 @@ describe('swap-in (do_swap_page)', () => {
     const tables = g.tables.size;
     s.apply('guest.munmap', { guest: 0, pid: 1, vpn: V + 1, pages: 1 });
     expect(findSlot(w, g, p, V, 1)).toBeNull();
-    expect(g.tables.size).toBe(tables - 1);
+    // The PTE table, and the PMD and PUD tables above it that held nothing else, go.
+    expect(g.tables.size).toBe(tables - 3);
     expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V })).toEqual({ ok: true });
     expect(gfnAt(w, 1, V)).toBeDefined();
     expect(guestSwapOf(w, g).ptes.size).toBe(0);
