@@ -12,12 +12,10 @@ import { compactZone } from './compact';
 import { beginGuestMigration, beginHostMigration, stepMigration } from './migrate';
 import { compactionState } from './state';
 import type { Process } from '../guest/process';
-import { guestAlloc } from '../guest/alloc';
+import { allocZeroed } from '../guest/alloc';
 import { slotFor, writeEntry } from '../guest/page-tables';
-import { physWrite } from '../guest/phys';
 import { guestEntry, guestPresent } from '../paging/entries';
 import { PT_ENTRIES } from '../constants';
-import { ZERO } from '../content';
 import { isRefusal } from '../result';
 import { mmap } from '../guest/kernel';
 import { madviseDontneed } from '../thp/dontneed';
@@ -41,14 +39,9 @@ function touchAll(w: World, g: Guest, p: Process, start: number, pages: number):
     for (let v = vpn; v < end; v++, touched++) {
       const i = v % PT_ENTRIES;
       if (guestPresent(slot.table.get(i))) continue;
-      const gfn = guestAlloc(w, g, 0, 'MOVABLE');
+      const gfn = allocZeroed(w, g, 0, 'MOVABLE');
       if (typeof gfn !== 'number') return touched;
       g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn: v });
-      if (physWrite(w, g, gfn, ZERO) !== true) {
-        g.clearOwner(gfn);
-        g.buddy.free(gfn, 0);
-        return touched;
-      }
       g.zeroings++;
       writeEntry(w, g, p.pid, slot.tableGfn, slot.table, i, guestEntry(gfn, { writable: true, user: true, nx: true }));
     }

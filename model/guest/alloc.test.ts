@@ -2,12 +2,16 @@
  * The guest allocator's slow path (mm/page_alloc.c __alloc_pages_slowpath): when the buddy
  * fails, the pressure hooks run in order until one frees something, then the allocation is
  * retried, at most ALLOC_SLOWPATH_RETRIES_MAX times; a round where no hook frees anything ends
- * it. The allocation hooks (post_alloc_hook) see only a block actually handed out.
+ * it. The allocation hooks (post_alloc_hook) see only a block actually handed out. allocZeroed
+ * clears every subpage before anyone owns the block, and gives the whole block back when a clear
+ * fails.
  */
 import { machine, stepper } from '../../fuzz/testing/scenario';
 import type { World } from '../world';
 import type { Guest } from './guest';
-import { ALLOC_SLOWPATH_RETRIES_MAX, guestAlloc } from './alloc';
+import { refuse } from '../result';
+import { ALLOC_SLOWPATH_RETRIES_MAX, allocZeroed, guestAlloc } from './alloc';
+import * as phys from './phys';
 
 /** A guest whose buddy is empty, with no mechanism's hooks: the blocks taken, largest first. */
 function drained(): { world: World; g: Guest; taken: { gfn: number; order: number }[]; allocated: [number, number][] } {
@@ -71,4 +75,47 @@ test('a hook that frees a block on its second call: the second retry succeeds, a
   expect(guestAlloc(world, g, b.order, 'MOVABLE')).toBe(b.gfn);
   expect(calls).toBe(2);
   expect(allocated).toEqual([[b.gfn, b.order]]);
+});
+
+describe('allocZeroed', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  function guest() {
+    const s = stepper(machine({}));
+    return { world: s.world, g: s.world.guests[0]! };
+  }
+
+  test('every subpage cleared, none owned: the caller records the owner', () => {
+    const { world, g } = guest();
+    const owners = g.owners.size;
+    const cleared: number[] = [];
+    const real = phys.physWrite;
+    jest.spyOn(phys, 'physWrite').mockImplementation((w, gg, gfn, c) => (cleared.push(gfn), real(w, gg, gfn, c)));
+    const gfn = allocZeroed(world, g, 2, 'MOVABLE') as number;
+    expect(typeof gfn).toBe('number');
+    expect(cleared).toEqual([gfn, gfn + 1, gfn + 2, gfn + 3]);
+    for (const x of cleared) expect(world.frames.read(g.backing.get(x)!)).toMatchObject({ kind: 'zero' });
+    expect(g.buddy.allocatedAt(gfn)).toBeTruthy();
+    expect(g.owners.size).toBe(owners);
+  });
+
+  test('a clear failing partway: the refusal comes back and the whole block is free again', () => {
+    const { world, g } = guest();
+    const free = g.buddy.freePages();
+    const real = phys.physWrite;
+    let calls = 0;
+    jest.spyOn(phys, 'physWrite').mockImplementation((w, gg, gfn, c) => (++calls === 3 ? refuse('host-oom', 'no frame') : real(w, gg, gfn, c)));
+    expect(allocZeroed(world, g, 2, 'MOVABLE')).toMatchObject({ ok: false, error: 'host-oom' });
+    expect(calls).toBe(3);
+    expect(g.buddy.freePages()).toBe(free);
+  });
+
+  test("the allocator's own failure comes back as guestAlloc gives it, and nothing is cleared", () => {
+    const { world, g } = drained();
+    const write = jest.spyOn(phys, 'physWrite');
+    const r = allocZeroed(world, g, 0, 'MOVABLE');
+    expect(r).toMatchObject({ error: expect.any(String) });
+    expect(r).not.toHaveProperty('ok');
+    expect(write).not.toHaveBeenCalled();
+  });
 });

@@ -8,6 +8,9 @@
 import type { MigrateType } from '../buddy/migratetype';
 import type { World } from '../world';
 import type { Guest } from './guest';
+import { ZERO } from '../content';
+import type { Refusal } from '../result';
+import { physWrite } from './phys';
 
 /** Slow-path retries before the allocation fails (bounded, as every loop here). */
 export const ALLOC_SLOWPATH_RETRIES_MAX = 3;
@@ -31,4 +34,23 @@ export function guestAlloc(world: World, g: Guest, order: number, mt: MigrateTyp
   }
   if (typeof r === 'number') for (const h of g.allocHooks) h(world, g, r, order);
   return r;
+}
+
+/**
+ * A block from guestAlloc cleared before anyone owns it (__GFP_ZERO, clear_page over each
+ * subpage): the caller records the owner once the clears are done. The allocator's error comes
+ * back as guestAlloc gives it; a clear that fails (the host cannot back a frame) gives the block
+ * back, with no owner to undo, and returns that refusal.
+ */
+export function allocZeroed(world: World, g: Guest, order: number, mt: MigrateType): number | Refusal | { readonly error: string } {
+  const gfn = guestAlloc(world, g, order, mt);
+  if (typeof gfn !== 'number') return gfn;
+  for (let i = 0, n = 1 << order; i < n; i++) {
+    const w = physWrite(world, g, gfn + i, ZERO);
+    if (w !== true) {
+      g.buddy.free(gfn, order);
+      return w;
+    }
+  }
+  return gfn;
 }

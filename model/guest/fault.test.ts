@@ -32,6 +32,8 @@ test('a 4 KiB fault clears one frame and counts one pgfault; a 2 MiB one clears 
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 1024 }).ok).toBe(true);
   let z = g.zeroings;
   let f = g.pgfault;
+  const mapped = (size: string) => s.world.transitions.get('nested-mmu')?.get(`unmapped->mapped-${size}`) ?? 0;
+  expect([mapped('4k'), mapped('2m')]).toEqual([1, 0]);
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 1025 }).ok).toBe(true);
   expect([g.zeroings - z, g.pgfault - f]).toEqual([1, 1]);
   // A second access to a present page takes no fault.
@@ -43,6 +45,8 @@ test('a 4 KiB fault clears one frame and counts one pgfault; a 2 MiB one clears 
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 2048 + 5 }).ok).toBe(true);
   expect(peekLeaf(s.world, g, g.processes.get(1)!, 2048 + 5)?.level).toBe(2);
   expect([g.zeroings - z, g.pgfault - f]).toEqual([512, 1]);
+  // Each fault handled counts as the mapping of its size.
+  expect([mapped('4k'), mapped('2m')]).toEqual([2, 1]);
   // A fault refused by the VMA check is not counted.
   expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 4096 })).toEqual({ ok: false, error: 'segv' });
   expect(g.pgfault - f).toBe(1);

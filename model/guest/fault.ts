@@ -5,7 +5,6 @@
  * clear it (clear_user_highpage: the guest-side zeroing), and install the leaf.
  */
 import { FRAMES_PER_2M, PTE_PS, PTE_RW } from '../constants';
-import { ZERO } from '../content';
 import { guestEntry, guestIsLeaf, guestPresent, isMigrationEntry } from '../paging/entries';
 import type { AccessKind } from '../mmu/walk';
 import type { World } from '../world';
@@ -13,8 +12,7 @@ import { refuse, type Refusal } from '../result';
 import type { Guest } from './guest';
 import type { Process } from './process';
 import { slotFor, writeEntry, type LeafSlot } from './page-tables';
-import { physWrite } from './phys';
-import { guestAlloc } from './alloc';
+import { allocZeroed } from './alloc';
 import { hex } from '../../properties/violation';
 
 export function vmaAllows(p: Process, vpn: number, access: AccessKind): Refusal | null {
@@ -73,21 +71,12 @@ function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, 
   // A page under migration is waited for, never replaced (mm/memory.c do_swap_page ->
   // mm/migrate.c migration_entry_wait): the access retries once the migration has ended.
   if (isMigrationEntry(slot.entry)) return refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page under migration`);
-  if (slot.level !== level) return 'fallback';
   const frames = level === 2 ? FRAMES_PER_2M : 1;
   const vpnBase = vpn - (vpn % frames);
-  const gfn = guestAlloc(world, g, level === 2 ? 9 : 0, 'MOVABLE');
-  if (typeof gfn !== 'number') return level === 2 ? 'fallback' : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
-  for (let i = 0; i < frames; i++) {
-    g.setOwner(gfn + i, { kind: 'anon', pid: p.pid, vpn: vpnBase + i });
-    const w = physWrite(world, g, gfn + i, ZERO);
-    if (w !== true) {
-      for (let j = 0; j <= i; j++) g.clearOwner(gfn + j);
-      g.buddy.free(gfn, level === 2 ? 9 : 0);
-      return w;
-    }
-    g.zeroings++;
-  }
+  const gfn = allocZeroed(world, g, level === 2 ? 9 : 0, 'MOVABLE');
+  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : level === 2 ? 'fallback' : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
+  for (let i = 0; i < frames; i++) g.setOwner(gfn + i, { kind: 'anon', pid: p.pid, vpn: vpnBase + i });
+  g.zeroings += frames;
   const e = guestEntry(gfn, { writable: prot.write, user: true, nx: !prot.exec }, level === 2 ? PTE_PS : 0);
   writeEntry(world, g, p.pid, slot.tableGfn, slot.table, slot.index, e);
   world.transition('nested-mmu', 'unmapped', level === 2 ? 'mapped-2m' : 'mapped-4k');

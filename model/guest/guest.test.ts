@@ -1,7 +1,9 @@
 /**
  * A guest's fault-staleness test (virt/kvm/kvm_main.c mmu_invalidate_retry_gfn): a fault that
  * snapshotted the invalidation sequence must retry when the sequence moved since, or when an
- * invalidation in progress covers its gfn, [rangeStart, rangeEnd).
+ * invalidation in progress covers its gfn, [rangeStart, rangeEnd). What setBacking journals
+ * for the incremental checkers: the frame a gfn leaves, and every translation below a
+ * page-table page that moves.
  */
 import { machine, stepper } from '../../fuzz/testing/scenario';
 import { describeGuestOwner, type GuestFrameOwner } from './guest';
@@ -47,4 +49,25 @@ test('describeGuestOwner names every owner kind with the fields that identify it
     [{ kind: 'cmm' }, 'cmm page'],
   ];
   for (const [o, text] of cases) expect(describeGuestOwner(o)).toBe(text);
+});
+
+test('setBacking: a frame losing its gfn is journalled as released, and a page-table page that moves journals every translation below it', () => {
+  const s = stepper(machine({}));
+  s.apply('guest.spawn', { guest: 0 });
+  const vpn = 5 * 512 + 3;
+  s.apply('guest.mmap', { guest: 0, pid: 1, vpn, pages: 1, write: true, exec: false, huge: false });
+  expect(s.apply('guest.write', { guest: 0, pid: 1, vpn })).toMatchObject({ ok: true });
+  const w = s.world;
+  const g = w.guests[0]!;
+  const [pte, info] = [...g.tables].find(([, t]) => t.pid === 1 && t.level === 2)!;
+  const old = g.backing.get(pte)!;
+  w.journal.clear();
+  g.setBacking(pte, old);
+  expect(w.journal.released.size).toBe(0);
+  expect(w.journal.ranges).toContainEqual({ guest: 0, pid: 1, vpnStart: info.vpnBase, vpnEnd: info.vpnBase + 512 ** 2 });
+  w.journal.clear();
+  g.setBacking(pte, old + 1);
+  expect([...w.journal.released]).toEqual([old]);
+  expect(w.journal.gfns.get(0)).toEqual(new Set([pte]));
+  expect(w.journal.ranges).toEqual([{ guest: 0, pid: 1, vpnStart: info.vpnBase, vpnEnd: info.vpnBase + 512 ** 2 }]);
 });

@@ -6,7 +6,6 @@
  * address space (its PCID).
  */
 import { FRAMES_PER_2M, PTE_RW } from '../constants';
-import { ZERO } from '../content';
 import type { MigrateType } from '../buddy/migratetype';
 import { guestIsLeaf, guestPresent, framesAtLevel, isMigrationEntry, migrationEntry } from '../paging/entries';
 import type { World } from '../world';
@@ -15,7 +14,7 @@ import type { Guest } from './guest';
 import { Process, type Prot } from './process';
 import { allocTable, dropTableRefs, deepestSlot, tableAt, writeEntry } from './page-tables';
 import { physWrite, touch } from './phys';
-import { guestAlloc } from './alloc';
+import { allocZeroed } from './alloc';
 import { hex } from '../../properties/violation';
 
 /** arch/x86/mm/tlb.c: tlb_single_page_flush_ceiling. */
@@ -220,20 +219,11 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
 }
 
 export function kalloc(world: World, g: Guest, order: number, mt: MigrateType): OpResult {
-  const gfn = guestAlloc(world, g, order, mt);
-  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
+  // kzalloc: the kernel clears what it allocates.
+  const gfn = allocZeroed(world, g, order, mt);
+  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
   const id = g.nextAlloc++;
-  for (let i = 0, n = 1 << order; i < n; i++) {
-    g.setOwner(gfn + i, { kind: 'kernel', alloc: id });
-    // kzalloc: the kernel clears what it allocates.
-    const w = physWrite(world, g, gfn + i, ZERO);
-    if (w !== true) {
-      for (let j = 0; j <= i; j++) g.clearOwner(gfn + j);
-      g.buddy.free(gfn, order);
-      g.nextAlloc--;
-      return w;
-    }
-  }
+  for (let i = 0, n = 1 << order; i < n; i++) g.setOwner(gfn + i, { kind: 'kernel', alloc: id });
   g.kernelAllocs.set(id, { gfn, order });
   return ok(id);
 }

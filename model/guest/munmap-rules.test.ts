@@ -11,6 +11,7 @@ import { PTE_RW } from '../constants';
 import { compactionState } from '../compaction/state';
 import { peekLeaf } from '../mmu/peek';
 import { isMigrationEntry } from '../paging/entries';
+import { freeUserFrames, guestFree } from './kernel';
 import { findSlot } from './page-tables';
 
 const V = 1 << 24;
@@ -167,6 +168,45 @@ describe('munmap', () => {
     expect(s.r.violation).toBeNull();
     expect(s.r.finish()).toBeNull();
   });
+});
+
+test('freeUserFrames frees an anonymous page unless some holder keeps it (one that does not hold it does not stop it); with no holder, nothing keeps it', () => {
+  const s = started();
+  const { g, gfnAt } = parts(s);
+  mmap(s, V, 2);
+  write(s, V);
+  write(s, V + 1);
+  const [a, b] = [gfnAt(V)!, gfnAt(V + 1)!];
+  const live = (gfn: number) => [g.owners.has(gfn), !!g.buddy.allocatedAt(gfn)];
+  g.heldOnFree.length = 0;
+  g.heldOnFree.push(() => false, (_w, _g, gfn) => gfn === a);
+  freeUserFrames(s.world, g, a, 0);
+  freeUserFrames(s.world, g, b, 0);
+  expect([live(a), live(b)]).toEqual([
+    [true, true],
+    [false, false],
+  ]);
+  g.heldOnFree.length = 0;
+  freeUserFrames(s.world, g, a, 0);
+  expect(live(a)).toEqual([false, false]);
+});
+
+test("guestFree of a block the buddy refuses records the anomaly (the model's own bug) and runs no freed hook", () => {
+  const s = started();
+  const { g, gfnAt } = parts(s);
+  mmap(s, V, 1);
+  write(s, V);
+  const gfn = gfnAt(V)!;
+  const freed: number[] = [];
+  g.freeHooks.push({ freed: (_w, _g, x) => void freed.push(x) });
+  guestFree(s.world, g, gfn, 0);
+  expect(freed).toEqual([gfn]);
+  expect(s.world.anomalies).toEqual([]);
+  guestFree(s.world, g, gfn, 0);
+  expect(freed).toEqual([gfn]);
+  expect(s.world.anomalies).toEqual([
+    { property: 'guest-ownership', kind: 'bad-free', subject: `g0 gfn 0x${gfn.toString(16)} order 0`, expected: 'an allocated block', actual: expect.stringMatching(/./) },
+  ]);
 });
 
 describe('mprotect', () => {

@@ -7,7 +7,7 @@
  * All entry writes go through `writeEntry`, which journals the table and keeps the reverse
  * maps (leaf rmap, child-table refs) exactly in step with what the tables hold.
  */
-import { guestTableOf, ZERO } from '../content';
+import { guestTableOf } from '../content';
 import { framesAtLevel, guestIsLeaf, guestPresent, guestTableEntry, indexAt } from '../paging/entries';
 import { PageTable, type Entry } from '../paging/table';
 import type { World } from '../world';
@@ -15,7 +15,7 @@ import { refuse, type Refusal } from '../result';
 import type { Guest } from './guest';
 import type { Process } from './process';
 import { physRead, physWrite } from './phys';
-import { guestAlloc } from './alloc';
+import { allocZeroed } from './alloc';
 import { hex } from '../../properties/violation';
 
 /** The table held at gfn, or a refusal if the frame is not one (a corrupted tree). */
@@ -27,15 +27,9 @@ export function tableAt(world: World, g: Guest, gfn: number): PageTable | Refusa
 
 /** Allocate, clear and format a page-table page for pid at `level`. */
 export function allocTable(world: World, g: Guest, pid: number, level: number, parent: number, index: number, vpnBase: number): number | Refusal {
-  const gfn = guestAlloc(world, g, 0, 'UNMOVABLE');
-  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for a L${level} table (${gfn.error})`);
+  const gfn = allocZeroed(world, g, 0, 'UNMOVABLE');
+  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: no page for a L${level} table (${gfn.error})`);
   g.setOwner(gfn, { kind: 'page-table', pid, level });
-  const w = physWrite(world, g, gfn, ZERO);
-  if (w !== true) {
-    g.clearOwner(gfn);
-    g.buddy.free(gfn, 0);
-    return w;
-  }
   g.zeroings++;
   physWrite(world, g, gfn, { kind: 'table', writer: g.id, table: new PageTable('guest', level) });
   g.tables.set(gfn, { pid, level, parent, index, vpnBase });

@@ -13,11 +13,9 @@
  */
 import { pagedOut } from '../guest/leaf';
 import { FRAMES_PER_2M, PTE_PS, PTE_RW } from '../constants';
-import { ZERO } from '../content';
 import type { Guest } from '../guest/guest';
-import { guestAlloc } from '../guest/alloc';
+import { allocZeroed } from '../guest/alloc';
 import { findSlot, slotFor, writeEntry } from '../guest/page-tables';
-import { physWrite } from '../guest/phys';
 import type { Process } from '../guest/process';
 import type { AccessKind } from '../mmu/walk';
 import { guestEntry, guestIsLeaf, guestPresent } from '../paging/entries';
@@ -30,18 +28,9 @@ import { thpState } from './state';
 export const FAULT_HUGE_ZERO_WRITABLE = 'thp-huge-zero-writable';
 
 function allocZero(world: World, g: Guest, order: 0 | 9): number | Refusal {
-  const gfn = guestAlloc(world, g, order, 'UNMOVABLE');
-  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for the ${order ? 'huge ' : ''}zero page (${gfn.error})`);
-  const n = 1 << order;
-  // Zeroed first, owned once zeroed: a failed zeroing gives the block back with no owner to undo.
-  for (let i = 0; i < n; i++) {
-    const w = physWrite(world, g, gfn + i, ZERO);
-    if (w !== true) {
-      g.buddy.free(gfn, order);
-      return w;
-    }
-  }
-  for (let i = 0; i < n; i++) g.setOwner(gfn + i, { kind: 'zero-page', huge: order === 9 });
+  const gfn = allocZeroed(world, g, order, 'UNMOVABLE');
+  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: no page for the ${order ? 'huge ' : ''}zero page (${gfn.error})`);
+  for (let i = 0, n = 1 << order; i < n; i++) g.setOwner(gfn + i, { kind: 'zero-page', huge: order === 9 });
   return gfn;
 }
 
@@ -97,15 +86,9 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   if (pte && guestPresent(pte.entry) && isZeroGfn(g, pte.entry.pfn)) {
     if (access !== 'write') return null;
     // do_wp_page on the zero page -> wp_page_copy: a fresh zeroed page for this address.
-    const gfn = guestAlloc(world, g, 0, 'MOVABLE');
-    if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: ${gfn.error}`);
+    const gfn = allocZeroed(world, g, 0, 'MOVABLE');
+    if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
     g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn });
-    const w = physWrite(world, g, gfn, ZERO);
-    if (w !== true) {
-      g.clearOwner(gfn);
-      g.buddy.free(gfn, 0);
-      return w;
-    }
     g.zeroings++;
     // The page tables may have moved while the allocation ran (compaction): look again.
     const again = findSlot(world, g, p, vpn, 1);
