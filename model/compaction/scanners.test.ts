@@ -11,17 +11,18 @@
 import { Runner } from '../../fuzz/run';
 import type { BuddyAllocator } from '../buddy/buddy';
 import { PAGEBLOCK_FRAMES } from '../constants';
-import { COMPACT_CLUSTER_MAX } from './compact';
+import { COMPACT_CLUSTER_MAX, FAULT_FREE_SCANNER_STARTS_LOW } from './compact';
+import * as migrate from './migrate';
 import { guestMovable, hostMovable } from './migrate';
-import { compactionState } from './state';
+import { compactionState, NO_PROCESS } from './state';
 import { blockAvailable, pageblockBlocks, pageblocks, suitableMigrationTarget } from './zone';
 
 const FRAG_VPN = 2 ** 24;
 const pbOf = (pfn: number) => pfn - (pfn % PAGEBLOCK_FRAMES);
 
 /** A guest zone left with one-page holes in every pageblock (compaction.fragment until no pageblock is whole). */
-function fragmented(): Runner {
-  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
+function fragmented(faults: string[] = []): Runner {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults }, { check: 'incremental' });
   r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
   const g = r.world.guests[0]!;
   for (let i = 0; i < 8 && blockAvailable(g.buddy, 9); i++)
@@ -90,6 +91,43 @@ test('the free scanner takes targets from the top down in a batch of 32, the mig
   r.apply({ kind: 'guest.isolate', args: { guest: 0, pageblock: 1 } });
   expect(r.outcomes[r.outcomes.length - 1]).toBe(true);
   checkScanners(r, 'guest', COMPACT_CLUSTER_MAX);
+});
+
+test('under the injected bug (compaction-free-scanner-starts-low) the free scanner starts at the migrate scanner, passing an unsuitable pageblock, and pages only shuffle within their pageblock', () => {
+  const r = fragmented([FAULT_FREE_SCANNER_STARTS_LOW]);
+  const b = r.world.guests[0]!.buddy;
+  const freeOf = (pb: number) => pageblockBlocks(b, pb).flatMap((blk) => (blk.free ? Array.from({ length: 1 << blk.order }, (_, k) => blk.pfn + (1 << blk.order) - 1 - k) : []));
+  const first = pageblocks(b).find((pb) => suitableMigrationTarget(b, pb) && freeOf(pb).length > 0)!;
+  // Pageblock 0 (the kernel's, UNMOVABLE) is no target: the scanner passes it.
+  expect(first).toBe(PAGEBLOCK_FRAMES);
+  const batch = freeOf(first).slice(0, COMPACT_CLUSTER_MAX);
+  // Every migration the run begins, in order (the state keeps only the last 256 finished).
+  const moves: { src: number; dst: number }[] = [];
+  const real = migrate.beginGuestMigration;
+  const spy = jest.spyOn(migrate, 'beginGuestMigration').mockImplementation((w, g, src, reason, dst) => (moves.push({ src, dst: dst! }), real(w, g, src, reason, dst)));
+  r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  spy.mockRestore();
+  expect(moves.slice(0, batch.length).map((m) => m.dst)).toEqual([...batch].reverse());
+  // The lowest suitable pageblock runs out of free pages while the migrate scanner is still
+  // below it: the free scanner goes on up to the next one.
+  // The hazard itself: every page moves within its own pageblock (each move frees a page there
+  // that the scanner takes next), so no pageblock is ever emptied.
+  expect(moves.length).toBeGreaterThan(COMPACT_CLUSTER_MAX);
+  for (const m of moves) expect(pbOf(m.dst)).toBe(pbOf(m.src));
+});
+
+test('under the injected bug (compaction-migrates-unmovable) guestMovable accepts a kernel page, as no process\'s; never a page with no owner, a migration target or a virtio-mem block', () => {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [migrate.FAULT_MIGRATES_UNMOVABLE] }, { check: 'incremental' });
+  const g = r.world.guests[0]!;
+  const take = () => g.buddy.alloc(0, 'MOVABLE') as number;
+  const [kernel, none, target, block] = [take(), take(), take(), take()];
+  g.setOwner(kernel, { kind: 'kernel', alloc: 99 });
+  g.setOwner(target, { kind: 'migrate-target', src: kernel });
+  g.setOwner(block, { kind: 'virtio-mem', block: 0 });
+  expect(guestMovable(r.world, g, kernel)).toEqual({ pid: NO_PROCESS, vpn: -1 });
+  expect(guestMovable(r.world, g, none)).toBe('owner is none');
+  expect(guestMovable(r.world, g, target)).toBe('owner is migrate-target');
+  expect(guestMovable(r.world, g, block)).toBe('owner is virtio-mem');
 });
 
 test('the ghost counts per pageblock the free pages, the pages guestMovable accepts as movable, and the offsets of the rest', () => {
