@@ -117,14 +117,16 @@ describe('migrate-copy-before-flush', () => {
     });
   }
 
-  test('the write that reached the old page is lost: migration-preserves-contents and read-returns-last-write', () => {
-    const a = setup(['migrate-copy-before-flush'], ['migration-preserves-contents']);
-    raceTrace(a, 'guest');
-    expect(a.violation).toMatchObject({ property: 'migration-preserves-contents', kind: 'content-lost' });
-    const b = setup(['migrate-copy-before-flush'], ['read-returns-last-write']);
-    raceTrace(b, 'guest');
-    expect(b.violation).toMatchObject({ property: 'read-returns-last-write', kind: 'wrong-read' });
-  });
+  for (const side of ['guest', 'host'] as const) {
+    test(`${side} side: the write that reached the old page is lost: migration-preserves-contents and read-returns-last-write`, () => {
+      const a = setup(['migrate-copy-before-flush'], ['migration-preserves-contents']);
+      raceTrace(a, side);
+      expect(a.violation).toMatchObject({ property: 'migration-preserves-contents', kind: 'content-lost' });
+      const b = setup(['migrate-copy-before-flush'], ['read-returns-last-write']);
+      raceTrace(b, side);
+      expect(b.violation).toMatchObject({ property: 'read-returns-last-write', kind: 'wrong-read' });
+    });
+  }
 });
 
 describe('migrate-skips-invalidate', () => {

@@ -116,6 +116,24 @@ test('under the injected bug (compaction-free-scanner-starts-low) the free scann
   for (const m of moves) expect(pbOf(m.dst)).toBe(pbOf(m.src));
 });
 
+test('under compaction-free-scanner-starts-low, a migrate-scanner pageblock with no free page: the free scanner goes on up to the next one', () => {
+  const r = fragmented([FAULT_FREE_SCANNER_STARTS_LOW]);
+  const g = r.world.guests[0]!;
+  const b = g.buddy;
+  // Pageblock 1's free pages taken by the kernel: it keeps its movable pages and has no hole.
+  for (const blk of pageblockBlocks(b, PAGEBLOCK_FRAMES))
+    if (blk.free) for (let p = blk.pfn; p < blk.pfn + (1 << blk.order); p++) if (typeof b.allocAt(p, 0, 'MOVABLE') === 'number') g.setOwner(p, { kind: 'kernel', alloc: 1000 + p });
+  expect(pageblockBlocks(b, PAGEBLOCK_FRAMES).some((blk) => blk.free)).toBe(false);
+  const moves: { src: number; dst: number }[] = [];
+  const real = migrate.beginGuestMigration;
+  const spy = jest.spyOn(migrate, 'beginGuestMigration').mockImplementation((w, gg, src, reason, dst) => (moves.push({ src, dst: dst! }), real(w, gg, src, reason, dst)));
+  r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  spy.mockRestore();
+  expect(moves.length).toBeGreaterThan(0);
+  expect([pbOf(moves[0]!.src), pbOf(moves[0]!.dst)]).toEqual([PAGEBLOCK_FRAMES, 2 * PAGEBLOCK_FRAMES]);
+  for (const m of moves) expect(pbOf(m.dst)).toBeGreaterThanOrEqual(pbOf(m.src));
+});
+
 test('under the injected bug (compaction-migrates-unmovable) guestMovable accepts a kernel page, as no process\'s; never a page with no owner, a migration target or a virtio-mem block', () => {
   const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 ** 12, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [migrate.FAULT_MIGRATES_UNMOVABLE] }, { check: 'incremental' });
   const g = r.world.guests[0]!;
