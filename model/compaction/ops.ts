@@ -39,7 +39,7 @@ function touchAll(w: World, g: Guest, p: Process, start: number, pages: number):
     for (let v = vpn; v < end; v++, touched++) {
       const i = v % PT_ENTRIES;
       if (guestPresent(slot.table.get(i))) continue;
-      const gfn = allocZeroed(w, g, 0, 'MOVABLE');
+      const gfn = allocZeroed(w, g, 0, 'MOVABLE', 'a fragmenting page');
       if (typeof gfn !== 'number') return touched;
       g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn: v });
       g.zeroings++;

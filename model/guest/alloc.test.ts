@@ -91,7 +91,7 @@ describe('allocZeroed', () => {
     const cleared: number[] = [];
     const real = phys.physWrite;
     jest.spyOn(phys, 'physWrite').mockImplementation((w, gg, gfn, c) => (cleared.push(gfn), real(w, gg, gfn, c)));
-    const gfn = allocZeroed(world, g, 2, 'MOVABLE') as number;
+    const gfn = allocZeroed(world, g, 2, 'MOVABLE', 'a test') as number;
     expect(typeof gfn).toBe('number');
     expect(cleared).toEqual([gfn, gfn + 1, gfn + 2, gfn + 3]);
     for (const x of cleared) expect(world.frames.read(g.backing.get(x)!)).toMatchObject({ kind: 'zero' });
@@ -105,17 +105,16 @@ describe('allocZeroed', () => {
     const real = phys.physWrite;
     let calls = 0;
     jest.spyOn(phys, 'physWrite').mockImplementation((w, gg, gfn, c) => (++calls === 3 ? refuse('host-oom', 'no frame') : real(w, gg, gfn, c)));
-    expect(allocZeroed(world, g, 2, 'MOVABLE')).toMatchObject({ ok: false, error: 'host-oom' });
+    expect(allocZeroed(world, g, 2, 'MOVABLE', 'a test')).toMatchObject({ ok: false, error: 'host-oom' });
     expect(calls).toBe(3);
     expect(g.buddy.freePages()).toBe(free);
   });
 
-  test("the allocator's own failure comes back as guestAlloc gives it, and nothing is cleared", () => {
+  test("the allocator's failure is refused as guest-oom, naming what the page was for, and nothing is cleared", () => {
     const { world, g } = drained();
     const write = jest.spyOn(phys, 'physWrite');
-    const r = allocZeroed(world, g, 0, 'MOVABLE');
-    expect(r).toMatchObject({ error: expect.any(String) });
-    expect(r).not.toHaveProperty('ok');
+    const r = allocZeroed(world, g, 0, 'MOVABLE', 'a test');
+    expect(r).toMatchObject({ ok: false, error: 'guest-oom', detail: expect.stringMatching(/^g0: no page for a test \(.+\)$/) });
     expect(write).not.toHaveBeenCalled();
   });
 });

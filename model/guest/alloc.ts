@@ -9,7 +9,7 @@ import type { MigrateType } from '../buddy/migratetype';
 import type { World } from '../world';
 import type { Guest } from './guest';
 import { ZERO } from '../content';
-import type { Refusal } from '../result';
+import { refuse, type Refusal } from '../result';
 import { physWrite } from './phys';
 
 /** Slow-path retries before the allocation fails (bounded, as every loop here). */
@@ -38,13 +38,13 @@ export function guestAlloc(world: World, g: Guest, order: number, mt: MigrateTyp
 
 /**
  * A block from guestAlloc cleared before anyone owns it (__GFP_ZERO, clear_page over each
- * subpage): the caller records the owner once the clears are done. The allocator's error comes
- * back as guestAlloc gives it; a clear that fails (the host cannot back a frame) gives the block
- * back, with no owner to undo, and returns that refusal.
+ * subpage): the caller records the owner once the clears are done. The allocator's failure is
+ * refused as guest-oom, naming `what` the page was for; a clear that fails (the host cannot back
+ * a frame) gives the block back, with no owner to undo, and returns that refusal.
  */
-export function allocZeroed(world: World, g: Guest, order: number, mt: MigrateType): number | Refusal | { readonly error: string } {
+export function allocZeroed(world: World, g: Guest, order: number, mt: MigrateType, what: string): number | Refusal {
   const gfn = guestAlloc(world, g, order, mt);
-  if (typeof gfn !== 'number') return gfn;
+  if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for ${what} (${gfn.error})`);
   for (let i = 0, n = 1 << order; i < n; i++) {
     const w = physWrite(world, g, gfn + i, ZERO);
     if (w !== true) {

@@ -65,10 +65,39 @@ test('a fault the host cannot back: refused, the guest frame freed and unowned, 
   const owners = g.owners.size;
   const zeroings = g.zeroings;
   const r = s.apply('guest.write', { guest: 0, pid: 1, vpn: 2048 + 1 });
-  expect(r.ok).toBe(false);
+  expect(r).toEqual({ ok: false, error: 'host-oom' });
   expect(g.buddy.freePages()).toBe(free);
   expect(g.owners.size).toBe(owners);
   expect(g.zeroings).toBe(zeroings);
   expect(peekLeaf(s.world, g, g.processes.get(1)!, 2048 + 1)).toBeNull();
+  expect(s.r.violation).toBeNull();
+});
+
+test('no free 2 MiB block: a huge VMA\'s fault falls back to a 4 KiB page; no free page at all: refused as guest-oom', () => {
+  const s = stepper({ ...machine({}), guests: [{ frames: 4096, guestLevels: 4, eptLevels: 4, hugePages: true }] });
+  const g = s.world.guests[0]!;
+  expect(s.apply('guest.spawn', { guest: 0 }).ok).toBe(true);
+  expect(s.apply('guest.mmap', { guest: 0, pid: 1, vpn: 2048, pages: 512, write: true, exec: false, huge: true }).ok).toBe(true);
+  // Every free page taken, then every other one of the first 64 given back: 32 free pages, no
+  // two of them buddies, so no 2 MiB block; the slow path (reclaim, compaction) off.
+  g.pressureHooks.length = 0;
+  const taken: number[] = [];
+  const take = (): boolean => {
+    const x = g.buddy.alloc(0, 'MOVABLE');
+    if (typeof x !== 'number') return false;
+    g.setOwner(x, { kind: 'kernel', alloc: 10_000 + x });
+    taken.push(x);
+    return true;
+  };
+  while (take());
+  for (let i = 0; i < 64; i += 2) {
+    g.clearOwner(taken[i]!);
+    g.buddy.free(taken[i]!, 0);
+  }
+  expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 2048 + 7 })).toMatchObject({ ok: true });
+  expect(peekLeaf(s.world, g, g.processes.get(1)!, 2048 + 7)?.level).toBe(1);
+  while (take());
+  expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: 2048 + 8 })).toEqual({ ok: false, error: 'guest-oom' });
+  expect(peekLeaf(s.world, g, g.processes.get(1)!, 2048 + 8)).toBeNull();
   expect(s.r.violation).toBeNull();
 });

@@ -73,8 +73,10 @@ function faultIn(world: World, g: Guest, p: Process, vpn: number, level: 1 | 2, 
   if (isMigrationEntry(slot.entry)) return refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page under migration`);
   const frames = level === 2 ? FRAMES_PER_2M : 1;
   const vpnBase = vpn - (vpn % frames);
-  const gfn = allocZeroed(world, g, level === 2 ? 9 : 0, 'MOVABLE');
-  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : level === 2 ? 'fallback' : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
+  const gfn = allocZeroed(world, g, level === 2 ? 9 : 0, 'MOVABLE', `va ${hex(vpn * 4096)}`);
+  // No free page of the size: a 2 MiB fault falls back to the 4 KiB path
+  // (do_huge_pmd_anonymous_page), a 4 KiB one is refused. A host that cannot back it is the answer.
+  if (typeof gfn !== 'number') return gfn.error === 'guest-oom' ? 'fallback' : gfn;
   for (let i = 0; i < frames; i++) g.setOwner(gfn + i, { kind: 'anon', pid: p.pid, vpn: vpnBase + i });
   g.zeroings += frames;
   const e = guestEntry(gfn, { writable: prot.write, user: true, nx: !prot.exec }, level === 2 ? PTE_PS : 0);

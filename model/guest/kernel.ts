@@ -220,8 +220,8 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
 
 export function kalloc(world: World, g: Guest, order: number, mt: MigrateType): OpResult {
   // kzalloc: the kernel clears what it allocates.
-  const gfn = allocZeroed(world, g, order, mt);
-  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id} kalloc order ${order}: ${gfn.error}`);
+  const gfn = allocZeroed(world, g, order, mt, `kalloc order ${order}`);
+  if (typeof gfn !== 'number') return gfn;
   const id = g.nextAlloc++;
   for (let i = 0, n = 1 << order; i < n; i++) g.setOwner(gfn + i, { kind: 'kernel', alloc: id });
   g.kernelAllocs.set(id, { gfn, order });

@@ -27,8 +27,8 @@ export function tableAt(world: World, g: Guest, gfn: number): PageTable | Refusa
 
 /** Allocate, clear and format a page-table page for pid at `level`. */
 export function allocTable(world: World, g: Guest, pid: number, level: number, parent: number, index: number, vpnBase: number): number | Refusal {
-  const gfn = allocZeroed(world, g, 0, 'UNMOVABLE');
-  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: no page for a L${level} table (${gfn.error})`);
+  const gfn = allocZeroed(world, g, 0, 'UNMOVABLE', `a L${level} table`);
+  if (typeof gfn !== 'number') return gfn;
   g.setOwner(gfn, { kind: 'page-table', pid, level });
   g.zeroings++;
   physWrite(world, g, gfn, { kind: 'table', writer: g.id, table: new PageTable('guest', level) });

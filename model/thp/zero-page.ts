@@ -28,8 +28,8 @@ import { thpState } from './state';
 export const FAULT_HUGE_ZERO_WRITABLE = 'thp-huge-zero-writable';
 
 function allocZero(world: World, g: Guest, order: 0 | 9): number | Refusal {
-  const gfn = allocZeroed(world, g, order, 'UNMOVABLE');
-  if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: no page for the ${order ? 'huge ' : ''}zero page (${gfn.error})`);
+  const gfn = allocZeroed(world, g, order, 'UNMOVABLE', `the ${order ? 'huge ' : ''}zero page`);
+  if (typeof gfn !== 'number') return gfn;
   for (let i = 0, n = 1 << order; i < n; i++) g.setOwner(gfn + i, { kind: 'zero-page', huge: order === 9 });
   return gfn;
 }
@@ -86,8 +86,8 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
   if (pte && guestPresent(pte.entry) && isZeroGfn(g, pte.entry.pfn)) {
     if (access !== 'write') return null;
     // do_wp_page on the zero page -> wp_page_copy: a fresh zeroed page for this address.
-    const gfn = allocZeroed(world, g, 0, 'MOVABLE');
-    if (typeof gfn !== 'number') return 'ok' in gfn ? gfn : refuse('guest-oom', `g${g.id}: ${gfn.error}`);
+    const gfn = allocZeroed(world, g, 0, 'MOVABLE', `a copy of the zero page at va ${hex(vpn * 4096)}`);
+    if (typeof gfn !== 'number') return gfn;
     g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn });
     g.zeroings++;
     // The page tables may have moved while the allocation ran (compaction): look again.
