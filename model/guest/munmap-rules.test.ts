@@ -18,8 +18,8 @@ const V = 1 << 24;
 const L4 = 512 ** 3;
 const SWAP = { 'swap.slots': 16, 'frontswap.enabled': false, 'cleancache.enabled': false };
 
-function started(options: Record<string, number | boolean | string> = {}, hugePages = false): Stepper {
-  const s = stepper(machine(options, [], 1, hugePages));
+function started(options: Record<string, number | boolean | string> = {}, hugePages = false, faults: string[] = []): Stepper {
+  const s = stepper(machine(options, faults, 1, hugePages));
   expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
   return s;
 }
@@ -152,6 +152,18 @@ describe('munmap', () => {
     expect(cached(V)).toBe(false);
     expect(cached(V + 4 * 512)).toBe(true);
     expect(s.r.violation).toBeNull();
+  });
+
+  test('under the injected tlb-no-flush-on-unmap the unmapped page stays cached in the TLB (CVE-2018-18281); without it, it goes', () => {
+    for (const faults of [['tlb-no-flush-on-unmap'], []]) {
+      const s = started({}, false, faults);
+      const { g } = parts(s);
+      mmap(s, V, 1);
+      write(s, V);
+      expect(s.world.tlb.overlapping(g.vpid, 1, V, V + 1)).toHaveLength(1);
+      expect(munmap(s, V, 1)).toEqual({ ok: true });
+      expect(s.world.tlb.overlapping(g.vpid, 1, V, V + 1)).toHaveLength(faults.length);
+    }
   });
 
   test('a range starting inside a missing table skips to the end of that table only: the page just past it is unmapped', () => {
