@@ -88,11 +88,15 @@ export function thpFaultHook(world: World, g: Guest, p: Process, vpn: number, ac
     // do_wp_page on the zero page -> wp_page_copy: a fresh zeroed page for this address.
     const gfn = allocZeroed(world, g, 0, 'MOVABLE', `a copy of the zero page at va ${hex(vpn * 4096)}`);
     if (typeof gfn !== 'number') return gfn;
+    // The allocation's slow path may have changed the tables (the OOM killer ends this process
+    // and its tables go): look again, and give the page back, unowned, if the slot went.
+    const again = findSlot(world, g, p, vpn, 1);
+    if (again === null || isRefusal(again) || again.level !== 1) {
+      g.buddy.free(gfn, 0);
+      return isRefusal(again) ? again : refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page table changed`);
+    }
     g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn });
     g.zeroings++;
-    // The page tables may have moved while the allocation ran (compaction): look again.
-    const again = findSlot(world, g, p, vpn, 1);
-    if (again === null || isRefusal(again) || again.level !== 1) return isRefusal(again) ? again : refuse('retry', `pid ${p.pid} va ${hex(vpn * 4096)}: page table changed`);
     writeEntry(world, g, p.pid, again.tableGfn, again.table, again.index, guestEntry(gfn, { writable: vma.prot.write, user: true, nx: !vma.prot.exec }));
     world.tlb.invlpg(g.vpid, p.pid, vpn);
     world.transition('thp', 'zero-4k', 'copied');
