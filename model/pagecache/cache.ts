@@ -29,9 +29,9 @@ export function lookupPage(g: Guest, file: number, index: number): CachePage | u
   return cacheOf(g).pages.get(pageKey(file, index));
 }
 
-/** Leaves mapping the page: (pid, vpn) of every 4 KiB guest leaf that points at its gfn. */
+/** Leaves mapping the page: (pid, vpn) of every guest leaf that points at its gfn (file pages are mapped 4 KiB only). */
 export function mappingsOf(g: Guest, page: CachePage): { pid: number; vpn: number }[] {
-  return g.rmap.reaching(page.gfn).filter((h) => h.level === 1).map((h) => ({ pid: h.owner, vpn: h.source }));
+  return g.rmap.reaching(page.gfn).map((h) => ({ pid: h.owner, vpn: h.source }));
 }
 
 export function isMapped(g: Guest, page: CachePage): boolean {
@@ -44,7 +44,8 @@ export function isDirty(w: World, g: Guest, page: CachePage): boolean {
   for (const m of mappingsOf(g, page)) {
     const p = g.processes.get(m.pid);
     const leaf = p && peekLeaf(w, g, p, m.vpn);
-    if (leaf && leaf.gfn === page.gfn && (leaf.entry.flags & PTE_DIRTY) !== 0) return true;
+    // The rmap names exactly the leaves that point at the page (writeEntry keeps it so).
+    if (leaf && (leaf.entry.flags & PTE_DIRTY) !== 0) return true;
   }
   return false;
 }
