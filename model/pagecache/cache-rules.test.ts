@@ -7,7 +7,8 @@
 import { exhaustHost, machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
 import { PTE_DIRTY } from '../constants';
 import { findSlot, writeEntry } from '../guest/page-tables';
-import { isDirty, isMapped, lookupPage, markAccessed, reclaimFilePage, removePage, unmapPage } from './cache';
+import { dropPage, isDirty, isMapped, lookupPage, markAccessed, reclaimFilePage, removePage, unmapPage } from './cache';
+import { ccGetPage } from '../tmem/cleancache';
 import { pageKey } from './layout';
 import { cacheOf } from './state';
 
@@ -159,4 +160,31 @@ test('a cached page whose host frame was reclaimed, with the host out of frames:
   expect(s.apply('file.write', { guest: 0, file: 1, index: 0 })).toEqual({ ok: false, error: 'host-oom' });
   expect(lookupPage(g, 1, 0)?.gfn).toBe(gfn);
   expect(s.r.violation).toBeNull();
+});
+
+test('dropPage offers only a clean page to cleancache (cleancache_put_page): a dirty page dropped leaves no copy there', () => {
+  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true }));
+  const g = s.world.guests[0]!;
+  expect(s.apply('file.read', { guest: 0, file: 1, index: 0 }).ok).toBe(true);
+  expect(s.apply('file.write', { guest: 0, file: 1, index: 1 }).ok).toBe(true);
+  const clean = lookupPage(g, 1, 0)!;
+  const dirty = lookupPage(g, 1, 1)!;
+  expect([clean.dirty, dirty.dirty]).toEqual([false, true]);
+  dropPage(s.world, g, clean);
+  dropPage(s.world, g, dirty);
+  expect([lookupPage(g, 1, 0), lookupPage(g, 1, 1)]).toEqual([undefined, undefined]);
+  expect(ccGetPage(s.world, g, 1, 0)).toBeDefined();
+  expect(ccGetPage(s.world, g, 1, 1)).toBeUndefined();
+});
+
+test('page_mkclean moves only a dirty PTE to the page: writeback of a page mapped by a clean PTE is refused as clean, and the PTE is left as it was', () => {
+  const s = started();
+  const g = s.world.guests[0]!;
+  const p = g.processes.get(1)!;
+  expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: V, pages: 1, write: true }).ok).toBe(true);
+  expect(s.apply('guest.read', { guest: 0, pid: 1, vpn: V }).ok).toBe(true);
+  const before = findSlot(s.world, g, p, V, 1);
+  expect(s.apply('file.writeback', { guest: 0, file: 0, index: 0 })).toEqual({ ok: false, error: 'invalid' });
+  expect(lookupPage(g, 0, 0)?.dirty).toBe(false);
+  expect(findSlot(s.world, g, p, V, 1)).toEqual(before);
 });

@@ -83,9 +83,8 @@ function makeRoom(w: World, d: VirtualDisk): void {
   const first = d.hostCache.keys().next();
   if (first.done) return;
   const block = first.value;
-  const h = d.hostCache.get(block)!;
-  d.medium.set(block, w.frames.read(h.hfn));
-  h.dirty = false;
+  // Written back, then dropped as a clean page (the entry goes with it: no need to clear h.dirty).
+  d.medium.set(block, w.frames.read(d.hostCache.get(block)!.hfn));
   hostDrop(w, d, block, 'lru');
 }
 
@@ -143,18 +142,15 @@ export function diskWrite(w: World, g: Guest, disk: number, block: number, c: Co
 }
 
 /** FLUSH (VIRTIO_BLK_T_FLUSH -> bdrv_co_flush -> fdatasync): every dirty host page of the image reaches the medium. */
-export function diskFlush(w: World, g: Guest, disk: number): number {
+export function diskFlush(w: World, g: Guest, disk: number): void {
   const d = diskState(w, g.id, disk);
-  let n = 0;
   for (const [block, h] of d.hostCache) {
     if (!h.dirty) continue;
     d.medium.set(block, w.frames.read(h.hfn));
     h.dirty = false;
     markBlock(w, d, block);
     w.transition('page-cache', 'host-dirty', 'host-clean');
-    n++;
   }
-  return n;
 }
 
 /** The host's flusher writes one dirty page of an image to the medium. */
@@ -185,8 +181,8 @@ export function dropHostCaches(w: World): void {
   for (const row of pcWorld(w).disks)
     for (const d of row)
       for (const [block, h] of [...d.hostCache]) {
+        // Written back if dirty, then dropped with its entry (no need to clear h.dirty).
         if (h.dirty) d.medium.set(block, w.frames.read(h.hfn));
-        h.dirty = false;
         hostDrop(w, d, block, 'close');
       }
 }
