@@ -156,7 +156,12 @@ test('a cached page whose host frame was reclaimed, with the host out of frames:
   expect(s.apply('host.reclaim.end', { guest: 0 }).ok).toBe(true);
   expect(g.backing.has(gfn)).toBe(false);
   exhaustHost(s.r);
+  const c = cacheOf(g);
+  c.referenced.clear();
+  c.active.clear();
   expect(s.apply('file.read', { guest: 0, file: 1, index: 0 })).toEqual({ ok: false, error: 'host-oom' });
+  // The read that failed marks nothing accessed (folio_mark_accessed comes after the copy).
+  expect([c.referenced.size, c.active.size]).toEqual([0, 0]);
   expect(s.apply('file.write', { guest: 0, file: 1, index: 0 })).toEqual({ ok: false, error: 'host-oom' });
   expect(lookupPage(g, 1, 0)?.gfn).toBe(gfn);
   expect(s.r.violation).toBeNull();

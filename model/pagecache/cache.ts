@@ -15,7 +15,7 @@ import { guestAlloc } from '../guest/alloc';
 import type { Guest } from '../guest/guest';
 import { guestFree } from '../guest/kernel';
 import { findSlot, writeEntry } from '../guest/page-tables';
-import { physRead, physWrite, touch } from '../guest/phys';
+import { physRead, physWrite } from '../guest/phys';
 import { peekGuestPhysical, peekLeaf } from '../mmu/peek';
 import { guestPresent } from '../paging/entries';
 import { refuse, type Refusal } from '../result';
@@ -76,17 +76,14 @@ export function removePage(w: World, g: Guest, page: CachePage): void {
   syncDoubleCached(w, g.id, diskOf(page.file), blockOf(page.file, page.index));
 }
 
-/** A fresh frame for a page-cache page (the allocator's slow path may reclaim to find it). */
+/**
+ * A fresh frame for a page-cache page (the allocator's slow path may reclaim to find it). The
+ * fill or write that follows faults it in on the host, and gives it back if that fails.
+ */
 function newFrame(w: World, g: Guest, file: number, index: number): number | Refusal {
   const gfn = guestAlloc(w, g, 0, 'MOVABLE');
   if (typeof gfn !== 'number') return refuse('guest-oom', `g${g.id}: no page for file ${file} page ${index} (${gfn.error})`);
   g.setOwner(gfn, { kind: 'page-cache', file, index });
-  const h = touch(w, g, gfn);
-  if (typeof h !== 'number') {
-    g.clearOwner(gfn);
-    guestFree(w, g, gfn, 0);
-    return h;
-  }
   return gfn;
 }
 
@@ -126,29 +123,21 @@ export function fileRead(w: World, g: Guest, file: number, index: number): Conte
   const page = getPage(w, g, file, index);
   if ('ok' in page) return page;
   const c = physRead(w, g, page.gfn);
-  if ('ok' in c) return c;
-  markAccessed(g, page);
+  // folio_mark_accessed after the copy: a read that failed touched nothing.
+  if (!('ok' in c)) markAccessed(g, page);
   return c;
 }
 
 /** write(2) of one whole page: the version written. A full-page write does not read the page first. */
 export function fileWrite(w: World, g: Guest, file: number, index: number): number | Refusal {
   let page = lookupPage(g, file, index);
-  let gfn: number;
-  if (page) {
-    const h = touch(w, g, page.gfn);
-    if (typeof h !== 'number') return h;
-    gfn = page.gfn;
-  } else {
-    const f = newFrame(w, g, file, index);
-    if (typeof f !== 'number') return f;
-    gfn = f;
-    // Whatever cleancache kept of the old contents is stale now (assumption: Linux reaches the
-    // same through ->readpage on a partial write; a full-page write must drop the copy itself).
-    ccInvalidatePage(w, g, file, index);
-  }
-  // The write may fail (the host is invalidating the frame): nothing changes then, and a page
-  // made for it goes back.
+  const gfn = page ? page.gfn : newFrame(w, g, file, index);
+  if (typeof gfn !== 'number') return gfn;
+  // Whatever cleancache kept of the old contents is stale now (assumption: Linux reaches the
+  // same through ->readpage on a partial write; a full-page write must drop the copy itself).
+  if (!page) ccInvalidatePage(w, g, file, index);
+  // The write may fail (the host cannot back the frame, or is invalidating it): nothing changes
+  // then, and a page made for it goes back.
   const v = w.nextVersion();
   const written = physWrite(w, g, gfn, data(g.id, v));
   if (written !== true) {

@@ -70,7 +70,8 @@ function fileFault(w: World, g: Guest, p: Process, vpn: number, access: AccessKi
 function harvestOnUnmap(w: World, g: Guest, p: Process, start: number, end: number): void {
   const c = cacheOf(g);
   for (const v of p.vmas) {
-    if (v.object?.kind !== FILE_OBJECT || v.end <= start || v.start >= end) continue;
+    // Only file VMAs map page-cache pages; the loop's bounds keep to the part inside [start, end).
+    if (v.object?.kind !== FILE_OBJECT) continue;
     for (let vpn = Math.max(v.start, start); vpn < Math.min(v.end, end); vpn++) {
       const leaf = peekLeaf(w, g, p, vpn);
       const page = leaf && c.byGfn.get(leaf.gfn);
