@@ -163,7 +163,10 @@ test('a cached page whose host frame was reclaimed, with the host out of frames:
   // The read that failed marks nothing accessed (folio_mark_accessed comes after the copy).
   expect([c.referenced.size, c.active.size]).toEqual([0, 0]);
   expect(s.apply('file.write', { guest: 0, file: 1, index: 0 })).toEqual({ ok: false, error: 'host-oom' });
+  // The cached page stays as it was: in the cache, its frame allocated and owned by it.
   expect(lookupPage(g, 1, 0)?.gfn).toBe(gfn);
+  expect(g.owners.get(gfn)).toEqual({ kind: 'page-cache', file: 1, index: 0 });
+  expect(g.buddy.allocatedAt(gfn)).toBeTruthy();
   expect(s.r.violation).toBeNull();
 });
 
@@ -192,4 +195,15 @@ test('page_mkclean moves only a dirty PTE to the page: writeback of a page mappe
   expect(s.apply('file.writeback', { guest: 0, file: 0, index: 0 })).toEqual({ ok: false, error: 'invalid' });
   expect(lookupPage(g, 0, 0)?.dirty).toBe(false);
   expect(findSlot(s.world, g, p, V, 1)).toEqual(before);
+});
+
+test("a full-page write(2) of a page not in the cache drops cleancache's copy of it, which is stale from then on", () => {
+  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true }));
+  const g = s.world.guests[0]!;
+  expect(s.apply('file.read', { guest: 0, file: 1, index: 0 }).ok).toBe(true);
+  dropPage(s.world, g, lookupPage(g, 1, 0)!);
+  expect(s.apply('file.write', { guest: 0, file: 1, index: 0 }).ok).toBe(true);
+  dropPage(s.world, g, lookupPage(g, 1, 0)!);
+  // The dirty page was dropped without a put: had the write not dropped the old copy, it would be there.
+  expect(ccGetPage(s.world, g, 1, 0)).toBeUndefined();
 });
