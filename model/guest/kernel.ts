@@ -201,8 +201,9 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
     const r = munmap(world, g, p, v.start, v.end - v.start);
     if (!r.ok) return r;
   }
-  // Free what is left of the tree, leaves first (free_pgtables over the whole range).
-  const mine = [...g.tables.entries()].filter(([, t]) => t.pid === p.pid).sort((a, b) => a[1].level - b[1].level);
+  // Free what is left of the tree (free_pgtables over the whole range): the root, and any table
+  // munmap could not unlink (its parent unreadable); munmap freed the rest, leaves first.
+  const mine = [...g.tables.entries()].filter(([, t]) => t.pid === p.pid);
   for (const [gfn] of mine) {
     g.tables.delete(gfn);
     g.clearOwner(gfn);

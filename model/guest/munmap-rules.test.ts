@@ -11,7 +11,7 @@ import { PTE_RW } from '../constants';
 import { compactionState } from '../compaction/state';
 import { peekLeaf } from '../mmu/peek';
 import { isMigrationEntry } from '../paging/entries';
-import { freeUserFrames, guestFree } from './kernel';
+import { freeUserFrames, guestFree, mmap as kernelMmap } from './kernel';
 import { findSlot } from './page-tables';
 
 const V = 1 << 24;
@@ -219,6 +219,14 @@ test("guestFree of a block the buddy refuses records the anomaly (the model's ow
   expect(s.world.anomalies).toEqual([
     { property: 'guest-ownership', kind: 'bad-free', subject: `g0 gfn 0x${gfn.toString(16)} order 0`, expected: 'an allocated block', actual: expect.stringMatching(/./) },
   ]);
+});
+
+test('mmap journals exactly its range for the incremental checkers, and nothing else', () => {
+  const s = started();
+  const { g, p } = parts(s);
+  s.world.journal.clear();
+  expect(kernelMmap(s.world, g, p, V + 3, 5, { write: true, exec: false }, false)).toEqual({ ok: true });
+  expect(s.world.journal.ranges).toEqual([{ guest: 0, pid: 1, vpnStart: V + 3, vpnEnd: V + 8 }]);
 });
 
 describe('mprotect', () => {
