@@ -14,7 +14,7 @@ import { compactionState } from './state';
 import type { Process } from '../guest/process';
 import { allocZeroed } from '../guest/alloc';
 import { slotFor, writeEntry } from '../guest/page-tables';
-import { guestEntry, guestPresent } from '../paging/entries';
+import { guestEntry } from '../paging/entries';
 import { PT_ENTRIES } from '../constants';
 import { isRefusal } from '../result';
 import { mmap } from '../guest/kernel';
@@ -37,8 +37,9 @@ function touchAll(w: World, g: Guest, p: Process, start: number, pages: number):
     if (isRefusal(slot) || slot.level !== 1) return touched;
     const end = Math.min(start + pages, vpn - (vpn % PT_ENTRIES) + PT_ENTRIES);
     for (let v = vpn; v < end; v++, touched++) {
+      // The range is the workload's own fresh VMA (mmap refused an overlap; munmap cleared the
+      // PTEs of what was there before): no PTE of it is present yet.
       const i = v % PT_ENTRIES;
-      if (guestPresent(slot.table.get(i))) continue;
       const gfn = allocZeroed(w, g, 0, 'MOVABLE', 'a fragmenting page');
       if (typeof gfn !== 'number') return touched;
       g.setOwner(gfn, { kind: 'anon', pid: p.pid, vpn: v });
