@@ -9,6 +9,7 @@ import { PTE_DIRTY } from '../constants';
 import { findSlot, writeEntry } from '../guest/page-tables';
 import { dropPage, isDirty, isMapped, lookupPage, markAccessed, reclaimFilePage, removePage, unmapPage } from './cache';
 import { ccGetPage } from '../tmem/cleancache';
+import { diskPeek } from './disk';
 import { pageKey } from './layout';
 import { cacheOf } from './state';
 
@@ -206,4 +207,15 @@ test("a full-page write(2) of a page not in the cache drops cleancache's copy of
   dropPage(s.world, g, lookupPage(g, 1, 0)!);
   // The dirty page was dropped without a put: had the write not dropped the old copy, it would be there.
   expect(ccGetPage(s.world, g, 1, 0)).toBeUndefined();
+});
+
+test('under the injected reclaim-skips-writeback a dirty page is dropped as if clean: offered to cleancache with its last write, which the disk never gets', () => {
+  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true, 'page-cache.cacheModes': 'none' }, ['reclaim-skips-writeback']));
+  const g = s.world.guests[0]!;
+  const w = s.apply('file.write', { guest: 0, file: 1, index: 0 });
+  expect(w.ok).toBe(true);
+  expect(s.apply('file.evict', { guest: 0, file: 1, index: 0 })).toEqual({ ok: true });
+  expect(lookupPage(g, 1, 0)).toBeUndefined();
+  expect(ccGetPage(s.world, g, 1, 0)).toEqual({ kind: 'data', writer: 0, version: w.value });
+  expect(diskPeek(s.world, 0, 0, 16)).not.toEqual({ kind: 'data', writer: 0, version: w.value });
 });
