@@ -169,6 +169,24 @@ describe('host-side migration', () => {
   });
 });
 
+describe('host-side migration flushes', () => {
+  test('without the injected faults a host migration flushes the EPT translations once, at the unmap; nothing is left pending for the end', () => {
+    const r = setup([]);
+    const gfn = gfnOf(r);
+    const before = r.world.tlb.stats.inveptSingle;
+    r.apply({ kind: 'compaction.migrate.begin', args: { side: 'host', guest: 0, gfn } });
+    const m = [...compactionState(r.world).active.values()][0]!;
+    expect(m.flushPending).toBe(false);
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(r.world.tlb.stats.inveptSingle - before).toBe(1);
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    r.apply({ kind: 'compaction.migrate.step', args: { id: m.id } });
+    expect(compactionState(r.world).finished.get(m.id)?.stage).toBe('done');
+    expect(r.world.tlb.stats.inveptSingle - before).toBe(1);
+    expect(r.violation).toBeNull();
+  });
+});
+
 describe('what a single migration refuses to isolate', () => {
   test('a free guest page and a page mapped by a 2 MiB PMD (a THP) are not movable one page at a time: refused, nothing locked', () => {
     const errors: (string | undefined)[] = [];
