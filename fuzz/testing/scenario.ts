@@ -28,6 +28,17 @@ export interface ScenarioResult {
 
 export const SMALL_GUEST: GuestConfig = { frames: 4096, guestLevels: 4, eptLevels: 4, hugePages: false };
 
+/**
+ * Options for a page-cache test: only the page caches act (cleancache, frontswap and
+ * unmapped-page control off), with both cache modes of the host's images.
+ */
+export const PAGE_CACHE_ONLY: Readonly<Record<string, number | boolean | string>> = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
+
+/** A stepper over one guest with PAGE_CACHE_ONLY's options, `options` on top. */
+export function pageCacheStepper(options: Record<string, number | boolean | string> = {}, faults: readonly string[] = []): Stepper {
+  return stepper(machine({ ...PAGE_CACHE_ONLY, ...options }, faults));
+}
+
 /** `hugePages`: the host backs the guests' memory with 2 MiB pages where it can. */
 export function machine(options: Record<string, number | boolean | string>, faults: readonly string[] = [], guests = 1, hugePages = false): ModelConfig {
   const guest = hugePages ? { ...SMALL_GUEST, hugePages } : SMALL_GUEST;

@@ -204,11 +204,7 @@ export function exit(world: World, g: Guest, p: Process): OpResult {
   // Free what is left of the tree (free_pgtables over the whole range): the root, and any table
   // munmap could not unlink (its parent unreadable); munmap freed the rest, leaves first.
   const mine = [...g.tables.entries()].filter(([, t]) => t.pid === p.pid);
-  for (const [gfn] of mine) {
-    g.tables.delete(gfn);
-    g.clearOwner(gfn);
-    guestFree(world, g, gfn, 0);
-  }
+  for (const [gfn] of mine) freeTablePage(world, g, gfn);
   dropTableRefs(g, new Set(mine.map(([gfn]) => gfn)));
   world.tlb.flushPcid(g.vpid, p.pid);
   g.processes.delete(p.pid);

@@ -4,7 +4,7 @@
  * the page's dirtiness as PG_dirty or the dirty bit of a PTE mapping it; removing a page that is
  * no longer the cached one changes nothing; and a page the host cannot back is given back.
  */
-import { exhaustHost, machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
+import { exhaustHost, pageCacheStepper, type Stepper } from '../../fuzz/testing/scenario';
 import { PTE_DIRTY } from '../constants';
 import { findSlot, writeEntry } from '../guest/page-tables';
 import { dropPage, isDirty, isMapped, lookupPage, markAccessed, reclaimFilePage, removePage, unmapPage } from './cache';
@@ -14,10 +14,9 @@ import { pageKey } from './layout';
 import { cacheOf } from './state';
 
 const V = 1 << 22;
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
 
 function started(): Stepper {
-  const s = stepper(machine(BASE));
+  const s = pageCacheStepper();
   expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
   return s;
 }
@@ -172,7 +171,7 @@ test('a cached page whose host frame was reclaimed, with the host out of frames:
 });
 
 test('dropPage offers only a clean page to cleancache (cleancache_put_page): a dirty page dropped leaves no copy there', () => {
-  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true }));
+  const s = pageCacheStepper({ 'cleancache.enabled': true });
   const g = s.world.guests[0]!;
   expect(s.apply('file.read', { guest: 0, file: 1, index: 0 }).ok).toBe(true);
   expect(s.apply('file.write', { guest: 0, file: 1, index: 1 }).ok).toBe(true);
@@ -199,7 +198,7 @@ test('page_mkclean moves only a dirty PTE to the page: writeback of a page mappe
 });
 
 test("a full-page write(2) of a page not in the cache drops cleancache's copy of it, which is stale from then on", () => {
-  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true }));
+  const s = pageCacheStepper({ 'cleancache.enabled': true });
   const g = s.world.guests[0]!;
   expect(s.apply('file.read', { guest: 0, file: 1, index: 0 }).ok).toBe(true);
   dropPage(s.world, g, lookupPage(g, 1, 0)!);
@@ -210,7 +209,7 @@ test("a full-page write(2) of a page not in the cache drops cleancache's copy of
 });
 
 test('under the injected reclaim-skips-writeback a dirty page is dropped as if clean: offered to cleancache with its last write, which the disk never gets', () => {
-  const s = stepper(machine({ ...BASE, 'cleancache.enabled': true, 'page-cache.cacheModes': 'none' }, ['reclaim-skips-writeback']));
+  const s = pageCacheStepper({ 'cleancache.enabled': true, 'page-cache.cacheModes': 'none' }, ['reclaim-skips-writeback']);
   const g = s.world.guests[0]!;
   const w = s.apply('file.write', { guest: 0, file: 1, index: 0 });
   expect(w.ok).toBe(true);

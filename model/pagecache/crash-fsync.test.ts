@@ -9,17 +9,13 @@
  *   reclaim, a host migration or a fault in flight: the vCPUs cannot run to panic), goes
  *   through once that ends, and reports the processes it killed.
  */
-import { machine, stepper, type Stepper } from '../../fuzz/testing/scenario';
+import { pageCacheStepper, type Stepper } from '../../fuzz/testing/scenario';
 import { compactionState } from '../compaction/state';
 import { lookupPage } from './cache';
 import { cacheOf, pcWorld } from './state';
 
 const V = 1 << 22;
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
 
-function fresh(options: Record<string, number | boolean | string> = {}): Stepper {
-  return stepper(machine({ ...BASE, ...options }));
-}
 
 /** The version a successful write returned. */
 function write(s: Stepper, file: number, index: number): number {
@@ -34,7 +30,7 @@ describe('fsync writes back the dirty pages of its file, and only those', () => 
   it('returns the count of its own dirty pages (first and last index included); the next file\'s page 0 stays dirty', () => {
     // Files 0 and 1 sit on disk 0 (cache=writeback in the mixed mode), blocks 0..15 and 16..31:
     // page 16 of file 0 would be page 0 of file 1.
-    const s = fresh();
+    const s = pageCacheStepper();
     write(s, 0, 0);
     write(s, 0, 15);
     write(s, 0, 7);
@@ -52,7 +48,7 @@ describe('fsync writes back the dirty pages of its file, and only those', () => 
   });
 
   it('a page dirtied only through a shared mapping is found (page_mkclean) and counted', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     expect(s.apply('guest.spawn', { guest: 0 }).ok).toBe(true);
     expect(s.apply('file.mmap', { guest: 0, pid: 1, file: 0, pgoff: 0, vpn: V, pages: 4, write: true }).ok).toBe(true);
     expect(s.apply('guest.write', { guest: 0, pid: 1, vpn: V + 1 }).ok).toBe(true);
@@ -62,7 +58,7 @@ describe('fsync writes back the dirty pages of its file, and only those', () => 
   });
 
   it("waits for its own file's writeback in flight, not for another file's", () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     write(s, 0, 1);
     write(s, 1, 2);
     expect(s.apply('file.writeback', { guest: 0, file: 1, index: 2 })).toEqual({ ok: true });
@@ -80,7 +76,7 @@ describe('fsync writes back the dirty pages of its file, and only those', () => 
 
 describe("fsync's FLUSH of a cache=writeback image (bdrv_co_flush -> fdatasync)", () => {
   it('writes the dirty host pages to the medium and leaves them clean; a clean host page causes no write', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     // Block 1: read only, a clean host page of a sparse block (never on the medium).
     expect(s.apply('file.read', { guest: 0, file: 0, index: 1 })).toEqual({ ok: true, value: 0 });
     // Block 0: written back by the guest, dirty in the host cache, not yet on the medium.
@@ -104,7 +100,7 @@ describe("fsync's FLUSH of a cache=writeback image (bdrv_co_flush -> fdatasync)"
 
 describe('io.complete', () => {
   it('completes the oldest request; with nothing in flight it is refused', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     expect(s.apply('io.complete', { guest: 0 })).toEqual({ ok: false, error: 'no-such-mapping' });
     write(s, 2, 0);
     expect(s.apply('file.writeback', { guest: 0, file: 2, index: 0 })).toEqual({ ok: true });
@@ -117,7 +113,7 @@ describe('io.complete', () => {
 
 describe('a guest crash', () => {
   it('kills every process and reports how many', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
     expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 2 });
     expect(s.apply('guest.crash', { guest: 0 })).toEqual({ ok: true, value: 2 });
@@ -136,7 +132,7 @@ describe('a guest crash', () => {
   }
 
   it('waits for a host reclaim in flight (pendingReclaim and an invalidation), then goes through', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     const gfn = backedGfn(s);
     const g = s.world.guests[0]!;
     expect(s.apply('host.reclaim.begin', { guest: 0, gfn })).toEqual({ ok: true });
@@ -150,7 +146,7 @@ describe('a guest crash', () => {
   });
 
   it('waits for a host migration between its unmap and its end (an invalidation without a reclaim)', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     const gfn = backedGfn(s);
     const g = s.world.guests[0]!;
     expect(s.apply('compaction.migrate.begin', { side: 'host', guest: 0, gfn }).ok).toBe(true);
@@ -170,7 +166,7 @@ describe('a guest crash', () => {
   });
 
   it('waits for an EPT fault in flight (between its resolve and its install)', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     const g = s.world.guests[0]!;
     const gfn = g.config.frames - 1;
     expect(g.ept.lookup(s.world, gfn).kind).not.toBe('leaf');

@@ -14,16 +14,12 @@
  * - fileAt inverts (diskOf, blockOf) on every disk; the double-caching ledger counts a block of
  *   the second disk under the right key.
  */
-import { machine, scenario, stepper, type Stepper } from '../../fuzz/testing/scenario';
+import { machine, PAGE_CACHE_ONLY as BASE, pageCacheStepper, scenario, type Stepper } from '../../fuzz/testing/scenario';
 import { dropHostCaches, hostCacheHolds } from './disk';
 import { blockKey, blockOf, DISKS_PER_GUEST, diskOf, FILE_PAGES, fileAt, FILES_PER_GUEST, HOST_CACHE_PAGES_MAX } from './layout';
 import { pcWorld } from './state';
 
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
 
-function fresh(options: Record<string, number | boolean | string> = {}): Stepper {
-  return stepper(machine({ ...BASE, ...options }));
-}
 
 /** file.write, file.writeback, io.complete: the write reaches the device. Returns the version. */
 function writeThrough(s: Stepper, file: number, index: number): number {
@@ -39,7 +35,7 @@ const edges = (s: Stepper, k: string): number => s.world.transitions.get('page-c
 describe('a completed guest write, by cache mode', () => {
   it('cache=none: on the medium, nothing in the host cache; cache=writeback: dirty in the host cache, not yet on the medium', () => {
     // Mixed mode: disk 0 (files 0..3) writeback, disk 1 (files 4..7) none.
-    const s = fresh();
+    const s = pageCacheStepper();
     const v4 = writeThrough(s, 4, 3);
     const v0 = writeThrough(s, 0, 3);
     const [d0, d1] = pcWorld(s.world).disks[0]!;
@@ -52,7 +48,7 @@ describe('a completed guest write, by cache mode', () => {
 
 describe('the host page-cache states of a block', () => {
   it('a write to a clean host page is one host-clean -> host-dirty edge; a rewrite of the dirty page adds none', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     writeThrough(s, 0, 5);
     expect(pcWorld(s.world).disks[0]![0]!.hostCache.get(5)?.dirty).toBe(true);
     expect(s.apply('host.pagecache.writeback', { guest: 0, disk: 0, block: 5 })).toEqual({ ok: true });
@@ -69,7 +65,7 @@ describe('the host page-cache states of a block', () => {
 
 describe("the host's eviction of a full image cache", () => {
   it('takes the oldest clean page even when an older dirty one exists; the dirty page stays, unwritten', () => {
-    const s = fresh();
+    const s = pageCacheStepper();
     // Block 0 first and dirty, then blocks 1..31 read (clean): the cache is full.
     const v = writeThrough(s, 0, 0);
     for (let b = 1; b < HOST_CACHE_PAGES_MAX; b++) expect(s.apply('file.read', { guest: 0, file: Math.floor(b / FILE_PAGES), index: b % FILE_PAGES }).ok).toBe(true);
@@ -88,7 +84,7 @@ describe("the host's eviction of a full image cache", () => {
 
 describe('teardown: QEMU closes each image (bdrv_close flushes it) and the host drops its pages', () => {
   it('a dirty host page reaches the medium, a clean one causes no write; every frame and ledger entry goes', () => {
-    const s = fresh({ 'page-cache.cacheModes': 'writeback' });
+    const s = pageCacheStepper({ 'page-cache.cacheModes': 'writeback' });
     const v = writeThrough(s, 0, 0);
     expect(s.apply('file.read', { guest: 0, file: 0, index: 1 })).toEqual({ ok: true, value: 0 });
     expect(s.apply('file.read', { guest: 0, file: 4, index: 2 })).toEqual({ ok: true, value: 0 });
@@ -129,7 +125,7 @@ describe('the layout', () => {
   });
 
   it('a page of the second disk, cached by both, is counted double cached under its own block', () => {
-    const s = fresh({ 'page-cache.cacheModes': 'writeback' });
+    const s = pageCacheStepper({ 'page-cache.cacheModes': 'writeback' });
     expect(s.apply('file.read', { guest: 0, file: 5, index: 3 }).ok).toBe(true);
     expect([...pcWorld(s.world).doubleCached]).toEqual([blockKey(0, 1, blockOf(5, 3))]);
     expect(s.apply('file.evict', { guest: 0, file: 5, index: 3 })).toEqual({ ok: true });

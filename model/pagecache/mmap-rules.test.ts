@@ -6,7 +6,7 @@
  * (zap_pte_range); a write-protect fault reusing the page in place (do_wp_page ->
  * wp_page_shared); and the page-cache resolver answering only for file VMAs.
  */
-import { machine, oneProcess, stepper } from '../../fuzz/testing/scenario';
+import { oneProcess, pageCacheStepper } from '../../fuzz/testing/scenario';
 import { PTE_DIRTY, PTE_RW, PTE_USER } from '../constants';
 import { windowGfn } from '../dax/shared-cache';
 import { leafMayMap } from '../guest/leaf';
@@ -17,12 +17,11 @@ import { fileMmap } from './mmap';
 import { cacheOf } from './state';
 
 const V = 1 << 22;
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
 /** The first vpn of the kernel half of a 4-level (48-bit) address space: 2^(9*4 - 1). */
 const USER_HALF_END = 2 ** 35;
 
 function started() {
-  const s = stepper(machine(BASE));
+  const s = pageCacheStepper();
   expect(s.apply('guest.spawn', { guest: 0 })).toEqual({ ok: true, value: 1 });
   const g = s.world.guests[0]!;
   return { s, g, p: g.processes.get(1)! };

@@ -4,7 +4,7 @@
  * without it.
  */
 import type { OpResult } from '../result';
-import { kinds, machine, op, scenario } from '../../fuzz/testing/scenario';
+import { kinds, machine, op, scenario, PAGE_CACHE_ONLY as BASE } from '../../fuzz/testing/scenario';
 import { isDirty, lookupPage, takeReferenced } from './cache';
 import { PTE_ACCESSED } from '../constants';
 import { findSlot } from '../guest/page-tables';
@@ -14,7 +14,6 @@ import { cacheOf, pcWorld } from './state';
 import { unmappedCount } from './unmapped-control';
 
 const V = 1 << 22;
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed', 'unmapped-page-control.limit': -1 };
 
 const spawn = op('guest.spawn', { guest: 0 });
 const mmapFile = (file: number, pages: number, write = true) => op('file.mmap', { guest: 0, pid: 1, file, pgoff: 0, vpn: V, pages, write });

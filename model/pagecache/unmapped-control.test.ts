@@ -5,22 +5,21 @@
  * once); that it stops at the limit and reports the over-limit -> within-limit edge only when
  * it got there; and what the injected may_unmap bug does (unmaps the page, then drops it).
  */
-import { machine, stepper } from '../../fuzz/testing/scenario';
+import { pageCacheStepper, type Stepper } from '../../fuzz/testing/scenario';
 import { peekLeaf } from '../mmu/peek';
 import { lookupPage } from './cache';
 import { cacheOf } from './state';
 import { unmappedCount, upcCandidate } from './unmapped-control';
 
 const V = 1 << 22;
-const BASE = { 'cleancache.enabled': false, 'frontswap.enabled': false, 'page-cache.cacheModes': 'mixed' };
 
-const withLimit = (limit: number, faults: readonly string[] = []) => stepper(machine({ ...BASE, 'unmapped-page-control.limit': limit }, faults));
+const withLimit = (limit: number, faults: readonly string[] = []) => pageCacheStepper({ 'unmapped-page-control.limit': limit }, faults);
 const read = (file: number, index: number) => ['file.read', { guest: 0, file, index }] as const;
 const pass = ['upc.reclaim', { guest: 0 }] as const;
 /** Times the pass reached its limit (the over-limit -> within-limit edge). */
-const withinLimit = (s: ReturnType<typeof stepper>) => s.world.transitions.get('unmapped-page-control')?.get('over-limit->within-limit') ?? 0;
+const withinLimit = (s: Stepper) => s.world.transitions.get('unmapped-page-control')?.get('over-limit->within-limit') ?? 0;
 /** The cached pages of file 1, by index. */
-const cachedOfFile1 = (s: ReturnType<typeof stepper>) => [...cacheOf(s.world.guests[0]!).pages.values()].filter((p) => p.file === 1).map((p) => p.index).sort((a, b) => a - b);
+const cachedOfFile1 = (s: Stepper) => [...cacheOf(s.world.guests[0]!).pages.values()].filter((p) => p.file === 1).map((p) => p.index).sort((a, b) => a - b);
 
 describe('the pages a pass may take', () => {
   it('an unmapped clean page is a candidate; a mapped one, a dirty one and one under writeback are not', () => {
