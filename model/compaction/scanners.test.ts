@@ -214,3 +214,24 @@ describe('the host zone', () => {
     expect(expected.reduce((n, x) => n + x.movable, 0)).toBeGreaterThan(0);
   });
 });
+
+test('on a zone of two pageblocks the free scanner starts at the last one: every movable page of the first moves up into it', () => {
+  const r = new Runner({ hostFrames: 2 ** 14, guests: [{ frames: 2 * PAGEBLOCK_FRAMES, guestLevels: 4, eptLevels: 4, hugePages: false }], faults: [] }, { check: 'incremental' });
+  r.apply({ kind: 'guest.spawn', args: { guest: 0 } });
+  // 600 pages fill pageblock 1 and spill into pageblock 0; unmapping the first 100 leaves holes in 1.
+  r.apply({ kind: 'guest.mmap', args: { guest: 0, pid: 1, vpn: 1024, pages: 600, write: true, exec: false, huge: false } });
+  for (let i = 0; i < 600; i++) r.apply({ kind: 'guest.write', args: { guest: 0, pid: 1, vpn: 1024 + i } });
+  r.apply({ kind: 'guest.munmap', args: { guest: 0, pid: 1, vpn: 1024, pages: 100 } });
+  const g = r.world.guests[0]!;
+  const b = g.buddy;
+  expect(pageblocks(b)).toEqual([0, PAGEBLOCK_FRAMES]);
+  const sources = expectedGhost(b, (pfn) => typeof guestMovable(r.world, g, pfn) !== 'string')[0]!.movable;
+  expect(sources).toBeGreaterThan(0);
+  const last = Math.max(0, ...compactionState(r.world).finished.keys());
+  r.apply({ kind: 'compaction.run', args: { side: 'guest', guest: 0, order: 9, proactive: true } });
+  const run = [...compactionState(r.world).runs.values()].pop()!;
+  const moves = [...compactionState(r.world).finished.values()].filter((m) => m.id > last);
+  expect(run).toMatchObject({ outcome: 'complete', failures: 0, migrated: sources });
+  expect(moves.map((m) => [pbOf(m.src), pbOf(m.dst)])).toEqual(moves.map(() => [0, PAGEBLOCK_FRAMES]));
+  expect(r.violation).toBeNull();
+});
