@@ -7,6 +7,8 @@
  * - the host's own eviction of a full image cache takes the oldest clean page before any dirty
  *   one (mm/vmscan.c shrink_folio_list: a dirty file folio is not written from reclaim while
  *   clean ones can be freed; it is rotated with PG_reclaim);
+ * - the injected double-cache-count-misses-host-evict skips the ledger update of the explicit
+ *   host eviction only: the LRU's drop and teardown's still make it;
  * - teardown closes each image (block.c bdrv_close -> bdrv_flush): dirty host pages reach the
  *   medium, clean ones cause no write, every host page-cache frame goes back;
  * - hostCacheHolds (the ownership check) answers for exactly one hfn, and false for a
@@ -79,6 +81,22 @@ describe("the host's eviction of a full image cache", () => {
     expect(s.apply('host.pagecache.writeback', { guest: 0, disk: 0, block: 0 })).toEqual({ ok: true });
     expect(d.medium.get(0)).toEqual({ kind: 'data', writer: 0, version: v });
     expect(s.broke()).toEqual([]);
+  });
+});
+
+describe('the injected double-cache-count-misses-host-evict loses the ledger update of the explicit host eviction only', () => {
+  it("the LRU eviction of a full image cache and teardown still keep the ledger exact; host.pagecache.evict leaves a stale entry", () => {
+    const s = pageCacheStepper({ 'page-cache.cacheModes': 'writeback' }, ['double-cache-count-misses-host-evict']);
+    // Blocks 0..32 read: the 33rd read makes room by dropping block 0, the oldest clean page ('lru').
+    for (let b = 0; b <= HOST_CACHE_PAGES_MAX; b++) expect(s.apply('file.read', { guest: 0, file: Math.floor(b / FILE_PAGES), index: b % FILE_PAGES }).ok).toBe(true);
+    const d = pcWorld(s.world).disks[0]![0]!;
+    expect([d.hostCache.size, d.hostCache.has(0), pcWorld(s.world).doubleCached.has(blockKey(0, 0, 0))]).toEqual([HOST_CACHE_PAGES_MAX, false, false]);
+    expect(s.r.violation).toBeNull();
+    expect(s.apply('host.pagecache.evict', { guest: 0, disk: 0, block: 1 })).toEqual({ ok: true });
+    expect(s.broke()).toEqual(['double-caching-exact|counted-single-copy']);
+    // Teardown ('close') still clears the entry of every block it drops; only the stale one stays.
+    dropHostCaches(s.world);
+    expect([...pcWorld(s.world).doubleCached]).toEqual([blockKey(0, 0, 1)]);
   });
 });
 
