@@ -42,6 +42,23 @@ describe('BuddyAllocator: initial state (memmap_init)', () => {
     expect(() => make(1000)).toThrow(RangeError);
     expect(() => make(1024, 512)).toThrow(RangeError);
     expect(() => make(512)).toThrow(RangeError);
+    // The message names the allocator and what is wrong.
+    expect(() => make(1024, 512)).toThrow('buddy host: base 512 not aligned to 2^10');
+    expect(() => make(1000)).toThrow('buddy host: frames 1000 not a multiple of 2^10');
+    expect(() => make(0)).toThrow('buddy host: frames 0 not a multiple of 2^10');
+  });
+
+  test('stats count each event once: allocations, failures, frees, merges, splits (expand, allocAt, isolation), isolations', () => {
+    const b = make(2048);
+    ok(b.alloc(0, 'MOVABLE')); // expand: 10 splits
+    ok(b.allocAt(1024 + 5, 0, 'MOVABLE')); // break_down_buddy_pages: 10 splits
+    expect(isBuddyError(b.alloc(10, 'MOVABLE'))).toBe(true); // both max-order blocks are split
+    expect(isBuddyError(b.alloc(11, 'MOVABLE'))).toBe(true); // bad order: no attempt counted
+    b.free(0, 0); // 10 merges back to order 10
+    expect(isBuddyError(b.free(0, 0))).toBe(true); // double free: refused, not counted
+    b.isolatePageblock(0); // the order-10 block split into 2 pageblocks: 1 split; no merge with the MOVABLE half
+    b.unisolatePageblock(0, 'MOVABLE'); // re-freed: merges with its buddy
+    expect({ ...b.stats }).toEqual({ allocs: 2, allocFailures: 1, frees: 1, merges: 11, splits: 21, fallbacks: 0, steals: 0, isolations: 1, unisolations: 1 });
   });
 });
 
