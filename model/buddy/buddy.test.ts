@@ -46,6 +46,21 @@ describe('BuddyAllocator: initial state (memmap_init)', () => {
     expect(() => make(1024, 512)).toThrow('buddy host: base 512 not aligned to 2^10');
     expect(() => make(1000)).toThrow('buddy host: frames 1000 not a multiple of 2^10');
     expect(() => make(0)).toThrow('buddy host: frames 0 not a multiple of 2^10');
+    expect(() => make(1024, -1024)).toThrow('buddy host: base -1024 not aligned to 2^10');
+    expect(() => make(1024, 1024.5)).toThrow('buddy host: base 1024.5 not aligned to 2^10');
+    expect(() => make(1536)).toThrow('buddy host: frames 1536 not a multiple of 2^10');
+    expect(() => make(1024.5 * 1024)).toThrow('buddy host: frames 1049088 not a multiple of 2^10');
+  });
+
+  test('isBuddyError: an object with a string `error`, nothing else', () => {
+    expect([null, undefined, 5, 'no-memory', {}, { error: 1 }, { error: 'no-memory' }].map(isBuddyError)).toEqual([false, false, false, false, false, false, true]);
+  });
+
+  test('allocatedBlock: a pfn that is not an integer is in no block', () => {
+    const b = make(1024);
+    expect(ok(b.alloc(1, 'MOVABLE'))).toBe(0);
+    expect(b.allocatedBlock(1)).toEqual({ head: 0, order: 1, mt: 'MOVABLE' });
+    expect(b.allocatedBlock(0.5)).toBeUndefined();
   });
 
   test('stats count each event once: allocations, failures, frees, merges, splits (expand, allocAt, isolation), isolations', () => {

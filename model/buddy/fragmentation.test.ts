@@ -68,6 +68,8 @@ describe('/proc views', () => {
     const rows = pagetypeinfo(perList);
     expect(rows.map((r) => r.type)).toEqual([...MIGRATE_TYPES]);
     expect(rows[1]!.counts).toEqual(counts({ 0: 2, 10: 3 }));
+    // Each row is named as mm/vmstat.c migratetype_names prints it.
+    expect(formatPagetypeinfo(perList).map((l) => l.slice(30, 43))).toEqual(['    Unmovable', '      Movable', '  Reclaimable', '   HighAtomic', '          CMA', '      Isolate']);
     expect(formatPagetypeinfo(perList)[5]).toBe(
       'Node    0, zone   Normal, type      Isolate      0      0      0      0      0      0      0      0      0      1      0 ',
     );

@@ -53,6 +53,7 @@ describe('FreeList (list_head on struct page)', () => {
     l.addHead(4);
     expect(() => l.addTail(4)).toThrow(/already listed/);
     expect(() => l.addHead(-1)).toThrow(RangeError);
+    expect(() => l.addHead(-1)).toThrow('free-list: bad pfn -1');
   });
 
   test('behaves like an array model under random operations', () => {

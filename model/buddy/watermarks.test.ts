@@ -47,5 +47,9 @@ describe('watermarks (mm/page_alloc.c __setup_per_zone_wmarks)', () => {
       expect(w.low).toBeLessThanOrEqual(w.high);
     }
     expect(() => zoneWatermarks(0)).toThrow(RangeError);
+    expect(() => zoneWatermarks(0)).toThrow('zoneWatermarks: managed pages 0');
+    // int_sqrt takes an unsigned long: a negative or fractional input is a caller's bug.
+    expect(() => intSqrt(-1)).toThrow('intSqrt: -1');
+    expect(() => intSqrt(1.5)).toThrow('intSqrt: 1.5');
   });
 });
