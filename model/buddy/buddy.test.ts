@@ -472,3 +472,77 @@ describe('determinism and sparseness', () => {
     expect(b.takeDirty()).toContain(512);
   });
 });
+
+describe("the allocator's own bookkeeping, rule by rule", () => {
+  test('allocAt never hands out a page of an isolated pageblock', () => {
+    const b = make(2048);
+    b.isolatePageblock(512);
+    expect(b.allocAt(600, 0, 'MOVABLE')).toEqual({ error: 'isolated', pfn: 600 });
+  });
+
+  test('allocAt puts each half it splits off at the head of its list (break_down_buddy_pages)', () => {
+    const b = make(4096);
+    expect(ok(b.alloc(9, 'MOVABLE'))).toBe(0); // leaves 512 on the order-9 list
+    expect(ok(b.allocAt(2048 + 512, 9, 'MOVABLE'))).toBe(2560); // the lower half, 2048, goes back
+    expect(ok(b.allocAt(3072, 9, 'MOVABLE'))).toBe(3072); // the upper half, 3584, goes back
+    expect(b.freeListBlocks(9, 'MOVABLE')).toEqual([3584, 2048, 512]);
+  });
+
+  test('putbackIsolated refuses what is not an allocated block of that order, and gives back to the tail (FPI_TO_TAIL)', () => {
+    const b = make(1024);
+    for (let i = 0; i < 4; i++) expect(ok(b.alloc(0, 'MOVABLE'))).toBe(i);
+    expect(b.putbackIsolated(5, 0)).toEqual({ error: 'not-allocated', pfn: 5, order: 0, allocatedOrder: null });
+    expect(b.putbackIsolated(2, 1)).toEqual({ error: 'not-allocated', pfn: 2, order: 1, allocatedOrder: 0 });
+    expect(b.putbackIsolated(2, 11)).toEqual({ error: 'not-allocated', pfn: 2, order: 11, allocatedOrder: 0 });
+    expect(b.freePages()).toBe(1020);
+    b.free(0, 0); // its buddy 1 is allocated: it stays order 0, at the head
+    expect(b.putbackIsolated(2, 0)).toBeUndefined(); // buddy 3 allocated: no merge, to the tail
+    expect(b.freeListBlocks(0, 'MOVABLE')).toEqual([0, 2]);
+    expect(b.freePages()).toBe(1022);
+    // A block larger than a pageblock goes back one pageblock at a time, to the tail too.
+    const c = make(2048);
+    expect(ok(c.alloc(10, 'MOVABLE'))).toBe(0);
+    expect(c.putbackIsolated(0, 10)).toBeUndefined();
+    expect(c.freeListBlocks(10, 'MOVABLE')).toEqual([1024, 0]);
+    // Each pageblock with its own type: an isolated half goes to the ISOLATE list, uncounted.
+    expect(ok(c.alloc(10, 'MOVABLE'))).toBe(0);
+    c.isolatePageblock(512);
+    expect(c.putbackIsolated(0, 10)).toBeUndefined();
+    expect([c.freeBlockAt(0), c.freeBlockAt(512), c.freePages()]).toEqual([{ pfn: 0, order: 9, list: 'MOVABLE' }, { pfn: 512, order: 9, list: 'ISOLATE' }, 1536]);
+  });
+
+  test('allocatedBlock finds the max-order block around a pfn', () => {
+    const b = make(1024);
+    expect(ok(b.alloc(10, 'MOVABLE'))).toBe(0);
+    expect(b.allocatedBlock(700)).toEqual({ head: 0, order: 10, mt: 'MOVABLE' });
+  });
+
+  test('zoneWatermarkOk: a max-order block is a block of the order; an order that is not one is never ok', () => {
+    const b = make(2048);
+    expect(b.zoneWatermarkOk(10, 'min')).toBe(true);
+    expect(b.zoneWatermarkOk(-1, 'min')).toBe(false);
+  });
+
+  test('pageblockTypesAll lists exactly the pageblocks that are not MOVABLE', () => {
+    const b = make(2048);
+    b.isolatePageblock(512);
+    expect([...b.pageblockTypesAll()]).toEqual([{ pfn: 512, mt: 'ISOLATE' }]);
+    b.unisolatePageblock(512, 'MOVABLE');
+    expect([...b.pageblockTypesAll()]).toEqual([]);
+  });
+
+  test('a reported block keeps PG_reported when it only moves between lists (move_to_free_list)', () => {
+    const b = make(2048);
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(0);
+    expect(b.setReported(1)).toBe(true);
+    b.isolatePageblock(0);
+    expect(b.freeBlockAt(1)).toEqual({ pfn: 1, order: 0, list: 'ISOLATE' });
+    expect(b.isReported(1)).toBe(true);
+  });
+
+  test('freeEntriesAt lists every list holding a pfn, in list order, so a disagreement cannot hide', () => {
+    const b = make(1024);
+    b.testOnlyCorrupt({ kind: 'push-free', pfn: 0, order: 0, list: 'UNMOVABLE' });
+    expect(b.freeEntriesAt(0)).toEqual([{ order: 0, list: 'UNMOVABLE' }, { order: 10, list: 'MOVABLE' }]);
+  });
+});

@@ -866,12 +866,12 @@ export class BuddyAllocator {
     this.dirty.add(pb);
   }
 
-  /** Free pages of one pageblock (move_freepages_block's count), O(MAX_PAGE_ORDER). */
+  /**
+   * Free pages of one pageblock (move_freepages_block's count), asked only by a steal of a free
+   * block smaller than the pageblock: that block lies inside the pageblock, so no free block of
+   * pageblock order or more covers it, and every free page there is in a small block.
+   */
   private pageblockFreePages(pb: number): number {
-    for (let order = PAGEBLOCK_ORDER; order <= MAX_PAGE_ORDER; order++) {
-      const packed = this.freeHead.get(alignDown(pb, order));
-      if (packed !== undefined && orderOf(packed) === order) return PAGEBLOCK_FRAMES;
-    }
     return this.pbFreeSmall.get(pb) ?? 0;
   }
 

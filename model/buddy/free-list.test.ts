@@ -86,3 +86,15 @@ describe('FreeList (list_head on struct page)', () => {
     );
   });
 });
+
+test('membership: a pfn on two lists (a corruption the checkers look for) stays known to the other when one list drops it', () => {
+  const m = new Map<number, number[]>();
+  const [a, b] = [new FreeList(0, m), new FreeList(1, m)];
+  a.addHead(5);
+  b.addHead(5);
+  expect(m.get(5)).toEqual([0, 1]);
+  a.remove(5);
+  expect(m.get(5)).toEqual([1]);
+  b.remove(5);
+  expect(m.has(5)).toBe(false);
+});

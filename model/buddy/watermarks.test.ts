@@ -8,6 +8,8 @@ describe('watermarks (mm/page_alloc.c __setup_per_zone_wmarks)', () => {
     expect(intSqrt(2 ** 30)).toBe(32768);
     expect(intSqrt(2 ** 37)).toBe(370727); // 370727^2 = 137438511529 <= 2^37 < 370728^2
     expect(intSqrt(2 ** 52 - 1)).toBe(2 ** 26 - 1);
+    // (2^26 + 1)^2 - 1: Math.sqrt rounds up to 2^26 + 1, and the correction brings it back down.
+    expect(intSqrt((2 ** 26 + 1) ** 2 - 1)).toBe(2 ** 26);
   });
 
   test('mult_frac(x, n, d) = x / d * n + (x % d) * n / d', () => {
