@@ -505,10 +505,11 @@ describe("the allocator's own bookkeeping, rule by rule", () => {
     expect(c.putbackIsolated(0, 10)).toBeUndefined();
     expect(c.freeListBlocks(10, 'MOVABLE')).toEqual([1024, 0]);
     // Each pageblock with its own type: an isolated half goes to the ISOLATE list, uncounted.
-    expect(ok(c.alloc(10, 'MOVABLE'))).toBe(0);
-    c.isolatePageblock(512);
-    expect(c.putbackIsolated(0, 10)).toBeUndefined();
-    expect([c.freeBlockAt(0), c.freeBlockAt(512), c.freePages()]).toEqual([{ pfn: 0, order: 9, list: 'MOVABLE' }, { pfn: 512, order: 9, list: 'ISOLATE' }, 1536]);
+    const d = make(2048);
+    expect(ok(d.alloc(10, 'MOVABLE'))).toBe(0);
+    d.isolatePageblock(512);
+    expect(d.putbackIsolated(0, 10)).toBeUndefined();
+    expect([d.freeBlockAt(0), d.freeBlockAt(512), d.freePages()]).toEqual([{ pfn: 0, order: 9, list: 'MOVABLE' }, { pfn: 512, order: 9, list: 'ISOLATE' }, 1536]);
   });
 
   test('allocatedBlock finds the max-order block around a pfn', () => {
