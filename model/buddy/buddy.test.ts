@@ -547,3 +547,29 @@ describe("the allocator's own bookkeeping, rule by rule", () => {
     expect(b.freeEntriesAt(0)).toEqual([{ order: 0, list: 'UNMOVABLE' }, { order: 10, list: 'MOVABLE' }]);
   });
 });
+
+describe('fallback rules the steal tests above leave open', () => {
+  test('zoneWatermarkOk at order 0 needs free pages only, on any list: memory all on CMA lists still passes', () => {
+    const b = make(1024);
+    for (const pb of [0, 512]) {
+      b.isolatePageblock(pb);
+      b.unisolatePageblock(pb, 'CMA');
+    }
+    expect(b.freeBlocks(10, 'CMA')).toBe(1);
+    expect(b.freePages()).toBe(1024);
+    expect(b.zoneWatermarkOk(0, 'min')).toBe(true);
+    expect(b.zoneWatermarkOk(1, 'min')).toBe(false);
+  });
+
+  test('a MOVABLE request that cannot steal the pageblock moves the one block it takes, not the pageblock\'s other free pages (single_page)', () => {
+    const b = make(1024);
+    b.isolatePageblock(512);
+    b.unisolatePageblock(512, 'UNMOVABLE');
+    expect(ok(b.alloc(9, 'MOVABLE'))).toBe(0); // no MOVABLE memory left
+    for (let i = 0; i < PAGEBLOCK_FRAMES; i++) ok(b.alloc(0, 'UNMOVABLE'));
+    for (const p of [512, 600, 700, 800]) b.free(p, 0); // four lone pages, their buddies in use
+    expect(b.freeBlocks(0, 'UNMOVABLE')).toBe(4);
+    expect(isBuddyError(b.alloc(0, 'MOVABLE'))).toBe(false);
+    expect([b.freeBlocks(0, 'UNMOVABLE'), b.freeBlocks(0, 'MOVABLE'), b.migratetypeOf(512)]).toEqual([3, 0, 'UNMOVABLE']);
+  });
+});

@@ -54,7 +54,6 @@ import { zoneWatermarks, type WatermarkName, type Watermarks } from './watermark
 
 /** Injected bug: __free_one_page merges across an isolated pageblock (pre-d9dddbf55667). */
 export const FAULT_BUDDY_MERGE_ACROSS_ISOLATION = 'buddy-merge-across-isolation';
-export const BUDDY_FAULTS: readonly string[] = [FAULT_BUDDY_MERGE_ACROSS_ISOLATION];
 
 /** Largest pfn range the allocator accepts: pfn arithmetic uses 32-bit bitwise operators. */
 export const BUDDY_PFN_LIMIT = 2 ** 30;
@@ -66,7 +65,7 @@ export interface BuddyOptions {
   readonly base: number;
   /** Number of frames, a positive multiple of 2^MAX_PAGE_ORDER. */
   readonly frames: number;
-  /** Injected bugs by name (BUDDY_FAULTS). */
+  /** Injected bugs by name (FAULT_BUDDY_MERGE_ACROSS_ISOLATION). */
   readonly faults: ReadonlySet<string>;
 }
 
