@@ -573,3 +573,19 @@ describe('fallback rules the steal tests above leave open', () => {
     expect([b.freeBlocks(0, 'UNMOVABLE'), b.freeBlocks(0, 'MOVABLE'), b.migratetypeOf(512)]).toEqual([3, 0, 'UNMOVABLE']);
   });
 });
+
+test('testOnlyCorrupt does exactly the damage it names (properties/buddy.test.ts relies on each form)', () => {
+  const b = make(1024);
+  b.testOnlyCorrupt({ kind: 'push-free', pfn: 3, order: 0, list: 'UNMOVABLE' });
+  expect([b.freeBlocks(0, 'UNMOVABLE'), b.freeBlockAt(3)]).toEqual([1, { pfn: 3, order: 0, list: 'UNMOVABLE' }]);
+  // A pfn that already heads a block keeps its head record: only the list and its count change.
+  b.testOnlyCorrupt({ kind: 'push-free', pfn: 0, order: 1, list: 'RECLAIMABLE' });
+  expect([b.freeBlocks(1, 'RECLAIMABLE'), b.freeBlockAt(0)]).toEqual([1, { pfn: 0, order: 10, list: 'MOVABLE' }]);
+  b.testOnlyCorrupt({ kind: 'drop-free', pfn: 0 });
+  expect([b.freeBlocks(10, 'MOVABLE'), b.freeBlockAt(0), b.freeListBlocks(10, 'MOVABLE')]).toEqual([0, undefined, []]);
+  b.testOnlyCorrupt({ kind: 'bump-nr-free', order: 2, list: 'RECLAIMABLE', delta: 5 });
+  expect([b.freeBlocks(2, 'RECLAIMABLE'), b.freeBlocks(2, 'UNMOVABLE'), b.freeBlocks(2, 'MOVABLE')]).toEqual([5, 0, 0]);
+  b.testOnlyCorrupt({ kind: 'bump-free-pages', delta: 7 });
+  b.testOnlyCorrupt({ kind: 'bump-allocated-pages', delta: 3 });
+  expect([b.freePages(), b.allocatedPages()]).toEqual([1031, 3]);
+});
