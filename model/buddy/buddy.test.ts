@@ -589,3 +589,23 @@ test('testOnlyCorrupt does exactly the damage it names (properties/buddy.test.ts
   b.testOnlyCorrupt({ kind: 'bump-allocated-pages', delta: 3 });
   expect([b.freePages(), b.allocatedPages()]).toEqual([1031, 3]);
 });
+
+test('isolation puts the blocks it moves and the blocks it splits where the kernel does: moved ones and re-freed ones to the tail, split halves to the head', () => {
+  const b = make(2048);
+  expect(ok(b.alloc(0, 'MOVABLE'))).toBe(0);
+  expect(ok(b.allocAt(513, 0, 'MOVABLE'))).toBe(513);
+  // Lone free pages 1 (pageblock 0) and 512 (pageblock 512), their buddies in use.
+  b.isolatePageblock(0);
+  b.isolatePageblock(512);
+  expect(b.freeListBlocks(0, 'ISOLATE')).toEqual([1, 512]); // move_freepages_block: to the tail
+  b.unisolatePageblock(0, 'MOVABLE');
+  b.unisolatePageblock(512, 'MOVABLE');
+  expect(b.freeListBlocks(0, 'MOVABLE')).toEqual([1, 512]); // __putback_isolated_page: to the tail
+  // A wholly free pageblock isolated is re-freed to the ISOLATE list's tail.
+  const c = make(3072);
+  expect(ok(c.alloc(9, 'MOVABLE'))).toBe(0); // leaves 512 on the order-9 MOVABLE list
+  c.isolatePageblock(1024); // splits 1024's max-order block: 1536 stays MOVABLE, at the head
+  c.isolatePageblock(2048); // and 2560 likewise
+  expect(c.freeListBlocks(9, 'MOVABLE')).toEqual([2560, 1536, 512]);
+  expect(c.freeListBlocks(9, 'ISOLATE')).toEqual([1024, 2048]);
+});
