@@ -609,3 +609,44 @@ test('isolation puts the blocks it moves and the blocks it splits where the kern
   expect(c.freeListBlocks(9, 'MOVABLE')).toEqual([2560, 1536, 512]);
   expect(c.freeListBlocks(9, 'ISOLATE')).toEqual([1024, 2048]);
 });
+
+describe('the per-pageblock counts a steal decides by (free pages in small blocks, movable pages)', () => {
+  /** Pageblock 512 UNMOVABLE, the MOVABLE memory (pageblock 0) all allocated. */
+  function unmovableBlock(): BuddyAllocator {
+    const b = make(1024);
+    expect(ok(b.alloc(9, 'MOVABLE'))).toBe(0);
+    b.isolatePageblock(512);
+    b.unisolatePageblock(512, 'UNMOVABLE'); // its buddy, pageblock 0, is allocated: no merge
+    expect([b.migratetypeOf(512), b.freeBlockAt(512)]).toEqual(['UNMOVABLE', { pfn: 512, order: 9, list: 'UNMOVABLE' }]);
+    return b;
+  }
+
+  test('movable pages freed and taken again as UNMOVABLE no longer count: 112 free + 100 movable < 256, not claimed', () => {
+    const b = unmovableBlock();
+    for (let p = 512; p < 912; p++) expect(ok(b.allocAt(p, 0, 'MOVABLE'))).toBe(p);
+    for (let p = 512; p < 812; p++) b.free(p, 0);
+    for (let p = 512; p < 812; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    // Free: 912..1023 (orders 4, 5, 6). The MOVABLE request finds the order-6 block; the
+    // pageblock's free pages all move to the MOVABLE lists, and the smallest block is split.
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(912);
+    expect(b.migratetypeOf(512)).toBe('UNMOVABLE');
+  });
+
+  test('UNMOVABLE pages freed and taken again leave the movable count alone: 16 free + 256 movable, claimed', () => {
+    const b = unmovableBlock();
+    for (let p = 512; p < 768; p++) expect(ok(b.allocAt(p, 0, 'MOVABLE'))).toBe(p);
+    for (let p = 768; p < 1008; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    for (let p = 768; p < 868; p++) b.free(p, 0);
+    for (let p = 768; p < 868; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    // Free: 1008..1023, one order-4 block, which a MOVABLE request may steal whole.
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(1008);
+    expect(b.migratetypeOf(512)).toBe('MOVABLE');
+  });
+
+  test('300 free pages in small blocks reach the threshold alone: claimed', () => {
+    const b = unmovableBlock();
+    for (let p = 512; p < 724; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    expect(isBuddyError(b.alloc(0, 'MOVABLE'))).toBe(false);
+    expect(b.migratetypeOf(512)).toBe('MOVABLE');
+  });
+});
