@@ -620,12 +620,19 @@ describe('the per-pageblock counts a steal decides by (free pages in small block
     expect([b.migratetypeOf(512), b.freeBlockAt(512)]).toEqual(['UNMOVABLE', { pfn: 512, order: 9, list: 'UNMOVABLE' }]);
     return b;
   }
+  /** allocAt each page of [lo, hi) as its own order-0 block of type mt. */
+  function take(b: BuddyAllocator, lo: number, hi: number, mt: 'MOVABLE' | 'UNMOVABLE'): void {
+    for (let p = lo; p < hi; p++) expect(ok(b.allocAt(p, 0, mt))).toBe(p);
+  }
+  function release(b: BuddyAllocator, lo: number, hi: number): void {
+    for (let p = lo; p < hi; p++) expect(b.free(p, 0)).toBeUndefined();
+  }
 
   test('movable pages freed and taken again as UNMOVABLE no longer count: 112 free + 100 movable < 256, not claimed', () => {
     const b = unmovableBlock();
-    for (let p = 512; p < 912; p++) expect(ok(b.allocAt(p, 0, 'MOVABLE'))).toBe(p);
-    for (let p = 512; p < 812; p++) b.free(p, 0);
-    for (let p = 512; p < 812; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    take(b, 512, 912, 'MOVABLE');
+    release(b, 512, 812);
+    take(b, 512, 812, 'UNMOVABLE');
     // Free: 912..1023 (orders 4, 5, 6). The MOVABLE request finds the order-6 block; the
     // pageblock's free pages all move to the MOVABLE lists, and the smallest block is split.
     expect(ok(b.alloc(0, 'MOVABLE'))).toBe(912);
@@ -634,10 +641,10 @@ describe('the per-pageblock counts a steal decides by (free pages in small block
 
   test('UNMOVABLE pages freed and taken again leave the movable count alone: 16 free + 256 movable, claimed', () => {
     const b = unmovableBlock();
-    for (let p = 512; p < 768; p++) expect(ok(b.allocAt(p, 0, 'MOVABLE'))).toBe(p);
-    for (let p = 768; p < 1008; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
-    for (let p = 768; p < 868; p++) b.free(p, 0);
-    for (let p = 768; p < 868; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    take(b, 512, 768, 'MOVABLE');
+    take(b, 768, 1008, 'UNMOVABLE');
+    release(b, 768, 868);
+    take(b, 768, 868, 'UNMOVABLE');
     // Free: 1008..1023, one order-4 block, which a MOVABLE request may steal whole.
     expect(ok(b.alloc(0, 'MOVABLE'))).toBe(1008);
     expect(b.migratetypeOf(512)).toBe('MOVABLE');
@@ -645,7 +652,7 @@ describe('the per-pageblock counts a steal decides by (free pages in small block
 
   test('300 free pages in small blocks reach the threshold alone: claimed', () => {
     const b = unmovableBlock();
-    for (let p = 512; p < 724; p++) expect(ok(b.allocAt(p, 0, 'UNMOVABLE'))).toBe(p);
+    take(b, 512, 724, 'UNMOVABLE');
     expect(isBuddyError(b.alloc(0, 'MOVABLE'))).toBe(false);
     expect(b.migratetypeOf(512)).toBe('MOVABLE');
   });
