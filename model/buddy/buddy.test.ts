@@ -541,6 +541,16 @@ describe("the allocator's own bookkeeping, rule by rule", () => {
     expect(b.isReported(1)).toBe(true);
   });
 
+  test("taking a free block forgets its head in its own max-order region's count, and no other region's", () => {
+    // 2^21 frames: region 1024 (pfns 2^20 .. 2^20 + 1023) holds one head, the max-order block.
+    const b = make(2 ** 21);
+    expect(ok(b.allocAt(0, 0, 'MOVABLE'))).toBe(0);
+    expect(ok(b.allocAt(1, 0, 'MOVABLE'))).toBe(1); // removes the head at pfn 1, in region 0
+    expect(b.freeBlockContaining(2 ** 20 + 5)).toEqual({ pfn: 2 ** 20, order: MAX_PAGE_ORDER, list: 'MOVABLE' });
+    expect(b.freeBlockContaining(1)).toBeUndefined();
+    expect(b.freeBlockContaining(3)).toEqual({ pfn: 2, order: 1, list: 'MOVABLE' });
+  });
+
   test('freeEntriesAt lists every list holding a pfn, in list order, so a disagreement cannot hide', () => {
     const b = make(1024);
     b.testOnlyCorrupt({ kind: 'push-free', pfn: 0, order: 0, list: 'UNMOVABLE' });
@@ -655,5 +665,50 @@ describe('the per-pageblock counts a steal decides by (free pages in small block
     take(b, 512, 724, 'UNMOVABLE');
     expect(isBuddyError(b.alloc(0, 'MOVABLE'))).toBe(false);
     expect(b.migratetypeOf(512)).toBe('MOVABLE');
+  });
+
+  /**
+   * Pageblock 0 held one MOVABLE block of pageblock order, freed and made UNMOVABLE; pageblock
+   * 512 is allocated. A block of pageblock order is never counted as movable (the kernel's
+   * move_freepages counts pages while it walks, and a steal only walks a pageblock it has not
+   * taken whole), so it must leave no trace in either direction.
+   */
+  function formerlyMovablePageblock(): BuddyAllocator {
+    const b = make(1024);
+    expect(ok(b.allocAt(512, 9, 'MOVABLE'))).toBe(512);
+    expect(ok(b.allocAt(0, 9, 'MOVABLE'))).toBe(0);
+    expect(b.free(0, 9)).toBeUndefined();
+    b.isolatePageblock(0);
+    b.unisolatePageblock(0, 'UNMOVABLE');
+    expect(b.freeBlockAt(0)).toEqual({ pfn: 0, order: 9, list: 'UNMOVABLE' });
+    return b;
+  }
+
+  test('a freed MOVABLE block of pageblock order leaves no movable count behind: 112 free + 0 movable, not claimed', () => {
+    const b = formerlyMovablePageblock();
+    take(b, 0, 400, 'UNMOVABLE');
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(400);
+    expect(b.migratetypeOf(0)).toBe('UNMOVABLE');
+  });
+
+  test('nor a negative one: 300 free + 0 movable, claimed', () => {
+    const b = formerlyMovablePageblock();
+    take(b, 0, 212, 'UNMOVABLE');
+    expect(isBuddyError(b.alloc(0, 'MOVABLE'))).toBe(false);
+    expect(b.migratetypeOf(0)).toBe('MOVABLE');
+  });
+
+  test('a free block of exactly pageblock order is taken whole: its pageblock changes type (change_pageblock_range)', () => {
+    const b = unmovableBlock();
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(512);
+    expect(b.migratetypeOf(512)).toBe('MOVABLE');
+  });
+
+  test("a HIGHATOMIC pageblock is never claimed, even when its free block sits on another type's list (the kernel's race guard)", () => {
+    const b = unmovableBlock();
+    // Only a race makes this state in the kernel; here the test damages the type directly.
+    b.testOnlyCorrupt({ kind: 'set-type', pfn: 512, mt: 'HIGHATOMIC' });
+    expect(ok(b.alloc(0, 'MOVABLE'))).toBe(512); // single_page: the block alone moves
+    expect(b.migratetypeOf(512)).toBe('HIGHATOMIC');
   });
 });
