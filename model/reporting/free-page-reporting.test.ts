@@ -253,3 +253,26 @@ test('settle acknowledges without discarding and runs the work until it goes idl
   settleReporting(r.world, g, f);
   expect(f.passes - passes).toBe(4 * (g.config.frames >> ORDER) + 16);
 });
+
+test('only a free that leaves a block of the reporting order or more requests the work (page_reporting_notify_free, called from __free_one_page at order >= page_reporting_order)', () => {
+  const { r, errors } = runner();
+  const g = r.world.guests[0]!;
+  const f = reportingOf(g)!;
+  drainAll(r, errors);
+  r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 0, mt: 'MOVABLE' } });
+  r.apply({ kind: 'guest.kalloc', args: { guest: 0, order: 0, mt: 'MOVABLE' } });
+  const [[lowId, low], [highId, high]] = [...g.kernelAllocs.entries()].map(([id, a]) => [id, a.gfn] as const).sort((a, b) => a[1] - b[1]);
+  expect(high).toBe(low + 1);
+  expect(low % 2).toBe(0);
+  expect(f).toMatchObject({ state: 'idle', scheduled: false });
+  // The lower page alone: its buddy is in use, so it stays a block of order 0.
+  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: lowId } });
+  expect(g.buddy.freeBlockAt(low)?.order).toBe(0);
+  expect(f).toMatchObject({ state: 'idle', scheduled: false });
+  // The upper page merges the pair back into a block of order ORDER or more.
+  r.apply({ kind: 'guest.kfree', args: { guest: 0, alloc: highId } });
+  expect(g.buddy.freeBlockContaining(low)!.order).toBeGreaterThanOrEqual(ORDER);
+  expect(f).toMatchObject({ state: 'requested', scheduled: true });
+  expect(r.violation).toBeNull();
+  expect(r.finish()).toBeNull();
+});
