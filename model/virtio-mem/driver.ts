@@ -203,7 +203,8 @@ function unmovableIn(w: World, g: Guest, base: number): string | null {
     // No page of a plugged block is the device's: onlining and abortOffline give every one back
     // (only FAULT_OFFLINE_SKIPS_UNMOVABLE leaves some taken, and it skips this test).
     if (o?.kind !== 'anon') return `gfn ${hex(blk.pfn)}: ${describeGuestOwner(o)}`;
-    if (blk.order === 0 && locked.has(blk.pfn)) return `gfn ${hex(blk.pfn)} is under migration`;
+    // Only order-0 pages are ever locked (guestMovable), so the head is the page to ask about.
+    if (locked.has(blk.pfn)) return `gfn ${hex(blk.pfn)} is under migration`;
   }
   return null;
 }
