@@ -7,9 +7,9 @@
 import { operationNamed } from '../registry';
 import { HOST_FRAMES_MAX } from '../config';
 import { checkArgs, type ArgSpec, type ArgValue, type OperationDef } from './operation';
-import { DISK_BLOCKS } from '../pagecache/layout';
-import { SHARED_FILES } from '../dax/shared-cache';
-import { CC_INODES } from '../tmem/cleancache';
+import { DISK_BLOCKS, FILE_PAGES } from '../pagecache/layout';
+import { SHARED_FILE_PAGES, SHARED_FILES } from '../dax/shared-cache';
+import { CC_INDEXES, CC_INODES } from '../tmem/cleancache';
 import { FS_API_OFFSETS } from '../tmem/frontswap';
 
 /** The smallest valid value of a spec. */
@@ -30,6 +30,16 @@ test.each([
   ['host.pagecache.evict', 'block', DISK_BLOCKS - 1],
   ['dax.grant', 'file', SHARED_FILES - 1],
   ['cleancache.invalidate', 'inode', CC_INODES - 1],
+  ['cleancache.invalidate', 'index', CC_INDEXES - 1],
+  ['cleancache.put', 'inode', CC_INODES - 1],
+  ['cleancache.put', 'index', CC_INDEXES - 1],
+  ['cleancache.get', 'inode', CC_INODES - 1],
+  ['cleancache.get', 'index', CC_INDEXES - 1],
+  ['file.read', 'index', FILE_PAGES - 1],
+  ['dax.host.write', 'index', SHARED_FILE_PAGES - 1],
+  ['dax.host.evict', 'index', SHARED_FILE_PAGES - 1],
+  // The last page of a 48-bit (4-level) user address space is 2^45 - 1 (VPN_MAX).
+  ['guest.munmap', 'vpn', 2 ** 45 - 1],
   ['frontswap.store', 'offset', FS_API_OFFSETS - 1],
   ['frontswap.load', 'offset', FS_API_OFFSETS - 1],
   ['frontswap.invalidate', 'offset', FS_API_OFFSETS - 1],
@@ -40,4 +50,10 @@ test.each([
   expect(def).toBeDefined();
   expect(checkArgs(def, argsWith(def, name, last))).toBeNull();
   expect(checkArgs(def, argsWith(def, name, last + 1))).toMatch(new RegExp(`^${kind.replace('.', '\\.')}: `));
+});
+
+test("cleancache.invalidate's scope is one of page, inode and fs (cleancache_invalidate_page, _inode, _fs), and nothing else", () => {
+  const def = operationNamed('cleancache.invalidate')!;
+  for (const scope of ['page', 'inode', 'fs']) expect(checkArgs(def, argsWith(def, 'scope', scope))).toBeNull();
+  for (const scope of ['', 'file']) expect(checkArgs(def, argsWith(def, 'scope', scope))).toMatch(/^cleancache\.invalidate: /);
 });
