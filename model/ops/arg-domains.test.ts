@@ -28,6 +28,7 @@ function argsWith(def: OperationDef, name: string, value: ArgValue): Record<stri
 
 test.each([
   ['host.pagecache.evict', 'block', DISK_BLOCKS - 1],
+  ['host.pagecache.writeback', 'block', DISK_BLOCKS - 1],
   ['dax.grant', 'file', SHARED_FILES - 1],
   ['cleancache.invalidate', 'inode', CC_INODES - 1],
   ['cleancache.invalidate', 'index', CC_INDEXES - 1],
